@@ -1,0 +1,97 @@
+/**
+ * The one schema for everything dllt writes (SPEC 3). Records are plain objects made when a
+ * record is emitted (never per packet). An unknown value is an absent property, never 0 or "".
+ * docs/records.md documents every field; a test keeps the two in step.
+ */
+
+export type RecordType = 'flow_start' | 'flow_update' | 'flow_end' | 'event' | 'notif';
+
+export type EndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'shutdown' | 'eof' | 'reused';
+
+export interface BaseRecord {
+  type: RecordType;
+  /** ISO-8601 UTC with microseconds. */
+  ts: string;
+  /** Microseconds since the epoch. */
+  tsUs: number;
+  /** Interface: `dllt<ifindex>`-style name of the monitored interface or the capture file name. */
+  if: string;
+}
+
+export interface TlsInfo {
+  version?: string;
+  sni?: string;
+  alpn?: string;
+  alert?: string;
+}
+
+export interface HttpInfo {
+  method?: string;
+  host?: string;
+  path?: string;
+}
+
+export interface FlowRecord extends BaseRecord {
+  type: 'flow_start' | 'flow_update' | 'flow_end';
+  proto: string;
+  srcIP: string;
+  srcPort?: number;
+  dstIP: string;
+  dstPort?: number;
+  communityId: string;
+  firstTs: string;
+  lastTs: string;
+  durationUs: number;
+  srcPkts: number;
+  srcBytes: number;
+  dstPkts: number;
+  dstBytes: number;
+  srcPayloadBytes: number;
+  dstPayloadBytes: number;
+  connState?: string;
+  history?: string;
+  endReason?: EndReason;
+  clientIP?: string;
+  serverIP?: string;
+  servicePort?: number;
+  roleMethod?: string;
+  srcTcpFlags?: string;
+  dstTcpFlags?: string;
+  retransSrc?: number;
+  retransDst?: number;
+  outOfOrderSrc?: number;
+  outOfOrderDst?: number;
+  dupAckSrc?: number;
+  dupAckDst?: number;
+  zeroWindowSrc?: number;
+  zeroWindowDst?: number;
+  synToSynAckUs?: number;
+  synAckToAckUs?: number;
+  icmpType?: number;
+  icmpCode?: number;
+  icmpErrors?: number;
+  vlan?: number;
+  vlanInner?: number;
+  tunnel?: string;
+  tunnelId?: number;
+  outerSrcIP?: string;
+  outerDstIP?: string;
+  fragments?: number;
+  tls?: TlsInfo;
+  http?: HttpInfo;
+  serverName?: string;
+}
+
+export type NotifLevel = 'info' | 'warn' | 'error';
+
+export interface NotifRecord extends BaseRecord {
+  type: 'notif';
+  level: NotifLevel;
+  /** Stable machine-readable kind: `start`, `stats`, `kernel_drops`, `eviction`, `rotation`,
+   *  `source_error`, `decode_summary`, `stop`... */
+  kind: string;
+  message: string;
+  [extra: string]: unknown;
+}
+
+export type AnyRecord = FlowRecord | NotifRecord;
