@@ -40,6 +40,8 @@ export const enum MalformedReason {
   NFLOG_TRUNCATED = 21,
   IP_UNKNOWN_VERSION = 22,
   SCTP_OR_OTHER_TRUNCATED = 23,
+  /** IPv6 payload length claims more bytes than the packet has on the wire. */
+  IPV6_BAD_PAYLOAD_LEN = 24,
 }
 
 /** Names for logs and reports, indexed by MalformedReason. Keep in step with the enum. */
@@ -68,6 +70,7 @@ export const MALFORMED_REASON_NAMES: readonly string[] = [
   'nflog_truncated',
   'ip_unknown_version',
   'transport_truncated',
+  'ipv6_bad_payload_len',
 ];
 
 export const MALFORMED_REASON_COUNT = MALFORMED_REASON_NAMES.length;

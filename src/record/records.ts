@@ -69,7 +69,11 @@ export interface FlowRecord extends BaseRecord {
   synAckToAckUs?: number;
   icmpType?: number;
   icmpCode?: number;
+  icmpId?: number;
   icmpErrors?: number;
+  icmpErrorType?: number;
+  icmpErrorCode?: number;
+  rolesFlipped?: boolean;
   vlan?: number;
   vlanInner?: number;
   tunnel?: string;

@@ -1,0 +1,38 @@
+/**
+ * Runs capture files through a pipeline and keeps the records in memory: the engine behind
+ * `npm run compare:zeek`, the corpus golden tests and the e2e assertions. `dllt read` runs the
+ * same pipeline with the file sink instead.
+ */
+import { basename } from 'node:path';
+import { EndReasonCode } from '../flow/flow-engine.js';
+import type { FlowRecord, NotifRecord } from '../record/records.js';
+import { readCaptureFile } from '../sources/capture-file.js';
+import { loadConfig, type Config } from './config.js';
+import { Pipeline, type RecordOutput } from './pipeline.js';
+
+export class MemoryOutput implements RecordOutput {
+  readonly flows: FlowRecord[] = [];
+  readonly notifs: NotifRecord[] = [];
+  writeFlow(rec: FlowRecord): void {
+    this.flows.push(rec);
+  }
+  writeNotif(rec: NotifRecord): void {
+    this.notifs.push(rec);
+  }
+  get ended(): FlowRecord[] {
+    return this.flows.filter((f) => f.type === 'flow_end');
+  }
+}
+
+/** Default configuration with DLLT_* overrides given as environment-style strings. */
+export function configWith(env: Record<string, string> = {}): Config {
+  return loadConfig({ flags: { out: '/tmp/dllt-unused' }, env, isWritableDir: () => false });
+}
+
+export async function analyzeCaptureFile(path: string, env: Record<string, string> = {}): Promise<{ output: MemoryOutput; pipeline: Pipeline }> {
+  const output = new MemoryOutput();
+  const pipeline = new Pipeline(configWith(env), output, basename(path));
+  await readCaptureFile(path, pipeline);
+  pipeline.finish(EndReasonCode.EOF);
+  return { output, pipeline };
+}

@@ -1,0 +1,168 @@
+/**
+ * The composition root of one run: source packets → decode → flow engine → records → sinks.
+ * It receives packets in place from any source (file, stdin, live), keeps decode counters by
+ * status and malformed reason, and turns flow lifecycle calls into records. Only this layer
+ * knows about both the engine and the output files.
+ */
+import { PacketView } from '../decode/packet-view.js';
+import { decodePacket } from '../decode/decode-packet.js';
+import { DecodeStatus, MALFORMED_REASON_COUNT, MALFORMED_REASON_NAMES, MalformedReason } from '../decode/status.js';
+import { EndReasonCode, FlowEngine, type FlowLifecycleSink } from '../flow/flow-engine.js';
+import { buildFlowRecord } from '../record/flow-record.js';
+import type { FlowRecord, NotifLevel, NotifRecord } from '../record/records.js';
+import { formatTs } from '../record/serialize.js';
+import type { PacketHandler } from '../sources/packet-handler.js';
+import type { Config } from './config.js';
+
+/** Where records go. The DLLT file sink implements it; tests can collect records in memory. */
+export interface RecordOutput {
+  writeFlow(rec: FlowRecord): void;
+  writeNotif(rec: NotifRecord): void;
+}
+
+export interface DecodeCounters {
+  packets: number;
+  ok: number;
+  notIp: number;
+  unsupported: number;
+  malformed: number;
+  malformedByReason: Float64Array;
+}
+
+export class Pipeline implements PacketHandler, FlowLifecycleSink {
+  readonly engine: FlowEngine;
+  readonly decode: DecodeCounters = {
+    packets: 0,
+    ok: 0,
+    notIp: 0,
+    unsupported: 0,
+    malformed: 0,
+    malformedByReason: new Float64Array(MALFORMED_REASON_COUNT),
+  };
+  readonly interfaces = new Map<number, { name: string; linkType: number }>();
+  sourceErrors = 0;
+  flowStarts = 0;
+  flowEnds = 0;
+  private readonly view = new PacketView();
+  private evictionsReported = 0;
+
+  constructor(
+    config: Config,
+    private readonly output: RecordOutput,
+    /** The record's `if` when the source names no interface (file basename, live ifname). */
+    private readonly defaultIfName: string,
+  ) {
+    const us = 1_000_000;
+    this.engine = new FlowEngine(
+      {
+        maxFlows: config.maxFlows,
+        timeouts: {
+          tcpEstablishedUs: config.tcpIdleS * us,
+          tcpClosingUs: config.tcpClosingS * us,
+          tcpHalfOpenUs: config.partialTimeoutS * us,
+          udpUs: config.udpIdleS * us,
+          icmpUs: config.icmpIdleS * us,
+          activeUs: config.activeTimeoutS * us,
+        },
+      },
+      this,
+    );
+  }
+
+  onPacket(data: Uint8Array, dv: DataView, start: number, capLen: number, wireLen: number, tsUs: number, linkType: number, ifaceId: number): void {
+    const d = this.decode;
+    d.packets++;
+    const status = decodePacket(this.view, data, dv, start, capLen, wireLen, tsUs, linkType, ifaceId);
+    if (status === DecodeStatus.OK) {
+      d.ok++;
+      this.engine.processPacket(this.view);
+      return;
+    }
+    if (status === DecodeStatus.NOT_IP) d.notIp++;
+    else if (status === DecodeStatus.UNSUPPORTED) d.unsupported++;
+    else {
+      d.malformed++;
+      d.malformedByReason[this.view.reason]!++;
+      const v = this.view;
+      if (v.reason === MalformedReason.TCP_TRUNCATED) {
+        // Cut inside the options: still a whole segment for tracking. Cut before: count it only.
+        if (v.tcpHdrLen > 0) {
+          this.engine.processPacket(v);
+          return;
+        }
+        if (v.srcPort + v.dstPort > 0 && this.engine.accountTruncated(v)) return;
+      }
+    }
+    // Packets we do not turn into flows still move packet time forward.
+    this.engine.advanceClock(tsUs);
+  }
+
+  onInterface(ifaceId: number, linkType: number, name: string): void {
+    this.interfaces.set(ifaceId, { name, linkType });
+  }
+
+  onSourceError(offset: number, message: string): void {
+    this.sourceErrors++;
+    this.notify('warn', 'source_error', `${message} (at byte offset ${offset})`, { offset });
+  }
+
+  /** Live mode: wall time moves the clock when the interface is quiet. */
+  advanceClock(nowUs: number): void {
+    this.engine.advanceClock(nowUs);
+    this.reportEvictions();
+  }
+
+  /** Ends every open flow (SIGTERM: `shutdown`; end of file: `eof`). */
+  finish(reason: EndReasonCode.SHUTDOWN | EndReasonCode.EOF): void {
+    this.engine.flushAll(reason);
+    this.reportEvictions();
+  }
+
+  flowStarted(id: number): void {
+    this.flowStarts++;
+    this.output.writeFlow(this.record(id, 'flow_start'));
+    this.engine.table.reported(id, this.engine.clock);
+  }
+
+  flowUpdated(id: number): void {
+    this.output.writeFlow(this.record(id, 'flow_update'));
+  }
+
+  flowEnded(id: number, reason: EndReasonCode): void {
+    this.flowEnds++;
+    this.output.writeFlow(this.record(id, 'flow_end', reason));
+  }
+
+  notify(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void {
+    const tsUs = Date.now() * 1000;
+    const rec: NotifRecord = { type: 'notif', ts: formatTs(tsUs), tsUs, if: this.defaultIfName, level, kind, message, ...extra };
+    this.output.writeNotif(rec);
+  }
+
+  /** Per-reason malformed counts with names, for the summary notification and tests. */
+  malformedSummary(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const by = this.decode.malformedByReason;
+    for (let i = 1; i < by.length; i++) if (by[i]! > 0) out[MALFORMED_REASON_NAMES[i]!] = by[i]!;
+    return out;
+  }
+
+  /** Evictions are reported as one notification per batch, never one per flow. */
+  reportEvictions(): void {
+    const c = this.engine.counters;
+    if (c.evictions === this.evictionsReported) return;
+    const fresh = c.evictions - this.evictionsReported;
+    this.evictionsReported = c.evictions;
+    this.notify('warn', 'eviction', `flow table full (DLLT_MAX_FLOWS): ${fresh} flows evicted since the last report, ${c.evictions} in all; raise DLLT_MAX_FLOWS if memory allows`, {
+      evicted: fresh,
+      evictedTotal: c.evictions,
+      evictedEmbryonicOrOnePacket: c.evictionsFirstClass,
+      activeFlows: this.engine.activeFlows,
+    });
+  }
+
+  private record(id: number, kind: 'flow_start' | 'flow_update' | 'flow_end', reason?: EndReasonCode): FlowRecord {
+    const ifName = this.interfaces.get(this.engine.state.ifaceId[id]!)?.name || this.defaultIfName;
+    return buildFlowRecord(this.engine, id, kind, ifName, this.engine.clock, reason);
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * The documented fields of each record, in the order serializers write them. Type checks
+ * below fail the build when records.ts gains a field that is not listed here; tests fail when
+ * a listed field is missing from docs/records.md or a serialized record has an unlisted key.
+ */
+
+import type { FlowRecord, HttpInfo, NotifRecord, TlsInfo } from './records.js';
+
+export const BASE_FIELDS = ['type', 'ts', 'tsUs', 'if'] as const;
+
+export const FLOW_FIELDS = [
+  ...BASE_FIELDS,
+  'proto', 'srcIP', 'srcPort', 'dstIP', 'dstPort', 'communityId',
+  'firstTs', 'lastTs', 'durationUs',
+  'srcPkts', 'srcBytes', 'dstPkts', 'dstBytes', 'srcPayloadBytes', 'dstPayloadBytes',
+  'connState', 'history', 'endReason',
+  'clientIP', 'serverIP', 'servicePort', 'roleMethod', 'rolesFlipped',
+  'srcTcpFlags', 'dstTcpFlags',
+  'retransSrc', 'retransDst', 'outOfOrderSrc', 'outOfOrderDst', 'dupAckSrc', 'dupAckDst',
+  'zeroWindowSrc', 'zeroWindowDst',
+  'synToSynAckUs', 'synAckToAckUs',
+  'icmpType', 'icmpCode', 'icmpId', 'icmpErrors', 'icmpErrorType', 'icmpErrorCode',
+  'vlan', 'vlanInner', 'tunnel', 'tunnelId', 'outerSrcIP', 'outerDstIP', 'fragments',
+  'tls', 'http', 'serverName',
+] as const satisfies readonly (keyof FlowRecord)[];
+
+export const TLS_FIELDS = ['version', 'sni', 'alpn', 'alert'] as const satisfies readonly (keyof TlsInfo)[];
+
+export const HTTP_FIELDS = ['method', 'host', 'path'] as const satisfies readonly (keyof HttpInfo)[];
+
+export const NOTIF_FIELDS = [...BASE_FIELDS, 'level', 'kind', 'message'] as const satisfies readonly (keyof NotifRecord)[];
+
+/** Extra notification fields with a documented meaning (NotifRecord allows any extra). */
+export const NOTIF_EXTRA_FIELDS = ['path', 'nextPath', 'bytes', 'droppedLines', 'errorCode'] as const;
+
+/** Nested objects and their fields, written `tls.sni` in docs and in the text format. */
+export const NESTED_FIELDS: Readonly<Record<string, readonly string[]>> = { tls: TLS_FIELDS, http: HTTP_FIELDS };
+
+/** Every documented name, nested ones as `parent.child`. */
+export function documentedFieldNames(): string[] {
+  const names = new Set<string>([...FLOW_FIELDS, ...NOTIF_FIELDS, ...NOTIF_EXTRA_FIELDS]);
+  for (const [parent, children] of Object.entries(NESTED_FIELDS)) {
+    for (const child of children) names.add(`${parent}.${child}`);
+  }
+  return [...names];
+}
+
+type AssertNever<T extends never> = T;
+export type FlowFieldsAreComplete = AssertNever<Exclude<keyof FlowRecord, (typeof FLOW_FIELDS)[number]>>;
+export type TlsFieldsAreComplete = AssertNever<Exclude<keyof TlsInfo, (typeof TLS_FIELDS)[number]>>;
+export type HttpFieldsAreComplete = AssertNever<Exclude<keyof HttpInfo, (typeof HTTP_FIELDS)[number]>>;

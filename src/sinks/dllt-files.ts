@@ -1,0 +1,502 @@
+/**
+ * The run's output files (SPEC 3): log_notif, flows, end_flows, netwevents and outputfile.txt
+ * in one directory, with size-based rotation and a cap on the directory's dllt files.
+ *
+ * Durability trade-off (pino's, written down): lines are buffered per file and written with
+ * synchronous appends when a buffer passes 64 KiB, on a timer (DLLT_FLUSH_INTERVAL_MS) and at
+ * close. A crash loses at most one flush interval; synchronous writes keep every line whole
+ * and in order without a second thread. A failing disk never throws into the pipeline: lines
+ * wait in a bounded backlog, the oldest are dropped and counted beyond it, and the operator
+ * hears about it once per episode, then again when writing works again.
+ *
+ * Rotation naming: the first part keeps the seed's name (`flows_<ts>.log`); later parts are
+ * `flows_<ts>.part000001.log`, `.part000002.log`... so `ls` sorts them in writing order
+ * ('.l' < '.p') and globs like `flows_*.log` still match. outputfile.txt, shared by runs,
+ * continues in `outputfile_<ts>.part000001.txt`.
+ */
+
+import {
+  closeSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { DlltError } from '../cli/errors.js';
+import type { FlowRecord, NotifLevel, NotifRecord } from '../record/records.js';
+import { fileTimestamp, toJsonLine, toTextLine } from '../record/serialize.js';
+
+export type NoticeFn = (level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>) => void;
+
+export interface DlltFileSinkOptions {
+  dir: string;
+  startTime: Date;
+  format: 'json' | 'text';
+  /** A file part reaching this size is closed and writing continues in the next part. */
+  rotateBytes: number;
+  /** Cap on the total size of dllt files in `dir`. */
+  maxDiskBytes: number;
+  flushIntervalMs: number;
+  /** Operational notices (rotation, deletions, write failures) for the caller to log. */
+  onNotice: NoticeFn;
+  /** Memory kept for lines that could not be written yet; default 64 MiB. */
+  backlogBytes?: number;
+}
+
+const FLUSH_THRESHOLD_BYTES = 64 * 1024;
+const MAX_WRITE_BYTES = 1024 * 1024;
+const DEFAULT_BACKLOG_BYTES = 64 * 1024 * 1024;
+const PART_DIGITS = 6;
+
+/** Files this sink (or another dllt sink) makes, the only ones the disk cap may delete. */
+const DLLT_FILE =
+  /^(?:(?:log_notif|flows|end_flows|netwevents|process_flows|processEBPF)_\d{4}(?:_\d\d){5}(?:\.part\d+)?\.log|outputfile(?:_\d{4}(?:_\d\d){5}\.part\d+)?\.txt|follow_.+\.pcap)$/;
+
+/** A FIFO of whole lines with their byte lengths; shifting is O(1) amortized. */
+class LineQueue {
+  private lines: string[] = [];
+  private sizes: number[] = [];
+  private head = 0;
+  bytes = 0;
+
+  get length(): number {
+    return this.lines.length - this.head;
+  }
+
+  push(line: string, size: number): void {
+    this.lines.push(line);
+    this.sizes.push(size);
+    this.bytes += size;
+  }
+
+  sizeAt(i: number): number {
+    return this.sizes[this.head + i]!;
+  }
+
+  /** The first n lines joined, without removing them. */
+  peekJoined(n: number): string {
+    return this.lines.slice(this.head, this.head + n).join('');
+  }
+
+  drop(n: number): void {
+    for (let i = 0; i < n; i++) this.bytes -= this.sizes[this.head + i]!;
+    this.head += n;
+    if (this.head > 1024 && this.head * 2 > this.lines.length) {
+      this.lines = this.lines.slice(this.head);
+      this.sizes = this.sizes.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+class OutputFile {
+  part = 0;
+  fd = -1;
+  size = 0;
+  readonly queue = new LineQueue();
+
+  constructor(
+    private readonly dir: string,
+    private readonly firstName: string,
+    private readonly partStem: string,
+    private readonly ext: string,
+  ) {}
+
+  get path(): string {
+    return join(this.dir, this.nameOf(this.part));
+  }
+
+  nameOf(part: number): string {
+    return part === 0 ? this.firstName : `${this.partStem}.part${String(part).padStart(PART_DIGITS, '0')}${this.ext}`;
+  }
+}
+
+interface DeletableFile {
+  path: string;
+  size: number;
+}
+
+interface FailureEpisode {
+  kind: 'disk_full' | 'write_error';
+  droppedLines: number;
+}
+
+export class DlltFileSink {
+  private readonly notif: OutputFile;
+  private readonly flows: OutputFile;
+  private readonly endFlows: OutputFile;
+  private readonly events: OutputFile;
+  private readonly summary: OutputFile;
+  private readonly files: OutputFile[];
+  private readonly serialize: (rec: object) => string;
+  private readonly backlogLimit: number;
+  /** Closed dllt files in the directory, oldest first: what the disk cap deletes. */
+  private deletable: DeletableFile[] = [];
+  private deletableBytes = 0;
+  private capExceededNoticed = false;
+  private failure: FailureEpisode | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly notices: Array<Parameters<NoticeFn>> = [];
+  private emitting = false;
+  /** Lines dropped from the backlog over the whole run. */
+  droppedLinesTotal = 0;
+
+  constructor(private readonly opts: DlltFileSinkOptions) {
+    const ts = fileTimestamp(opts.startTime);
+    const logFile = (prefix: string): OutputFile => new OutputFile(opts.dir, `${prefix}_${ts}.log`, `${prefix}_${ts}`, '.log');
+    this.notif = logFile('log_notif');
+    this.flows = logFile('flows');
+    this.endFlows = logFile('end_flows');
+    this.events = logFile('netwevents');
+    this.summary = new OutputFile(opts.dir, 'outputfile.txt', `outputfile_${ts}`, '.txt');
+    this.files = [this.notif, this.flows, this.endFlows, this.events, this.summary];
+    this.serialize = opts.format === 'text' ? toTextLine : toJsonLine;
+    this.backlogLimit = opts.backlogBytes ?? DEFAULT_BACKLOG_BYTES;
+  }
+
+  /** Paths of the files currently written, for banners and tests. */
+  get paths(): { notif: string; flows: string; endFlows: string; events: string; summary: string } {
+    return {
+      notif: this.notif.path,
+      flows: this.flows.path,
+      endFlows: this.endFlows.path,
+      events: this.events.path,
+      summary: this.summary.path,
+    };
+  }
+
+  /** Creates the directory and the run's files; throws DlltError when that is impossible. */
+  open(): void {
+    try {
+      mkdirSync(this.opts.dir, { recursive: true });
+      for (const file of this.files) this.openFile(file);
+    } catch (err) {
+      for (const file of this.files) this.closeFile(file);
+      const code = errnoCode(err);
+      if (code === 'ENOSPC' || code === 'EDQUOT') {
+        throw new DlltError('DLLT_ERR_DISK_FULL', `cannot create output files in ${this.opts.dir}: ${code}`, { cause: err });
+      }
+      throw new DlltError('DLLT_ERR_OUTPUT_UNWRITABLE', `cannot create output files in ${this.opts.dir}: ${code ?? String(err)}`, {
+        hint: 'choose a writable directory with --out or DLLT_OUT, or fix the permissions of that path',
+        cause: err,
+      });
+    }
+    this.rescan();
+    this.timer = setInterval(() => this.flush(), this.opts.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  writeFlow(rec: FlowRecord): void {
+    this.enqueue(rec.type === 'flow_end' ? this.endFlows : this.flows, this.serialize(rec));
+  }
+
+  writeNotif(rec: NotifRecord): void {
+    this.enqueue(this.notif, this.serialize(rec));
+  }
+
+  writeEvent(rec: object): void {
+    this.enqueue(this.events, this.serialize(rec));
+  }
+
+  /** Human-readable text for outputfile.txt; written as one unit. */
+  writeSummary(text: string): void {
+    this.enqueue(this.summary, text.endsWith('\n') ? text : text + '\n');
+  }
+
+  /**
+   * Another sink wrote a file into this directory (a follow pcap): count it toward the disk
+   * cap and let the cap delete it, oldest first, like the rotated parts.
+   */
+  addExternalFile(path: string, bytes: number): void {
+    this.deletable.push({ path, size: bytes });
+    this.deletableBytes += bytes;
+    this.enforceCap();
+    this.emitNotices();
+  }
+
+  flush(): void {
+    if (this.closed) return;
+    let allWritten = true;
+    for (const file of this.files) if (!this.flushFile(file)) allWritten = false;
+    if (allWritten && this.failure !== undefined) {
+      const { droppedLines } = this.failure;
+      this.failure = undefined;
+      this.notice('info', 'write_recovered', `writing to ${this.opts.dir} works again` +
+        (droppedLines > 0 ? `; ${droppedLines} lines were dropped while it did not` : '; no line was lost'), { droppedLines });
+    }
+    this.emitNotices();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    // Notices raised by a flush (a rotation) come back as log_notif lines: flush those too.
+    for (let round = 0; round < 3 && this.queuedLines() > 0 && this.failure === undefined; round++) this.flush();
+    if (this.failure !== undefined) this.flush();
+    this.closed = true;
+    let lost = 0;
+    for (const file of this.files) {
+      lost += file.queue.length;
+      this.closeFile(file);
+    }
+    if (lost > 0) {
+      this.notice('error', this.failure?.kind ?? 'write_error',
+        `${lost} lines could not be written to ${this.opts.dir} before exit; free space or fix the directory and rerun`, { droppedLines: lost });
+    }
+    this.emitNotices();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private queuedBytes(): number {
+    let n = 0;
+    for (const file of this.files) n += file.queue.bytes;
+    return n;
+  }
+
+  private queuedLines(): number {
+    let n = 0;
+    for (const file of this.files) n += file.queue.length;
+    return n;
+  }
+
+  private enqueue(file: OutputFile, line: string): void {
+    if (this.closed) return;
+    const size = Buffer.byteLength(line);
+    file.queue.push(line, size);
+    this.trimBacklog();
+    // While the disk is failing, retry on the timer only: not once per line.
+    if (this.failure === undefined && file.queue.bytes >= FLUSH_THRESHOLD_BYTES) this.flushFile(file);
+    this.emitNotices();
+  }
+
+  private trimBacklog(): void {
+    let total = this.queuedBytes();
+    if (total <= this.backlogLimit) return;
+    if (this.failure === undefined) {
+      // Dropping is for a disk that fails, not for one nobody asked yet.
+      for (const file of this.files) this.flushFile(file);
+      total = this.queuedBytes();
+    }
+    while (total > this.backlogLimit) {
+      let largest = this.files[0]!;
+      for (const file of this.files) if (file.queue.bytes > largest.queue.bytes) largest = file;
+      total -= largest.queue.sizeAt(0);
+      largest.queue.drop(1);
+      this.droppedLinesTotal++;
+      if (this.failure !== undefined) this.failure.droppedLines++;
+    }
+  }
+
+  /** Writes the file's queued lines; false when something failed (lines stay queued). */
+  private flushFile(file: OutputFile): boolean {
+    const queue = file.queue;
+    if (queue.length === 0) return true;
+    if (file.fd < 0 && !this.tryOpen(file)) return false;
+    while (queue.length > 0) {
+      if (file.size > 0 && file.size + queue.sizeAt(0) > this.opts.rotateBytes && !this.rotate(file)) return false;
+      // Fill the part up to rotateBytes; a line longer than that goes alone into a fresh part.
+      let n = 0;
+      let bytes = 0;
+      while (n < queue.length && (n === 0 || (file.size + bytes + queue.sizeAt(n) <= this.opts.rotateBytes && bytes + queue.sizeAt(n) <= MAX_WRITE_BYTES))) {
+        bytes += queue.sizeAt(n);
+        n++;
+      }
+      const buf = Buffer.from(queue.peekJoined(n));
+      let written = 0;
+      try {
+        while (written < buf.length) written += writeSync(file.fd, buf, written, buf.length - written);
+      } catch (err) {
+        this.keepWholeLines(file, n, written);
+        this.writeFailed(file, err);
+        return false;
+      }
+      queue.drop(n);
+      file.size += buf.length;
+    }
+    this.enforceCap();
+    return true;
+  }
+
+  /** After a failed write: count the lines that made it whole, cut off a partial one. */
+  private keepWholeLines(file: OutputFile, attempted: number, written: number): void {
+    let n = 0;
+    let whole = 0;
+    while (n < attempted && whole + file.queue.sizeAt(n) <= written) whole += file.queue.sizeAt(n++);
+    if (whole < written) {
+      try {
+        ftruncateSync(file.fd, file.size + whole);
+      } catch {
+        // The descriptor is unusable; reopening on the next flush starts from the real size.
+        this.closeFile(file);
+      }
+    }
+    file.queue.drop(n);
+    file.size += whole;
+  }
+
+  private writeFailed(file: OutputFile, err: unknown): void {
+    if (this.failure !== undefined) return;
+    const code = errnoCode(err) ?? String(err);
+    const kind = code === 'ENOSPC' || code === 'EDQUOT' ? 'disk_full' : 'write_error';
+    this.failure = { kind, droppedLines: 0 };
+    const advice = kind === 'disk_full'
+      ? `free space on that filesystem or lower DLLT_MAX_DISK_MB`
+      : `check the directory's permissions and the disk`;
+    this.notice('error', kind,
+      `cannot write ${file.path}: ${code}; ${advice}. Records are kept in memory (up to ${Math.round(this.backlogLimit / 1048576)} MiB, ` +
+      `oldest dropped beyond) and retried every ${this.opts.flushIntervalMs} ms`,
+      { path: file.path, errorCode: code });
+  }
+
+  private tryOpen(file: OutputFile): boolean {
+    try {
+      try {
+        this.openFile(file);
+      } catch (err) {
+        // Someone removed the directory under us: recreate it rather than lose the run.
+        if (errnoCode(err) !== 'ENOENT') throw err;
+        mkdirSync(this.opts.dir, { recursive: true });
+        this.openFile(file);
+      }
+      return true;
+    } catch (err) {
+      this.writeFailed(file, err);
+      return false;
+    }
+  }
+
+  private openFile(file: OutputFile): void {
+    file.fd = openSync(file.path, 'a', 0o644);
+    file.size = fstatSync(file.fd).size;
+  }
+
+  private closeFile(file: OutputFile): void {
+    if (file.fd < 0) return;
+    try {
+      closeSync(file.fd);
+    } catch {
+      // Nothing useful to do: the lines it held were written or are still queued.
+    }
+    file.fd = -1;
+  }
+
+  private rotate(file: OutputFile): boolean {
+    const previous = file.path;
+    const previousSize = file.size;
+    this.closeFile(file);
+    file.part++;
+    if (!this.tryOpen(file)) {
+      // Stay on the old part's number so the next attempt opens the same new name.
+      file.part--;
+      file.size = previousSize;
+      return false;
+    }
+    this.notice('info', 'rotation', `${previous} reached ${previousSize} bytes; continuing in ${file.path}`, {
+      path: previous,
+      nextPath: file.path,
+      bytes: previousSize,
+    });
+    this.rescan();
+    return true;
+  }
+
+  /**
+   * Re-reads which closed dllt files the directory holds, oldest first. Done at open and at
+   * each rotation (rare), so files written by other sinks or earlier runs are counted without
+   * a directory scan per write.
+   */
+  private rescan(): void {
+    const current = new Set(this.files.map((f) => f.path));
+    const found: Array<DeletableFile & { mtimeMs: number }> = [];
+    let names: string[];
+    try {
+      names = readdirSync(this.opts.dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (!DLLT_FILE.test(name)) continue;
+      const path = join(this.opts.dir, name);
+      if (current.has(path)) continue;
+      try {
+        const st = statSync(path);
+        if (st.isFile()) found.push({ path, size: st.size, mtimeMs: st.mtimeMs });
+      } catch {
+        // Deleted meanwhile: nothing to count.
+      }
+    }
+    found.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    this.deletable = found.map(({ path, size }) => ({ path, size }));
+    this.deletableBytes = found.reduce((sum, f) => sum + f.size, 0);
+    this.enforceCap();
+  }
+
+  private totalBytes(): number {
+    let total = this.deletableBytes;
+    for (const file of this.files) total += file.size;
+    return total;
+  }
+
+  private enforceCap(): void {
+    let total = this.totalBytes();
+    if (total <= this.opts.maxDiskBytes) {
+      this.capExceededNoticed = false;
+      return;
+    }
+    while (total > this.opts.maxDiskBytes && this.deletable.length > 0) {
+      const victim = this.deletable.shift()!;
+      this.deletableBytes -= victim.size;
+      total -= victim.size;
+      try {
+        unlinkSync(victim.path);
+        this.notice('warn', 'disk_cap', `deleted ${victim.path} (${victim.size} bytes) to keep ${this.opts.dir} under ${this.opts.maxDiskBytes} bytes (DLLT_MAX_DISK_MB)`, {
+          path: victim.path,
+          bytes: victim.size,
+        });
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOENT') {
+          this.notice('warn', 'disk_cap', `cannot delete ${victim.path}: ${errnoCode(err) ?? String(err)}; it still counts on disk`, {
+            path: victim.path,
+            errorCode: errnoCode(err),
+          });
+        }
+      }
+    }
+    if (total > this.opts.maxDiskBytes && !this.capExceededNoticed) {
+      this.capExceededNoticed = true;
+      this.notice('warn', 'disk_cap', `the files being written in ${this.opts.dir} alone exceed ${this.opts.maxDiskBytes} bytes (DLLT_MAX_DISK_MB); ` +
+        'lower DLLT_ROTATE_MB or raise DLLT_MAX_DISK_MB', { bytes: total });
+    }
+  }
+
+  private notice(...args: Parameters<NoticeFn>): void {
+    this.notices.push(args);
+  }
+
+  /**
+   * Notices are delivered after the sink's state is consistent, because the caller usually
+   * writes them straight back into log_notif through this sink.
+   */
+  private emitNotices(): void {
+    if (this.emitting) return;
+    this.emitting = true;
+    try {
+      for (let next = this.notices.shift(); next !== undefined; next = this.notices.shift()) this.opts.onNotice(...next);
+    } finally {
+      this.emitting = false;
+    }
+  }
+}
+
+function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string'
+    ? (err as { code: string }).code
+    : undefined;
+}

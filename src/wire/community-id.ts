@@ -1,0 +1,154 @@
+/**
+ * Community ID v1 (corelight/community-id-spec), so every record can be joined with Zeek,
+ * Suricata and Arkime data. Computed once per record, not per packet. SHA-1 is written out here
+ * because src/wire stays free of node:* imports (replayable, testable anywhere); it hashes a
+ * fixed 40-byte-at-most input, so a small one-block implementation suffices.
+ */
+
+const SHA1_BLOCK = new Uint8Array(64);
+const SHA1_W = new Int32Array(80);
+const INPUT = new Uint8Array(48);
+const DIGEST = new Uint8Array(20);
+
+/** SHA-1 of input[0, len) for len ≤ 55 (one 64-byte block), into DIGEST. */
+function sha1SingleBlock(input: Uint8Array, len: number): Uint8Array {
+  SHA1_BLOCK.fill(0);
+  SHA1_BLOCK.set(input.subarray(0, len));
+  SHA1_BLOCK[len] = 0x80;
+  const bits = len * 8;
+  SHA1_BLOCK[62] = (bits >>> 8) & 0xff;
+  SHA1_BLOCK[63] = bits & 0xff;
+  const w = SHA1_W;
+  for (let i = 0; i < 16; i++) {
+    w[i] = (SHA1_BLOCK[i * 4]! << 24) | (SHA1_BLOCK[i * 4 + 1]! << 16) | (SHA1_BLOCK[i * 4 + 2]! << 8) | SHA1_BLOCK[i * 4 + 3]!;
+  }
+  for (let i = 16; i < 80; i++) {
+    const x = w[i - 3]! ^ w[i - 8]! ^ w[i - 14]! ^ w[i - 16]!;
+    w[i] = (x << 1) | (x >>> 31);
+  }
+  let a = 0x67452301 | 0;
+  let b = 0xefcdab89 | 0;
+  let c = 0x98badcfe | 0;
+  let d = 0x10325476 | 0;
+  let e = 0xc3d2e1f0 | 0;
+  for (let i = 0; i < 80; i++) {
+    let f: number;
+    let k: number;
+    if (i < 20) {
+      f = (b & c) | (~b & d);
+      k = 0x5a827999;
+    } else if (i < 40) {
+      f = b ^ c ^ d;
+      k = 0x6ed9eba1;
+    } else if (i < 60) {
+      f = (b & c) | (b & d) | (c & d);
+      k = 0x8f1bbcdc;
+    } else {
+      f = b ^ c ^ d;
+      k = 0xca62c1d6;
+    }
+    const t = (((a << 5) | (a >>> 27)) + f + e + k + w[i]!) | 0;
+    e = d;
+    d = c;
+    c = (b << 30) | (b >>> 2);
+    b = a;
+    a = t;
+  }
+  const h = [(0x67452301 + a) | 0, (0xefcdab89 + b) | 0, (0x98badcfe + c) | 0, (0x10325476 + d) | 0, (0xc3d2e1f0 + e) | 0];
+  for (let i = 0; i < 5; i++) {
+    DIGEST[i * 4] = (h[i]! >>> 24) & 0xff;
+    DIGEST[i * 4 + 1] = (h[i]! >>> 16) & 0xff;
+    DIGEST[i * 4 + 2] = (h[i]! >>> 8) & 0xff;
+    DIGEST[i * 4 + 3] = h[i]! & 0xff;
+  }
+  return DIGEST;
+}
+
+/** Hex SHA-1 of a short byte string; exported for the test against known vectors. */
+export function sha1Hex(bytes: Uint8Array): string {
+  const d = sha1SingleBlock(bytes, bytes.length);
+  let s = '';
+  for (let i = 0; i < 20; i++) s += d[i]!.toString(16).padStart(2, '0');
+  return s;
+}
+
+const ICMP4_COUNTERPART: Record<number, number> = { 8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17 };
+const ICMP6_COUNTERPART: Record<number, number> = {
+  128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135, 130: 131, 131: 130, 144: 145, 145: 144,
+};
+
+function writeAddr(out: Uint8Array, off: number, version: number, words: Int32Array): number {
+  const n = version === 4 ? 1 : 4;
+  for (let i = 0; i < n; i++) {
+    const w = words[i]!;
+    out[off++] = (w >>> 24) & 0xff;
+    out[off++] = (w >>> 16) & 0xff;
+    out[off++] = (w >>> 8) & 0xff;
+    out[off++] = w & 0xff;
+  }
+  return off;
+}
+
+/** Unsigned lexicographic comparison of two addresses of one family (words are int32). */
+function compareAddr(version: number, a: Int32Array, b: Int32Array): number {
+  const n = version === 4 ? 1 : 4;
+  for (let i = 0; i < n; i++) {
+    const x = a[i]! >>> 0;
+    const y = b[i]! >>> 0;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+/**
+ * Community ID v1 of a flow as seen from src to dst. For ICMP/ICMPv6 pass the type as srcPort
+ * and the code as dstPort: the spec's port equivalents are applied here.
+ */
+export function communityId(
+  version: number,
+  proto: number,
+  src: Int32Array,
+  dst: Int32Array,
+  srcPort: number,
+  dstPort: number,
+  seed = 0,
+): string {
+  let sport = srcPort;
+  let dport = dstPort;
+  let oneWay = false;
+  const isIcmp = proto === 1 || proto === 58;
+  if (isIcmp) {
+    const counterpart = (proto === 1 ? ICMP4_COUNTERPART : ICMP6_COUNTERPART)[srcPort];
+    if (counterpart === undefined) oneWay = true;
+    else dport = counterpart;
+  }
+  const hasPorts = isIcmp || proto === 6 || proto === 17 || proto === 132;
+  let a = src;
+  let b = dst;
+  const cmp = compareAddr(version, src, dst);
+  const ordered = cmp < 0 || (cmp === 0 && (!hasPorts || sport <= dport));
+  if (!oneWay && !ordered) {
+    a = dst;
+    b = src;
+    const t = sport;
+    sport = dport;
+    dport = t;
+  }
+  let off = 0;
+  INPUT[off++] = (seed >>> 8) & 0xff;
+  INPUT[off++] = seed & 0xff;
+  off = writeAddr(INPUT, off, version, a);
+  off = writeAddr(INPUT, off, version, b);
+  INPUT[off++] = proto & 0xff;
+  INPUT[off++] = 0;
+  if (hasPorts) {
+    INPUT[off++] = (sport >>> 8) & 0xff;
+    INPUT[off++] = sport & 0xff;
+    INPUT[off++] = (dport >>> 8) & 0xff;
+    INPUT[off++] = dport & 0xff;
+  }
+  const digest = sha1SingleBlock(INPUT, off);
+  let binary = '';
+  for (let i = 0; i < 20; i++) binary += String.fromCharCode(digest[i]!);
+  return '1:' + btoa(binary);
+}
