@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+/**
+ * The `dllt` command: parses the command line (commander), loads the configuration (flags >
+ * environment > config file > defaults) and runs `read` or `capture`. Exit codes (SPEC 1): 0 ok,
+ * 2 bad usage or configuration (one line naming the key or flag), 1 runtime failure.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig, readConfigFile, type Config } from './config.js';
+import { DlltError, isDlltError } from './errors.js';
+import { runCapture } from './run-capture.js';
+import { runRead } from './run-read.js';
+import { VERSION } from './run-context.js';
+
+interface CommonOptions {
+  out?: string;
+  config?: string;
+  filter?: string;
+  snaplen?: string;
+  format?: string;
+  quiet?: boolean;
+  verbose?: boolean;
+  [k: string]: string | boolean | undefined;
+}
+
+function addCommonOptions(cmd: Command): Command {
+  return cmd
+    .option('--out <dir>', 'output root (default /dllt when writable, else ./dllt); files go to <out>/logs/<name>/')
+    .option('--config <file>', 'config file of KEY=VALUE lines (default ./dlltagent_searchpod when present)')
+    .option('--filter <bpf>', 'BPF capture filter (capture only)')
+    .option('--snaplen <bytes>', 'bytes captured per packet (DLLT_SNAPLEN)')
+    .addOption(new Option('--format <format>', 'record format (DLLT_FORMAT)').choices(['json', 'text']))
+    .option('-q, --quiet', 'print nothing but errors')
+    .option('-v, --verbose', 'print more');
+}
+
+function configFrom(opts: CommonOptions): Config {
+  const file = readConfigFile(opts.config);
+  return loadConfig({ flags: opts, env: process.env, configFileText: file?.text, configFilePath: file?.path });
+}
+
+function buildProgram(): Command {
+  const program = new Command('dllt')
+    .description('Network troubleshooting agent: rebuilds every conversation on an interface or in a capture file and says what went wrong on the wire.')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)');
+
+  addCommonOptions(
+    program
+      .command('read')
+      .description('analyse pcap/pcapng files (also .gz, and - for stdin) on packet time; records go to <out>/logs/<file>/')
+      .argument('<file...>', 'capture files'),
+  ).action(async (files: string[], opts: CommonOptions) => {
+    process.exitCode = await runRead(files, configFrom(opts));
+  });
+
+  addCommonOptions(
+    program
+      .command('capture')
+      .description('live capture on one interface until SIGINT/SIGTERM; records go to <out>/logs/dllt<ifindex>/')
+      .option('-i, --interface <name>', 'interface name')
+      .option('--ifindex <n>', 'interface index (INTERFACE_INDEX_SNIF)')
+      .option('--no-promisc', 'do not put the interface in promiscuous mode (DLLT_PROMISC=N)'),
+  ).action(async (opts: CommonOptions & { interface?: string }) => {
+    process.exitCode = await runCapture(configFrom(opts), opts.interface);
+  });
+
+  program.exitOverride();
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; anything else commander rejects is bad usage.
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (isDlltError(err)) {
+      process.stderr.write(err.toOneLine() + '\n');
+      process.exitCode = err.exitCode;
+      return;
+    }
+    const wrapped = new DlltError('DLLT_ERR_INTERNAL', (err as Error)?.stack ?? String(err));
+    process.stderr.write(wrapped.toOneLine() + '\n');
+    process.exitCode = 1;
+  }
+}
+
+await main();

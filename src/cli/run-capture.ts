@@ -1,0 +1,83 @@
+/**
+ * `dllt capture`: live capture on one interface until SIGINT/SIGTERM, then every open flow is
+ * written to end_flows with reason `shutdown` and the process exits 0. Packet time drives the
+ * timers; wall time advances the clock once a second so a quiet interface still expires flows.
+ * Kernel receive/drop counters go to log_notif every DLLT_STATS_INTERVAL_S and at exit.
+ */
+import { EndReasonCode } from '../flow/flow-engine.js';
+import { LiveCapture } from '../sources/live-capture.js';
+import { describeInterfaces, firstUpInterface, resolveInterface, type NetInterface } from '../sources/interfaces.js';
+import type { Config } from './config.js';
+import { DlltError } from './errors.js';
+import { RunContext } from './run-context.js';
+
+function chooseInterface(config: Config, ifname: string | undefined): NetInterface {
+  const wanted = config.interfaceIndex ?? ifname;
+  const found = wanted === undefined ? firstUpInterface() : resolveInterface(wanted);
+  if (!found) {
+    const what = wanted === undefined ? 'no non-loopback interface is up' : `interface ${wanted} does not exist`;
+    throw new DlltError('DLLT_ERR_CAPTURE_NO_INTERFACE', `${what}; interfaces here: ${describeInterfaces()}`);
+  }
+  return found;
+}
+
+export async function runCapture(config: Config, ifname: string | undefined): Promise<number> {
+  const nic = chooseInterface(config, ifname);
+  const run = new RunContext(config, `dllt${nic.index}`, nic.name);
+  run.banner(`interface ${nic.name} (index ${nic.index})`);
+  const pipeline = run.pipeline;
+  let fatal: string | undefined;
+  let lastPackets = 0;
+  let lastStatsMs = Date.now();
+
+  const capture = new LiveCapture(
+    { ifname: nic.name, snaplen: config.snaplen, promisc: config.promisc, filter: config.filter, statsIntervalMs: config.statsIntervalS * 1000 },
+    pipeline,
+    (stats) => {
+      run.notify(stats.dropped > 0 ? 'warn' : 'info', 'kernel_drops', `kernel: ${stats.received} packets received, ${stats.dropped} dropped${stats.final ? ' (final)' : ''}`, {
+        received: stats.received,
+        dropped: stats.dropped,
+        ...(stats.ifDropped !== undefined ? { ifDropped: stats.ifDropped } : {}),
+        final: stats.final,
+      });
+      const now = Date.now();
+      const packets = pipeline.decode.packets;
+      const pps = Math.round((packets - lastPackets) / Math.max((now - lastStatsMs) / 1000, 1e-3));
+      lastPackets = packets;
+      lastStatsMs = now;
+      run.say(`${new Date(now).toISOString()} ${nic.name}: ${packets} packets (${pps} pkt/s), ${pipeline.engine.activeFlows} active flows, ${pipeline.flowEnds} ended, kernel drops ${stats.dropped}`);
+    },
+    (message) => {
+      fatal = message;
+      run.notify('error', 'capture_failed', message);
+      stopOnce();
+    },
+  );
+
+  let resolveDone: () => void = () => {};
+  const done = new Promise<void>((r) => (resolveDone = r));
+  let stopping = false;
+  function stopOnce(): void {
+    if (stopping) return;
+    stopping = true;
+    resolveDone();
+  }
+  const onSignal = (sig: NodeJS.Signals): void => {
+    run.notify('info', 'stop', `received ${sig}: flushing every open flow`);
+    stopOnce();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const clockTimer = setInterval(() => pipeline.advanceClock(Date.now() * 1000), 1000);
+
+  capture.start();
+  await done;
+  clearInterval(clockTimer);
+  await capture.stop();
+  pipeline.finish(EndReasonCode.SHUTDOWN);
+  run.finalReport(`capture ${nic.name}`);
+  await run.close();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  return fatal === undefined ? 0 : 1;
+}

@@ -1,0 +1,107 @@
+/**
+ * What `read` and `capture` share: the run's output directory and file sink, the start banner,
+ * notifications, the human-readable summary (stdout and outputfile.txt) and the closing report.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { MALFORMED_REASON_NAMES } from '../decode/status.js';
+import type { NotifLevel, NotifRecord } from '../record/records.js';
+import { formatTs } from '../record/serialize.js';
+import { DlltFileSink } from '../sinks/dllt-files.js';
+import { describeConfig, type Config } from './config.js';
+import { DlltError } from './errors.js';
+import { Pipeline } from './pipeline.js';
+
+const MIB = 1024 * 1024;
+export const VERSION = '0.1.0';
+
+export class RunContext {
+  readonly sink: DlltFileSink;
+  readonly pipeline: Pipeline;
+  readonly dir: string;
+  private readonly startedWallMs = Date.now();
+
+  constructor(
+    readonly config: Config,
+    /** `dllt<ifindex>` for live capture, the capture file's base name for `read`. */
+    dirName: string,
+    /** The record's `if` value. */
+    readonly ifName: string,
+  ) {
+    this.dir = join(config.outRoot, 'logs', dirName);
+    try {
+      mkdirSync(this.dir, { recursive: true });
+    } catch (err) {
+      throw new DlltError('DLLT_ERR_OUTPUT_UNWRITABLE', `cannot create output directory ${this.dir}: ${(err as Error).message}`);
+    }
+    this.sink = new DlltFileSink({
+      dir: this.dir,
+      startTime: new Date(this.startedWallMs),
+      format: config.format,
+      rotateBytes: config.rotateMb * MIB,
+      maxDiskBytes: config.maxDiskMb * MIB,
+      flushIntervalMs: config.flushIntervalMs,
+      onNotice: (level, kind, message, extra) => this.notify(level, kind, message, extra),
+    });
+    this.sink.open();
+    this.pipeline = new Pipeline(config, this.sink, ifName);
+  }
+
+  notify(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void {
+    const tsUs = Date.now() * 1000;
+    const rec: NotifRecord = { type: 'notif', ts: formatTs(tsUs), tsUs, if: this.ifName, level, kind, message, ...extra };
+    this.sink.writeNotif(rec);
+    if (level !== 'info' && !this.config.quiet) process.stderr.write(`dllt: ${level}: ${message}\n`);
+  }
+
+  /** The start banner: version, what is watched, and every setting with where it came from. */
+  banner(what: string): void {
+    const c = this.config;
+    const team = c.mejorEquipo ? `, MEJOR_EQUIPO ${c.mejorEquipo}` : '';
+    const author = c.author ? `, AUTHOR ${c.author}` : '';
+    this.notify('info', 'start', `dllt ${VERSION} started on ${what}${team}${author}`, { version: VERSION, outDir: this.dir, config: describeConfig(c) });
+    this.say(`dllt ${VERSION}: ${what} → ${this.dir}`);
+  }
+
+  /** A line of the human-readable summary: stdout (unless -q) and outputfile.txt. */
+  say(line: string): void {
+    if (!this.config.quiet) process.stdout.write(line + '\n');
+    this.sink.writeSummary(line + '\n');
+  }
+
+  /** Closing report: decode counters by reason, flows, evictions, source errors. */
+  finalReport(packetsLabel: string): void {
+    const p = this.pipeline;
+    const d = p.decode;
+    const c = p.engine.counters;
+    const malformed = p.malformedSummary();
+    const elapsedS = (Date.now() - this.startedWallMs) / 1000;
+    this.notify('info', 'decode_summary', `${d.packets} packets: ${d.ok} IP, ${d.notIp} not IP, ${d.unsupported} unsupported, ${d.malformed} malformed`, {
+      packets: d.packets,
+      decodedIp: d.ok,
+      notIp: d.notIp,
+      unsupported: d.unsupported,
+      malformed: d.malformed,
+      malformedByReason: malformed,
+      sourceErrors: p.sourceErrors,
+      flowsStarted: p.flowStarts,
+      flowsEnded: p.flowEnds,
+      evictions: c.evictions,
+      tcpPortReuses: c.tcpReuses,
+      icmpErrorsAttached: c.icmpErrorsAttached,
+      orphanFragments: c.fragmentsNoFlow,
+    });
+    const reasons = Object.entries(malformed).map(([k, v]) => `${k} ${v}`).join(', ');
+    this.say(
+      `${packetsLabel}: ${d.packets} packets in ${elapsedS.toFixed(1)} s (${Math.round(d.packets / Math.max(elapsedS, 1e-3))} pkt/s), ` +
+        `${p.flowEnds} flows, ${d.malformed} malformed${reasons ? ` (${reasons})` : ''}, ${d.notIp} not IP, ${c.evictions} evicted`,
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.sink.close();
+  }
+}
+
+/** Names of malformed reasons, re-exported for the CLI's help text. */
+export const MALFORMED_REASONS = MALFORMED_REASON_NAMES.slice(1);

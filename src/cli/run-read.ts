@@ -1,0 +1,65 @@
+/**
+ * `dllt read FILE...`: each capture file (or `-` for stdin) through its own pipeline into
+ * `<root>/logs/<file-basename>/`. Timers run on packet time, so a file gives the records the
+ * live run that made it gave. A progress bar with packets/s on a TTY.
+ */
+import { basename } from 'node:path';
+import { SingleBar } from 'cli-progress';
+import { EndReasonCode } from '../flow/flow-engine.js';
+import { CaptureFileError, readCaptureFile } from '../sources/capture-file.js';
+import type { Config } from './config.js';
+import { DlltError } from './errors.js';
+import { RunContext } from './run-context.js';
+
+function runName(file: string): string {
+  return file === '-' ? 'stdin' : basename(file);
+}
+
+function toDlltError(err: CaptureFileError): DlltError {
+  return new DlltError(err.code.includes('FORMAT') ? 'DLLT_ERR_FILE_FORMAT' : 'DLLT_ERR_FILE_NOT_FOUND', err.message);
+}
+
+export async function runRead(files: string[], config: Config): Promise<number> {
+  if (config.filter !== undefined) {
+    throw new DlltError('DLLT_ERR_USAGE', '--filter applies to live capture only', {
+      hint: "filter a file with tcpdump and pipe it in: tcpdump -r FILE -w - 'EXPR' | dllt read -",
+    });
+  }
+  for (const file of files) {
+    const name = runName(file);
+    const run = new RunContext(config, name, name);
+    run.banner(`capture file ${file}`);
+    const showProgress = process.stderr.isTTY === true && !config.quiet && file !== '-';
+    const bar = showProgress
+      ? new SingleBar({ format: ' {bar} {percentage}% | {pps} pkt/s | {packets} packets | {flows} active flows', hideCursor: true, stream: process.stderr })
+      : undefined;
+    const started = Date.now();
+    let lastUpdate = 0;
+    bar?.start(100, 0, { pps: 0, packets: 0, flows: 0 });
+    try {
+      await readCaptureFile(file, run.pipeline, {
+        onProgress: (read, total) => {
+          const now = Date.now();
+          if (!bar || now - lastUpdate < 200) return;
+          lastUpdate = now;
+          const packets = run.pipeline.decode.packets;
+          bar.update(total > 0 ? (100 * read) / total : 0, {
+            packets,
+            pps: Math.round(packets / Math.max((now - started) / 1000, 1e-3)),
+            flows: run.pipeline.engine.activeFlows,
+          });
+        },
+      });
+    } catch (err) {
+      bar?.stop();
+      await run.close();
+      throw err instanceof CaptureFileError ? toDlltError(err) : err;
+    }
+    bar?.update(100);
+    bar?.stop();
+    run.pipeline.finish(EndReasonCode.EOF);
+    run.finalReport(`read ${file}`);
+    await run.close();
+  }
+  return 0;
+}
