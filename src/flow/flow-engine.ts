@@ -331,7 +331,7 @@ export class FlowEngine {
   private tcpClass(id: number): FlowClass {
     const s = this.state;
     if (tcpIsClosed(s, id)) return FlowClass.TCP_CLOSING;
-    if (s.ackTs[id] !== 0) s.flowFlags[id]! |= FlowFlag.HANDSHAKE_DONE;
+    if (s.ackTs[id]! >= 0) s.flowFlags[id]! |= FlowFlag.HANDSHAKE_DONE;
     const flags = s.flowFlags[id]!;
     if (flags & FlowFlag.HANDSHAKE_DONE) return FlowClass.TCP_ESTABLISHED;
     if (flags & FlowFlag.MIDSTREAM) {

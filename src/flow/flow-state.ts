@@ -66,6 +66,7 @@ export class FlowState {
   readonly icmpId: Int32Array;
   readonly icmpErrors: Uint32Array;
   readonly fragments: Uint32Array;
+  /** Handshake packet times in µs; -1 until seen (0 is a valid packet time). */
   readonly synTs: Float64Array;
   readonly synAckTs: Float64Array;
   readonly ackTs: Float64Array;
@@ -176,9 +177,9 @@ export class FlowState {
     this.icmpId[id] = -1;
     this.icmpErrors[id] = 0;
     this.fragments[id] = 0;
-    this.synTs[id] = 0;
-    this.synAckTs[id] = 0;
-    this.ackTs[id] = 0;
+    this.synTs[id] = -1;
+    this.synAckTs[id] = -1;
+    this.ackTs[id] = -1;
     this.historyLen[id] = 0;
     this.historySeen[id] = 0;
     if (id < this.cold.length) this.cold[id] = undefined;

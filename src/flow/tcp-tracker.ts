@@ -287,11 +287,11 @@ export function trackTcpSegment(s: FlowState, id: number, side: number, v: Packe
   // Handshake times: first SYN, the SYN-ACK answering it, and the originator's ACK completing it.
   if (flags & SYN) {
     if (!(flags & ACK)) {
-      if (isOrig && s.synTs[id] === 0) s.synTs[id] = tsUs;
-    } else if (!isOrig && s.synTs[id] !== 0 && s.synAckTs[id] === 0) {
+      if (isOrig && s.synTs[id]! < 0) s.synTs[id] = tsUs;
+    } else if (!isOrig && s.synTs[id]! >= 0 && s.synAckTs[id]! < 0) {
       s.synAckTs[id] = tsUs;
     }
-  } else if (isOrig && flags & ACK && s.synAckTs[id] !== 0 && s.ackTs[id] === 0 && !(flags & RST)) {
+  } else if (isOrig && flags & ACK && s.synAckTs[id]! >= 0 && s.ackTs[id]! < 0 && !(flags & RST)) {
     s.ackTs[id] = tsUs;
   }
 }

@@ -130,8 +130,8 @@ export function buildFlowRecord(engine: FlowEngine, id: number, kind: RecordKind
     rec.dupAckDst = s.dupAcks[r]!;
     rec.zeroWindowSrc = s.zeroWindowCount[o]!;
     rec.zeroWindowDst = s.zeroWindowCount[r]!;
-    if (s.synTs[id] !== 0 && s.synAckTs[id] !== 0) rec.synToSynAckUs = s.synAckTs[id]! - s.synTs[id]!;
-    if (s.synAckTs[id] !== 0 && s.ackTs[id] !== 0) rec.synAckToAckUs = s.ackTs[id]! - s.synAckTs[id]!;
+    if (s.synTs[id]! >= 0 && s.synAckTs[id]! >= 0) rec.synToSynAckUs = s.synAckTs[id]! - s.synTs[id]!;
+    if (s.synAckTs[id]! >= 0 && s.ackTs[id]! >= 0) rec.synAckToAckUs = s.ackTs[id]! - s.synAckTs[id]!;
     if (s.flowFlags[id]! & FlowFlag.FLIPPED) rec.rolesFlipped = true;
   }
   if (isIcmp) {

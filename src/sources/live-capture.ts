@@ -166,6 +166,7 @@ export class LiveCapture {
   private finished = false;
   private fatalSent = false;
   private exited: Promise<void> = Promise.resolve();
+  private readonly listeningWaiters: ((ok: boolean) => void)[] = [];
 
   constructor(
     opts: LiveCaptureOptions,
@@ -182,6 +183,13 @@ export class LiveCapture {
   /** Packets handed to the handler so far. */
   get packets(): number {
     return this.parser.packets;
+  }
+
+  /** Resolves true once tcpdump has the interface open, false if the capture failed or ended first. */
+  whenListening(): Promise<boolean> {
+    if (this.listening) return Promise.resolve(true);
+    if (this.finished) return this.exited.then(() => false);
+    return new Promise((resolve) => this.listeningWaiters.push(resolve));
   }
 
   /** Starts tcpdump; problems are reported through onFatal (never thrown), then the capture is over. */
@@ -209,8 +217,6 @@ export class LiveCapture {
       });
     });
     child.on('error', (err: NodeJS.ErrnoException) => {
-      // A failed spawn has no pid and may never emit 'close': settle here.
-      if (child.pid === undefined) this.exited = Promise.resolve();
       const code = err.code === 'ENOENT' ? 'DLLT_ERR_CAPTURE_TOOL_MISSING' : err.code === 'EACCES' ? 'DLLT_ERR_CAPTURE_PERMISSION' : 'DLLT_ERR_INTERNAL';
       const hint = code === 'DLLT_ERR_CAPTURE_TOOL_MISSING' ? ': install it with `apt-get install tcpdump`' : '';
       this.fail(code, `cannot run ${tcpdump}: ${err.message}${hint}`);
@@ -249,6 +255,7 @@ export class LiveCapture {
   private onStderrLine(line: string): void {
     if (line.includes('listening on')) {
       this.listening = true;
+      this.settleListening(true);
       return;
     }
     let m = RE_RECEIVED.exec(line);
@@ -291,6 +298,7 @@ export class LiveCapture {
     this.clearTimer();
     if (this.finished) return;
     this.finished = true;
+    this.settleListening(false);
     const clean = code === 0 || (this.stopping && (signal === 'SIGTERM' || code === 143));
     if (!clean) {
       const { code: failure, message } = classifyTcpdumpError(this.stderrText, this.opts.ifname);
@@ -300,11 +308,22 @@ export class LiveCapture {
     if (this.listening) this.flushStats(true);
   }
 
+  private settleListening(ok: boolean): void {
+    for (const w of this.listeningWaiters.splice(0)) w(ok);
+  }
+
   private fail(code: LiveCaptureFailure, message: string): void {
     this.clearTimer();
     this.finished = true;
-    // Reported on the next tick so that a caller's code after start() has run first.
-    process.nextTick(() => this.sendFatal(code, message));
+    // Reported on the next tick so that a caller's code after start() has run first; stop() and
+    // whenListening() settle only after the report.
+    this.exited = new Promise((resolve) =>
+      process.nextTick(() => {
+        this.sendFatal(code, message);
+        this.settleListening(false);
+        resolve();
+      }),
+    );
   }
 
   private sendFatal(code: LiveCaptureFailure, message: string): void {
