@@ -8,7 +8,7 @@ import { PacketView } from '../decode/packet-view.js';
 import { decodePacket } from '../decode/decode-packet.js';
 import { DecodeStatus, MALFORMED_REASON_COUNT, MALFORMED_REASON_NAMES, MalformedReason } from '../decode/status.js';
 import { EndReasonCode, FlowEngine, type FlowLifecycleSink } from '../flow/flow-engine.js';
-import { buildFlowRecord } from '../record/flow-record.js';
+import { buildFlowRecord, FlowStrings } from '../record/flow-record.js';
 import type { FlowRecord, NotifLevel, NotifRecord } from '../record/records.js';
 import { formatTs } from '../record/serialize.js';
 import type { PacketHandler } from '../sources/packet-handler.js';
@@ -44,6 +44,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
   flowStarts = 0;
   flowEnds = 0;
   private readonly view = new PacketView();
+  private readonly flowStrings = new FlowStrings();
   private evictionsReported = 0;
 
   constructor(
@@ -131,6 +132,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
   flowEnded(id: number, reason: EndReasonCode): void {
     this.flowEnds++;
     this.output.writeFlow(this.record(id, 'flow_end', reason));
+    this.flowStrings.forget(id);
   }
 
   notify(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void {
@@ -163,6 +165,6 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
 
   private record(id: number, kind: 'flow_start' | 'flow_update' | 'flow_end', reason?: EndReasonCode): FlowRecord {
     const ifName = this.interfaces.get(this.engine.state.ifaceId[id]!)?.name || this.defaultIfName;
-    return buildFlowRecord(this.engine, id, kind, ifName, this.engine.clock, reason);
+    return buildFlowRecord(this.engine, this.flowStrings, id, kind, ifName, this.engine.clock, reason);
   }
 }

@@ -21,7 +21,7 @@ function flagString(flags: number): string {
   return s;
 }
 
-/** Scratch address words so the key's slices are not copied per record. */
+/** Scratch address words so the key's slices are not copied per flow. */
 const addrA = new Int32Array(4);
 const addrB = new Int32Array(4);
 
@@ -50,34 +50,92 @@ export function decideRoles(proto: number, origFlags: number, respFlags: number,
   return { clientSide: ORIG, method: 'originator' };
 }
 
-export function buildFlowRecord(engine: FlowEngine, id: number, kind: RecordKind, ifName: string, nowUs: number, reason?: EndReasonCode): FlowRecord {
+/**
+ * Strings that do not change during a flow's life, made once at its first record and reused
+ * for its updates and end (Community ID hashing and address formatting are the costly part).
+ */
+export class FlowStrings {
+  private readonly communityIds: (string | undefined)[] = [];
+  private readonly srcIPs: (string | undefined)[] = [];
+  private readonly dstIPs: (string | undefined)[] = [];
+
+  get(engine: FlowEngine, id: number): { communityId: string; srcIP: string; dstIP: string } {
+    let cid = this.communityIds[id];
+    if (cid === undefined) this.fill(engine, id);
+    cid = this.communityIds[id]!;
+    return { communityId: cid, srcIP: this.srcIPs[id]!, dstIP: this.dstIPs[id]! };
+  }
+
+  /** The flow ended: its slot will belong to another flow. */
+  forget(id: number): void {
+    this.communityIds[id] = undefined;
+  }
+
+  private fill(engine: FlowEngine, id: number): void {
+    const t = engine.table;
+    const s = engine.state;
+    const base = id * KEY_WORDS;
+    for (let i = 0; i < 4; i++) {
+      addrA[i] = t.keys[base + i]!;
+      addrB[i] = t.keys[base + 4 + i]!;
+    }
+    const portWord = t.keys[base + 8]!;
+    const version = t.keys[base + 9]! >>> 8;
+    const proto = t.keys[base + 9]! & 0xff;
+    const origIsA = s.origEndpoint[id] === 0;
+    const origAddr = origIsA ? addrA : addrB;
+    const respAddr = origIsA ? addrB : addrA;
+    const origPort = origIsA ? portWord >>> 16 : portWord & 0xffff;
+    const respPort = origIsA ? portWord & 0xffff : portWord >>> 16;
+    const isIcmp = proto === 1 || proto === 58;
+    this.communityIds[id] = isIcmp
+      ? communityId(version, proto, origAddr, respAddr, s.icmpType[id]! & 0xff, s.icmpCode[id]! & 0xff)
+      : communityId(version, proto, origAddr, respAddr, origPort, respPort);
+    this.srcIPs[id] = formatIp(version, origAddr);
+    this.dstIPs[id] = formatIp(version, respAddr);
+  }
+}
+
+/** Absent means absent: JSON.stringify leaves undefined properties out. */
+const ABSENT = undefined;
+
+/**
+ * One flow record from the columns. Every property is assigned in FLOW_FIELDS order in a single
+ * literal, absent ones as undefined (which JSON leaves out), so all flow records share one shape
+ * and serialize without reordering.
+ */
+export function buildFlowRecord(
+  engine: FlowEngine,
+  strings: FlowStrings,
+  id: number,
+  kind: RecordKind,
+  ifName: string,
+  nowUs: number,
+  reason?: EndReasonCode,
+): FlowRecord {
   const t = engine.table;
   const s = engine.state;
   const base = id * KEY_WORDS;
-  for (let i = 0; i < 4; i++) {
-    addrA[i] = t.keys[base + i]!;
-    addrB[i] = t.keys[base + 4 + i]!;
-  }
   const portWord = t.keys[base + 8]!;
-  const familyProto = t.keys[base + 9]!;
-  const version = familyProto >>> 8;
-  const proto = familyProto & 0xff;
+  const proto = t.keys[base + 9]! & 0xff;
   const origIsA = s.origEndpoint[id] === 0;
-  const origAddr = origIsA ? addrA : addrB;
-  const respAddr = origIsA ? addrB : addrA;
-  const portA = portWord >>> 16;
-  const portB = portWord & 0xffff;
-  const origPort = origIsA ? portA : portB;
-  const respPort = origIsA ? portB : portA;
+  const origPort = origIsA ? portWord >>> 16 : portWord & 0xffff;
+  const respPort = origIsA ? portWord & 0xffff : portWord >>> 16;
+  const isTcp = proto === 6;
   const isIcmp = proto === 1 || proto === 58;
-  const hasPorts = proto === 6 || proto === 17 || proto === 132;
+  const hasPorts = isTcp || proto === 17 || proto === 132;
   const o = id * 2;
   const r = o + 1;
-  const srcIP = formatIp(version, origAddr);
-  const dstIP = formatIp(version, respAddr);
+  const { communityId: cid, srcIP, dstIP } = strings.get(engine, id);
   const firstTs = s.firstTs[id]!;
   const lastTs = s.lastTs[id]!;
-
+  const history = isTcp || proto === 17 ? s.historyString(id) : '';
+  const connState = isTcp ? tcpConnState(s, id, history) : proto === 17 ? udpConnState(s.pkts[o]!, s.pkts[r]!) : 'OTH';
+  const roles = decideRoles(proto, s.tcpFlagsSeen[o]!, s.tcpFlagsSeen[r]!, origPort, respPort);
+  const clientIsOrig = roles?.clientSide === ORIG;
+  const cold = s.cold[id];
+  const hasTunnel = s.tunnel[id] !== 0;
+  const outer = hasTunnel && cold?.outerSrc && cold.outerDst && cold.outerIpVersion ? cold : undefined;
   const rec: FlowRecord = {
     type: kind,
     ts: formatTs(nowUs),
@@ -85,10 +143,10 @@ export function buildFlowRecord(engine: FlowEngine, id: number, kind: RecordKind
     if: ifName,
     proto: PROTO_NAMES[proto] ?? String(proto),
     srcIP,
+    srcPort: hasPorts ? origPort : ABSENT,
     dstIP,
-    communityId: isIcmp
-      ? communityId(version, proto, origAddr, respAddr, s.icmpType[id]! & 0xff, s.icmpCode[id]! & 0xff)
-      : communityId(version, proto, origAddr, respAddr, origPort, respPort),
+    dstPort: hasPorts ? respPort : ABSENT,
+    communityId: cid,
     firstTs: formatTs(firstTs),
     lastTs: formatTs(lastTs),
     durationUs: lastTs - firstTs,
@@ -98,65 +156,43 @@ export function buildFlowRecord(engine: FlowEngine, id: number, kind: RecordKind
     dstBytes: s.bytes[r]!,
     srcPayloadBytes: s.payloadBytes[o]!,
     dstPayloadBytes: s.payloadBytes[r]!,
+    connState,
+    history: history === '' ? ABSENT : history,
+    endReason: kind === 'flow_end' && reason !== undefined ? END_REASON_NAMES[reason] : ABSENT,
+    clientIP: roles ? (clientIsOrig ? srcIP : dstIP) : ABSENT,
+    serverIP: roles ? (clientIsOrig ? dstIP : srcIP) : ABSENT,
+    servicePort: roles ? (clientIsOrig ? respPort : origPort) : ABSENT,
+    roleMethod: roles ? roles.method : ABSENT,
+    rolesFlipped: s.flowFlags[id]! & FlowFlag.FLIPPED ? true : ABSENT,
+    srcTcpFlags: isTcp ? flagString(s.tcpFlagsSeen[o]!) : ABSENT,
+    dstTcpFlags: isTcp ? flagString(s.tcpFlagsSeen[r]!) : ABSENT,
+    retransSrc: isTcp ? s.retransmits[o]! : ABSENT,
+    retransDst: isTcp ? s.retransmits[r]! : ABSENT,
+    outOfOrderSrc: isTcp ? s.outOfOrder[o]! : ABSENT,
+    outOfOrderDst: isTcp ? s.outOfOrder[r]! : ABSENT,
+    dupAckSrc: isTcp ? s.dupAcks[o]! : ABSENT,
+    dupAckDst: isTcp ? s.dupAcks[r]! : ABSENT,
+    zeroWindowSrc: isTcp ? s.zeroWindowCount[o]! : ABSENT,
+    zeroWindowDst: isTcp ? s.zeroWindowCount[r]! : ABSENT,
+    synToSynAckUs: isTcp && s.synTs[id]! >= 0 && s.synAckTs[id]! >= 0 ? s.synAckTs[id]! - s.synTs[id]! : ABSENT,
+    synAckToAckUs: isTcp && s.synAckTs[id]! >= 0 && s.ackTs[id]! >= 0 ? s.ackTs[id]! - s.synAckTs[id]! : ABSENT,
+    icmpType: isIcmp ? s.icmpType[id]! : ABSENT,
+    icmpCode: isIcmp ? s.icmpCode[id]! : ABSENT,
+    icmpId: isIcmp && s.icmpId[id]! >= 0 ? s.icmpId[id]! : ABSENT,
+    icmpErrors: s.icmpErrors[id]! > 0 ? s.icmpErrors[id]! : ABSENT,
+    icmpErrorType: s.icmpErrors[id]! > 0 ? cold?.icmpErrorType : ABSENT,
+    icmpErrorCode: s.icmpErrors[id]! > 0 ? cold?.icmpErrorCode : ABSENT,
+    vlan: s.vlanOuter[id]! >= 0 ? s.vlanOuter[id]! : ABSENT,
+    vlanInner: s.vlanInner[id]! >= 0 ? s.vlanInner[id]! : ABSENT,
+    tunnel: hasTunnel ? TUNNEL_NAMES[s.tunnel[id]!] : ABSENT,
+    tunnelId: hasTunnel && s.tunnelId[id]! >= 0 ? s.tunnelId[id]! : ABSENT,
+    outerSrcIP: outer ? formatIp(outer.outerIpVersion!, outer.outerSrc!) : ABSENT,
+    outerDstIP: outer ? formatIp(outer.outerIpVersion!, outer.outerDst!) : ABSENT,
+    fragments: s.fragments[id]! > 0 ? s.fragments[id]! : ABSENT,
+    tls: ABSENT,
+    http: ABSENT,
+    serverName: ABSENT,
   };
-  if (hasPorts) {
-    rec.srcPort = origPort;
-    rec.dstPort = respPort;
-  }
-  if (proto === 6 || proto === 17) {
-    const history = s.historyString(id);
-    if (history !== '') rec.history = history;
-    rec.connState = proto === 6 ? tcpConnState(s, id, history) : udpConnState(s.pkts[o]!, s.pkts[r]!);
-  } else {
-    rec.connState = 'OTH';
-  }
-  if (kind === 'flow_end' && reason !== undefined) rec.endReason = END_REASON_NAMES[reason];
-  const roles = decideRoles(proto, s.tcpFlagsSeen[o]!, s.tcpFlagsSeen[r]!, origPort, respPort);
-  if (roles) {
-    const clientIsOrig = roles.clientSide === ORIG;
-    rec.clientIP = clientIsOrig ? srcIP : dstIP;
-    rec.serverIP = clientIsOrig ? dstIP : srcIP;
-    rec.servicePort = clientIsOrig ? respPort : origPort;
-    rec.roleMethod = roles.method;
-  }
-  if (proto === 6) {
-    rec.srcTcpFlags = flagString(s.tcpFlagsSeen[o]!);
-    rec.dstTcpFlags = flagString(s.tcpFlagsSeen[r]!);
-    rec.retransSrc = s.retransmits[o]!;
-    rec.retransDst = s.retransmits[r]!;
-    rec.outOfOrderSrc = s.outOfOrder[o]!;
-    rec.outOfOrderDst = s.outOfOrder[r]!;
-    rec.dupAckSrc = s.dupAcks[o]!;
-    rec.dupAckDst = s.dupAcks[r]!;
-    rec.zeroWindowSrc = s.zeroWindowCount[o]!;
-    rec.zeroWindowDst = s.zeroWindowCount[r]!;
-    if (s.synTs[id]! >= 0 && s.synAckTs[id]! >= 0) rec.synToSynAckUs = s.synAckTs[id]! - s.synTs[id]!;
-    if (s.synAckTs[id]! >= 0 && s.ackTs[id]! >= 0) rec.synAckToAckUs = s.ackTs[id]! - s.synAckTs[id]!;
-    if (s.flowFlags[id]! & FlowFlag.FLIPPED) rec.rolesFlipped = true;
-  }
-  if (isIcmp) {
-    rec.icmpType = s.icmpType[id]!;
-    rec.icmpCode = s.icmpCode[id]!;
-    if (s.icmpId[id]! >= 0) rec.icmpId = s.icmpId[id]!;
-  }
-  if (s.icmpErrors[id]! > 0) {
-    rec.icmpErrors = s.icmpErrors[id]!;
-    const cold = s.cold[id];
-    if (cold?.icmpErrorType !== undefined) rec.icmpErrorType = cold.icmpErrorType;
-    if (cold?.icmpErrorCode !== undefined) rec.icmpErrorCode = cold.icmpErrorCode;
-  }
-  if (s.vlanOuter[id]! >= 0) rec.vlan = s.vlanOuter[id]!;
-  if (s.vlanInner[id]! >= 0) rec.vlanInner = s.vlanInner[id]!;
-  if (s.tunnel[id] !== 0) {
-    rec.tunnel = TUNNEL_NAMES[s.tunnel[id]!];
-    if (s.tunnelId[id]! >= 0) rec.tunnelId = s.tunnelId[id]!;
-    const cold = s.cold[id];
-    if (cold?.outerSrc && cold.outerDst && cold.outerIpVersion) {
-      rec.outerSrcIP = formatIp(cold.outerIpVersion, cold.outerSrc);
-      rec.outerDstIP = formatIp(cold.outerIpVersion, cold.outerDst);
-    }
-  }
-  if (s.fragments[id]! > 0) rec.fragments = s.fragments[id]!;
   return rec;
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileTimestamp, formatTs, toJsonLine, toTextLine } from './serialize.js';
+import { fileTimestamp, flowToJsonLine, formatTs, toJsonLine, toTextLine } from './serialize.js';
 import { documentedFieldNames, FLOW_FIELDS, NESTED_FIELDS } from './fields.js';
 import type { FlowRecord, NotifRecord } from './records.js';
 
@@ -127,4 +127,16 @@ test('every key a sample record emits is documented', () => {
     }
   }
   assert.deepEqual(Object.keys(JSON.parse(toJsonLine(full)) as object), [...FLOW_FIELDS]);
+});
+
+test('flow records from the builder are in documented order, so flowToJsonLine keeps the contract', async () => {
+  const { analyzeCaptureFile } = await import('../cli/analyze-file.js');
+  const { FLOW_FIELDS } = await import('./fields.js');
+  const { output } = await analyzeCaptureFile(`${process.env['DLLT_CORPUS_DIR'] ?? '/work/shared/corpus'}/zeek-tls-irc-starttls.pcap`);
+  assert.ok(output.flows.length > 0);
+  for (const rec of output.flows) {
+    const keys = Object.keys(JSON.parse(flowToJsonLine(rec)) as object);
+    const documented = (FLOW_FIELDS as readonly string[]).filter((k) => keys.includes(k));
+    assert.deepEqual(keys, documented);
+  }
 });

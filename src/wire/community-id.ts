@@ -10,10 +10,17 @@ const SHA1_W = new Int32Array(80);
 const INPUT = new Uint8Array(48);
 const DIGEST = new Uint8Array(20);
 
+function writeWord(out: Uint8Array, off: number, w: number): void {
+  out[off] = (w >>> 24) & 0xff;
+  out[off + 1] = (w >>> 16) & 0xff;
+  out[off + 2] = (w >>> 8) & 0xff;
+  out[off + 3] = w & 0xff;
+}
+
 /** SHA-1 of input[0, len) for len ≤ 55 (one 64-byte block), into DIGEST. */
 function sha1SingleBlock(input: Uint8Array, len: number): Uint8Array {
   SHA1_BLOCK.fill(0);
-  SHA1_BLOCK.set(input.subarray(0, len));
+  for (let i = 0; i < len; i++) SHA1_BLOCK[i] = input[i]!;
   SHA1_BLOCK[len] = 0x80;
   const bits = len * 8;
   SHA1_BLOCK[62] = (bits >>> 8) & 0xff;
@@ -54,13 +61,11 @@ function sha1SingleBlock(input: Uint8Array, len: number): Uint8Array {
     b = a;
     a = t;
   }
-  const h = [(0x67452301 + a) | 0, (0xefcdab89 + b) | 0, (0x98badcfe + c) | 0, (0x10325476 + d) | 0, (0xc3d2e1f0 + e) | 0];
-  for (let i = 0; i < 5; i++) {
-    DIGEST[i * 4] = (h[i]! >>> 24) & 0xff;
-    DIGEST[i * 4 + 1] = (h[i]! >>> 16) & 0xff;
-    DIGEST[i * 4 + 2] = (h[i]! >>> 8) & 0xff;
-    DIGEST[i * 4 + 3] = h[i]! & 0xff;
-  }
+  writeWord(DIGEST, 0, (0x67452301 + a) | 0);
+  writeWord(DIGEST, 4, (0xefcdab89 + b) | 0);
+  writeWord(DIGEST, 8, (0x98badcfe + c) | 0);
+  writeWord(DIGEST, 12, (0x10325476 + d) | 0);
+  writeWord(DIGEST, 16, (0xc3d2e1f0 + e) | 0);
   return DIGEST;
 }
 
@@ -70,6 +75,19 @@ export function sha1Hex(bytes: Uint8Array): string {
   let s = '';
   for (let i = 0; i < 20; i++) s += d[i]!.toString(16).padStart(2, '0');
   return s;
+}
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** Base64 of the 20-byte digest (27 characters and one '=' of padding). */
+function base64Digest(d: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < 18; i += 3) {
+    const n = (d[i]! << 16) | (d[i + 1]! << 8) | d[i + 2]!;
+    out += B64[n >>> 18]! + B64[(n >>> 12) & 63]! + B64[(n >>> 6) & 63]! + B64[n & 63]!;
+  }
+  const n = (d[18]! << 16) | (d[19]! << 8);
+  return out + B64[n >>> 18]! + B64[(n >>> 12) & 63]! + B64[(n >>> 6) & 63]! + '=';
 }
 
 const ICMP4_COUNTERPART: Record<number, number> = { 8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17 };
@@ -147,8 +165,5 @@ export function communityId(
     INPUT[off++] = (dport >>> 8) & 0xff;
     INPUT[off++] = dport & 0xff;
   }
-  const digest = sha1SingleBlock(INPUT, off);
-  let binary = '';
-  for (let i = 0; i < 20; i++) binary += String.fromCharCode(digest[i]!);
-  return '1:' + btoa(binary);
+  return '1:' + base64Digest(sha1SingleBlock(INPUT, off));
 }

@@ -1,7 +1,7 @@
 /**
  * tshark as the outside oracle for per-flow counts: `-z conv,tcp` / `-z conv,udp` tables
  * parsed, plus exact IP-length sums from `-T fields` (the conv table prints large byte counts
- * rounded, "60 kB", and counts frame bytes where dllt counts IP bytes).
+ * rounded, "60 kB"). Both frame bytes (what the conv table counts) and IP bytes are summed.
  */
 import { execFileSync } from 'node:child_process';
 
@@ -55,19 +55,26 @@ export function convTable(pcap: string, proto: 'tcp' | 'udp'): ConvRow[] {
   return parseConvTable(tshark(['-r', pcap, '-q', '-z', `conv,${proto}`]));
 }
 
-/** Per-direction packet count and IP-length sum, keyed `srcIP:srcPort>dstIP:dstPort`. */
-export function directionTotals(pcap: string, proto: 'tcp' | 'udp'): Map<string, { pkts: number; ipBytes: number }> {
-  const out = new Map<string, { pkts: number; ipBytes: number }>();
-  const text = tshark(['-r', pcap, '-Y', proto, '-T', 'fields', '-e', 'ip.src', '-e', `${proto}.srcport`, '-e', 'ip.dst', '-e', `${proto}.dstport`, '-e', 'ip.len']);
+export interface DirectionTotals {
+  pkts: number;
+  frameBytes: number;
+  ipBytes: number;
+}
+
+/** Per-direction packet count, frame-length and IP-length sums, keyed `srcIP:srcPort>dstIP:dstPort`. */
+export function directionTotals(pcap: string, proto: 'tcp' | 'udp'): Map<string, DirectionTotals> {
+  const out = new Map<string, DirectionTotals>();
+  const text = tshark(['-r', pcap, '-Y', proto, '-T', 'fields', '-e', 'ip.src', '-e', `${proto}.srcport`, '-e', 'ip.dst', '-e', `${proto}.dstport`, '-e', 'ip.len', '-e', 'frame.len']);
   for (const line of text.split('\n')) {
     const f = line.split('\t');
-    if (f.length < 5 || f[0] === '') continue;
+    if (f.length < 6 || f[0] === '') continue;
     // ICMP errors quoting a datagram match the UDP filter too; their fields list two values.
     if (f[4]!.includes(',') || f[0]!.includes(',')) continue;
     const key = `${f[0]}:${f[1]}>${f[2]}:${f[3]}`;
-    const t = out.get(key) ?? { pkts: 0, ipBytes: 0 };
+    const t = out.get(key) ?? { pkts: 0, frameBytes: 0, ipBytes: 0 };
     t.pkts++;
     t.ipBytes += Number(f[4]);
+    t.frameBytes += Number(f[5]);
     out.set(key, t);
   }
   return out;
