@@ -5,12 +5,13 @@
  * Usage: node dist/bench/decode-bench.js [capture] [decodes]
  */
 import { readFileSync } from 'node:fs';
+import { CORPUS_DIR } from '../test/support/corpus.js';
 import { decodePacket } from '../src/decode/decode-packet.js';
 import { PacketView } from '../src/decode/packet-view.js';
 import { createStreamParser } from '../src/sources/capture-format.js';
 import type { PacketHandler } from '../src/sources/packet-handler.js';
 
-const file = process.argv[2] ?? '/work/shared/corpus/peafowl-ssl.pcapng';
+const file = process.argv[2] ?? `${CORPUS_DIR}/peafowl-ssl.pcapng`;
 const decodes = Number(process.argv[3] ?? 5_000_000);
 
 /** Records where each packet lies in the file buffer (fed whole, so offsets are file offsets). */

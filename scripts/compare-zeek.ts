@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { analyzeCaptureFile } from '../src/cli/analyze-file.js';
 import type { FlowRecord } from '../src/record/records.js';
 
-export const CORPUS = process.env.DLLT_CORPUS ?? join(import.meta.dirname, '../../../shared/corpus');
+export const CORPUS = process.env['DLLT_CORPUS_DIR'] ?? join(import.meta.dirname, '../../../shared/corpus');
 
 interface ZeekRow {
   origH: string;

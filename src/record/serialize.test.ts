@@ -132,7 +132,8 @@ test('every key a sample record emits is documented', () => {
 test('flow records from the builder are in documented order, so flowToJsonLine keeps the contract', async () => {
   const { analyzeCaptureFile } = await import('../cli/analyze-file.js');
   const { FLOW_FIELDS } = await import('./fields.js');
-  const { output } = await analyzeCaptureFile(`${process.env['DLLT_CORPUS_DIR'] ?? '/work/shared/corpus'}/zeek-tls-irc-starttls.pcap`);
+  const { CORPUS_DIR } = await import('../../test/support/corpus.js');
+  const { output } = await analyzeCaptureFile(`${CORPUS_DIR}/zeek-tls-irc-starttls.pcap`);
   assert.ok(output.flows.length > 0);
   for (const rec of output.flows) {
     const keys = Object.keys(JSON.parse(flowToJsonLine(rec)) as object);

@@ -1,10 +1,12 @@
 /** Test helpers: the shared capture corpus and a handler that keeps copies of every packet. */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { PacketHandler } from '../../src/sources/packet-handler.js';
 import { readCaptureFile } from '../../src/sources/capture-file.js';
 
-export const CORPUS_DIR = process.env['DLLT_CORPUS_DIR'] ?? '/work/shared/corpus';
+/** The shared corpus sits beside the checkout (../shared/corpus); compiled, this file is in
+ *  dist/test/support, four levels below the checkout's parent. */
+export const CORPUS_DIR = process.env['DLLT_CORPUS_DIR'] ?? resolve(import.meta.dirname, '../../../../shared/corpus');
 
 export interface ManifestRow {
   file: string;

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything dllt needs on a fresh Debian 12 machine (run as root): the Debian
+# packages for capture and for the end-to-end tests, then the npm dependencies and the build.
+# Idempotent and quiet; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  tcpdump        # live capture (dllt streams `tcpdump -w -`, see docs/design/0001-capture-mechanism.md)
+  tshark         # outside oracle in the tests (per-conversation totals)
+  iproute2       # namespaces and veth pairs for the end-to-end tests
+  ethtool        # offloads off on test veths
+  python3        # test servers (http.server, UDP echo)
+  curl           # test clients
+  netcat-openbsd # UDP exchanges in the tests
+  nftables       # filtered ports in the tests
+  openssl        # TLS peers in the tests
+  procps
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install.sh: missing Debian packages (${missing[*]}); run as root (sudo) to install them" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+npm ci --no-audit --no-fund --loglevel=error
+npm run --silent build
