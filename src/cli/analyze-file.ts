@@ -8,7 +8,8 @@ import { EndReasonCode } from '../flow/flow-engine.js';
 import type { FlowRecord, NotifRecord } from '../record/records.js';
 import { readCaptureFile } from '../sources/capture-file.js';
 import { loadConfig, type Config } from './config.js';
-import { Pipeline, type RecordOutput } from './pipeline.js';
+import { InlineRecordStage, type RecordOutput } from '../record/record-stage.js';
+import { Pipeline } from './pipeline.js';
 
 export class MemoryOutput implements RecordOutput {
   readonly flows: FlowRecord[] = [];
@@ -31,7 +32,7 @@ export function configWith(env: Record<string, string> = {}): Config {
 
 export async function analyzeCaptureFile(path: string, env: Record<string, string> = {}): Promise<{ output: MemoryOutput; pipeline: Pipeline }> {
   const output = new MemoryOutput();
-  const pipeline = new Pipeline(configWith(env), output, basename(path));
+  const pipeline = new Pipeline(configWith(env), new InlineRecordStage(output, basename(path)), basename(path));
   await readCaptureFile(path, pipeline);
   pipeline.finish(EndReasonCode.EOF);
   return { output, pipeline };

@@ -1,24 +1,22 @@
 /**
- * The composition root of one run: source packets → decode → flow engine → records → sinks.
- * It receives packets in place from any source (file, stdin, live), keeps decode counters by
- * status and malformed reason, and turns flow lifecycle calls into records. Only this layer
- * knows about both the engine and the output files.
+ * The composition root of one run: source packets → decode → flow engine → snapshots → record
+ * stage. It receives packets in place from any source (file, stdin, live), keeps decode
+ * counters by status and malformed reason, and turns flow lifecycle calls into numeric flow
+ * snapshots, handed to the record stage in batches (inline in tests, a worker thread in the CLI).
  */
 import { PacketView } from '../decode/packet-view.js';
 import { decodePacket } from '../decode/decode-packet.js';
 import { DecodeStatus, MALFORMED_REASON_COUNT, MALFORMED_REASON_NAMES, MalformedReason } from '../decode/status.js';
 import { EndReasonCode, FlowEngine, type FlowLifecycleSink } from '../flow/flow-engine.js';
-import { buildFlowRecord, FlowStrings } from '../record/flow-record.js';
-import type { FlowRecord, NotifLevel, NotifRecord } from '../record/records.js';
-import { formatTs } from '../record/serialize.js';
+import { appendSnapshot, KIND_END, KIND_START, KIND_UPDATE, SnapshotBatch } from '../record/flow-snapshot.js';
+import type { RecordStage } from '../record/record-stage.js';
+import { notifRecord } from '../record/notif.js';
+import type { NotifLevel } from '../record/records.js';
 import type { PacketHandler } from '../sources/packet-handler.js';
 import type { Config } from './config.js';
 
-/** Where records go. The DLLT file sink implements it; tests can collect records in memory. */
-export interface RecordOutput {
-  writeFlow(rec: FlowRecord): void;
-  writeNotif(rec: NotifRecord): void;
-}
+/** Flows per snapshot batch handed to the record stage. */
+const BATCH_FLOWS = 1024;
 
 export interface DecodeCounters {
   packets: number;
@@ -44,12 +42,12 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
   flowStarts = 0;
   flowEnds = 0;
   private readonly view = new PacketView();
-  private readonly flowStrings = new FlowStrings();
+  private batch = new SnapshotBatch(BATCH_FLOWS);
   private evictionsReported = 0;
 
   constructor(
     config: Config,
-    private readonly output: RecordOutput,
+    private readonly stage: RecordStage,
     /** The record's `if` when the source names no interface (file basename, live ifname). */
     private readonly defaultIfName: string,
   ) {
@@ -100,6 +98,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
 
   onInterface(ifaceId: number, linkType: number, name: string): void {
     this.interfaces.set(ifaceId, { name, linkType });
+    this.stage.interfaceName(ifaceId, name);
   }
 
   onSourceError(offset: number, message: string): void {
@@ -110,35 +109,42 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
   /** Live mode: wall time moves the clock when the interface is quiet. */
   advanceClock(nowUs: number): void {
     this.engine.advanceClock(nowUs);
+    this.drain();
     this.reportEvictions();
   }
 
   /** Ends every open flow (SIGTERM: `shutdown`; end of file: `eof`). */
   finish(reason: EndReasonCode.SHUTDOWN | EndReasonCode.EOF): void {
     this.engine.flushAll(reason);
+    this.drain();
     this.reportEvictions();
   }
 
   flowStarted(id: number): void {
     this.flowStarts++;
-    this.output.writeFlow(this.record(id, 'flow_start'));
+    this.snapshot(id, KIND_START, -1);
     this.engine.table.reported(id, this.engine.clock);
   }
 
   flowUpdated(id: number): void {
-    this.output.writeFlow(this.record(id, 'flow_update'));
+    this.snapshot(id, KIND_UPDATE, -1);
   }
 
   flowEnded(id: number, reason: EndReasonCode): void {
     this.flowEnds++;
-    this.output.writeFlow(this.record(id, 'flow_end', reason));
-    this.flowStrings.forget(id);
+    this.snapshot(id, KIND_END, reason);
+  }
+
+  /** Hands the snapshots gathered so far to the record stage (at least once a second live). */
+  drain(): void {
+    if (this.batch.count === 0) return;
+    const full = this.batch;
+    this.batch = new SnapshotBatch(BATCH_FLOWS);
+    this.stage.flows(full.nums, full.history, full.count);
   }
 
   notify(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void {
-    const tsUs = Date.now() * 1000;
-    const rec: NotifRecord = { type: 'notif', ts: formatTs(tsUs), tsUs, if: this.defaultIfName, level, kind, message, ...extra };
-    this.output.writeNotif(rec);
+    this.stage.notif(notifRecord(this.defaultIfName, level, kind, message, extra));
   }
 
   /** Per-reason malformed counts with names, for the summary notification and tests. */
@@ -163,8 +169,9 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
     });
   }
 
-  private record(id: number, kind: 'flow_start' | 'flow_update' | 'flow_end', reason?: EndReasonCode): FlowRecord {
-    const ifName = this.interfaces.get(this.engine.state.ifaceId[id]!)?.name || this.defaultIfName;
-    return buildFlowRecord(this.engine, this.flowStrings, id, kind, ifName, this.engine.clock, reason);
+  private snapshot(id: number, kind: number, reason: EndReasonCode | -1): void {
+    appendSnapshot(this.batch, this.engine, id, this.engine.state.serial[id]!, kind, reason, this.engine.clock);
+    if (this.batch.full) this.drain();
   }
+
 }

@@ -23,7 +23,7 @@ function chooseInterface(config: Config, ifname: string | undefined): NetInterfa
 
 export async function runCapture(config: Config, ifname: string | undefined): Promise<number> {
   const nic = chooseInterface(config, ifname);
-  const run = new RunContext(config, `dllt${nic.index}`, nic.name);
+  const run = await RunContext.open(config, `dllt${nic.index}`, nic.name);
   run.banner(`interface ${nic.name} (index ${nic.index})`);
   const pipeline = run.pipeline;
   let fatal: string | undefined;

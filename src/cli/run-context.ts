@@ -1,56 +1,61 @@
 /**
- * What `read` and `capture` share: the run's output directory and file sink, the start banner,
- * notifications, the human-readable summary (stdout and outputfile.txt) and the closing report.
+ * What `read` and `capture` share: the run's output directory, the record worker that owns its
+ * files, the start banner, notifications, the human-readable summary (stdout and
+ * outputfile.txt) and the closing report.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { MALFORMED_REASON_NAMES } from '../decode/status.js';
-import type { NotifLevel, NotifRecord } from '../record/records.js';
-import { formatTs } from '../record/serialize.js';
-import { DlltFileSink } from '../sinks/dllt-files.js';
+import { notifRecord } from '../record/notif.js';
+import type { NotifLevel } from '../record/records.js';
 import { describeConfig, type Config } from './config.js';
 import { DlltError } from './errors.js';
 import { Pipeline } from './pipeline.js';
+import { WorkerRecordStage } from './worker-record-stage.js';
 
 const MIB = 1024 * 1024;
 export const VERSION = '0.1.0';
 
 export class RunContext {
-  readonly sink: DlltFileSink;
   readonly pipeline: Pipeline;
-  readonly dir: string;
   private readonly startedWallMs = Date.now();
 
-  constructor(
+  private constructor(
     readonly config: Config,
-    /** `dllt<ifindex>` for live capture, the capture file's base name for `read`. */
-    dirName: string,
+    readonly dir: string,
     /** The record's `if` value. */
     readonly ifName: string,
+    private readonly stage: WorkerRecordStage,
   ) {
-    this.dir = join(config.outRoot, 'logs', dirName);
+    this.pipeline = new Pipeline(config, stage, ifName);
+  }
+
+  /**
+   * Creates `<out>/logs/<dirName>/` and starts the record worker on it. `dirName` is
+   * `dllt<ifindex>` for live capture, the capture file's base name for `read`.
+   */
+  static async open(config: Config, dirName: string, ifName: string): Promise<RunContext> {
+    const dir = join(config.outRoot, 'logs', dirName);
     try {
-      mkdirSync(this.dir, { recursive: true });
+      mkdirSync(dir, { recursive: true });
     } catch (err) {
-      throw new DlltError('DLLT_ERR_OUTPUT_UNWRITABLE', `cannot create output directory ${this.dir}: ${(err as Error).message}`);
+      throw new DlltError('DLLT_ERR_OUTPUT_UNWRITABLE', `cannot create output directory ${dir}: ${(err as Error).message}`);
     }
-    this.sink = new DlltFileSink({
-      dir: this.dir,
-      startTime: new Date(this.startedWallMs),
-      format: config.format,
-      rotateBytes: config.rotateMb * MIB,
-      maxDiskBytes: config.maxDiskMb * MIB,
-      flushIntervalMs: config.flushIntervalMs,
-      onNotice: (level, kind, message, extra) => this.notify(level, kind, message, extra),
-    });
-    this.sink.open();
-    this.pipeline = new Pipeline(config, this.sink, ifName);
+    const stage = await WorkerRecordStage.start(
+      {
+        sink: { dir, format: config.format, rotateBytes: config.rotateMb * MIB, maxDiskBytes: config.maxDiskMb * MIB, flushIntervalMs: config.flushIntervalMs },
+        startTimeMs: Date.now(),
+        ifName,
+      },
+      (text) => {
+        if (!config.quiet) process.stderr.write(text + '\n');
+      },
+    );
+    return new RunContext(config, dir, ifName, stage);
   }
 
   notify(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void {
-    const tsUs = Date.now() * 1000;
-    const rec: NotifRecord = { type: 'notif', ts: formatTs(tsUs), tsUs, if: this.ifName, level, kind, message, ...extra };
-    this.sink.writeNotif(rec);
+    this.stage.notif(notifRecord(this.ifName, level, kind, message, extra));
     if (level !== 'info' && !this.config.quiet) process.stderr.write(`dllt: ${level}: ${message}\n`);
   }
 
@@ -66,7 +71,7 @@ export class RunContext {
   /** A line of the human-readable summary: stdout (unless -q) and outputfile.txt. */
   say(line: string): void {
     if (!this.config.quiet) process.stdout.write(line + '\n');
-    this.sink.writeSummary(line + '\n');
+    this.stage.summary(line + '\n');
   }
 
   /** Closing report: decode counters by reason, flows, evictions, source errors. */
@@ -98,8 +103,10 @@ export class RunContext {
     );
   }
 
+  /** Every record flushed and the files closed. */
   async close(): Promise<void> {
-    await this.sink.close();
+    this.pipeline.drain();
+    await this.stage.close();
   }
 }
 

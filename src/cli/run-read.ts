@@ -27,7 +27,7 @@ export async function runRead(files: string[], config: Config): Promise<number> 
   }
   for (const file of files) {
     const name = runName(file);
-    const run = new RunContext(config, name, name);
+    const run = await RunContext.open(config, name, name);
     run.banner(`capture file ${file}`);
     const showProgress = process.stderr.isTTY === true && !config.quiet && file !== '-';
     const bar = showProgress

@@ -271,6 +271,7 @@ export class FlowEngine {
     const s = this.state;
     s.clear(id);
     this.counters.flowsCreated++;
+    s.serial[id] = this.counters.flowsCreated;
     s.firstTs[id] = v.tsUs;
     s.lastTs[id] = v.tsUs;
     s.ifaceId[id] = v.ifaceId;

@@ -51,6 +51,8 @@ export interface ColdInfo {
 }
 
 export class FlowState {
+  /** Unique for the flow's whole life, across slot reuse (records cache strings under it). */
+  readonly serial: Float64Array;
   readonly firstTs: Float64Array;
   readonly lastTs: Float64Array;
   /** Which canonical endpoint (0 = A, 1 = B) is the originator. */
@@ -111,6 +113,7 @@ export class FlowState {
   constructor(capacity: number) {
     const n = capacity;
     const e = capacity * 2;
+    this.serial = new Float64Array(n);
     this.firstTs = new Float64Array(n);
     this.lastTs = new Float64Array(n);
     this.origEndpoint = new Uint8Array(n);

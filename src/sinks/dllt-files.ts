@@ -194,6 +194,15 @@ export class DlltFileSink {
     this.timer.unref();
   }
 
+  /** True for the JSON format: the record stage then hands over finished flow lines. */
+  get wantsFlowJsonLines(): boolean {
+    return this.opts.format === 'json';
+  }
+
+  writeFlowJsonLine(kind: 'flow_end' | 'flow_start' | 'flow_update', line: string): void {
+    this.enqueue(kind === 'flow_end' ? this.endFlows : this.flows, line);
+  }
+
   writeFlow(rec: FlowRecord): void {
     this.enqueue(rec.type === 'flow_end' ? this.endFlows : this.flows, this.serializeFlow(rec));
   }

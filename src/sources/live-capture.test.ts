@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LiveCapture, classifyTcpdumpError, findTcpdump, tcpdumpArgs, type CaptureStats, type LiveCaptureFailure, type LiveCaptureOptions } from './live-capture.js';
+import { BLOCK_TIMEOUT_MS, LiveCapture, classifyTcpdumpError, findTcpdump, tcpdumpArgs, type CaptureStats, type LiveCaptureFailure, type LiveCaptureOptions } from './live-capture.js';
 import type { PacketHandler } from './packet-handler.js';
 import { NetnsLab, labUnavailableReason, type BridgedPair } from '../../test/e2e/netns.js';
 
@@ -74,12 +74,13 @@ function labPair(): { lab: NetnsLab; pair: BridgedPair } {
 }
 after(() => lab?.cleanup());
 
-test('tcpdump command line: streaming pcap, immediate, ring buffer, promisc switch, filter last', () => {
+test('tcpdump command line: streaming pcap, ring buffer, immediate and promisc switches, filter last', () => {
   const args = tcpdumpArgs({ ifname: 'veth1', snaplen: 128, promisc: false, filter: 'tcp port 80', statsIntervalMs: 0 });
-  assert.deepEqual(args, ['-i', 'veth1', '-U', '--immediate-mode', '-w', '-', '-s', '128', '-B', '32768', '-n', '-p', '--', 'tcp port 80']);
-  const promisc = tcpdumpArgs({ ifname: 'x', snaplen: 65535, promisc: true, statsIntervalMs: 0, bufferMiB: 4 });
-  assert.ok(!promisc.includes('-p'));
-  assert.equal(promisc[promisc.indexOf('-B') + 1], '4096');
+  assert.deepEqual(args, ['-i', 'veth1', '-U', '-w', '-', '-s', '128', '-B', '32768', '-n', '-p', '--', 'tcp port 80']);
+  const other = tcpdumpArgs({ ifname: 'x', snaplen: 65535, promisc: true, statsIntervalMs: 0, bufferMiB: 4, immediate: true });
+  assert.ok(!other.includes('-p'));
+  assert.ok(other.includes('--immediate-mode'));
+  assert.equal(other[other.indexOf('-B') + 1], '4096');
 });
 
 test('tcpdump errors become operator messages with what to do', () => {
@@ -118,6 +119,7 @@ test('real capture: every datagram delivered, named interface, periodic and fina
   const sent = await sendUdp(lab, pair, 500, 100);
   assert.equal(sent.code, 0, sent.stderr);
   await new Promise((r) => setTimeout(r, 500));
+  // Stopped right after the traffic, inside the kernel's block timeout: stop() must wait it out.
   await run.cap.stop();
   assert.deepEqual(run.fatal, []);
   assert.deepEqual(run.rec.errors, []);
@@ -133,6 +135,17 @@ test('real capture: every datagram delivered, named interface, periodic and fina
   assert.equal(finals[0]!.received, 500);
   assert.equal(finals[0]!.dropped, 0);
   assert.equal(run.stats.at(-1)!.final, true);
+});
+
+test('real capture, immediate mode: packets arrive without waiting for the block timeout', { skip: unavailable }, async () => {
+  const { lab, pair } = labPair();
+  const run = startCapture({ ifname: pair.hostIf, filter: 'udp', immediate: true });
+  assert.equal(await run.cap.whenListening(), true, JSON.stringify(run.fatal));
+  await sendUdp(lab, pair, 5, 10);
+  const deadline = Date.now() + BLOCK_TIMEOUT_MS / 2;
+  while (run.rec.packets < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(run.rec.packets, 5);
+  await run.cap.stop();
 });
 
 test('real capture: snaplen cuts packets, wire length kept', { skip: unavailable }, async () => {
@@ -183,7 +196,9 @@ test('real capture: the interface vanishing mid-capture is reported as such', { 
     const run = startCapture({ ifname: p.hostIf, filter: 'udp' });
     assert.equal(await run.cap.whenListening(), true, JSON.stringify(run.fatal));
     await sendUdp(own, p, 10, 50);
-    await new Promise((r) => setTimeout(r, 200));
+    // Let the kernel retire the ring block (BLOCK_TIMEOUT_MS): a vanishing interface takes
+    // whatever is still in the ring with it.
+    await new Promise((r) => setTimeout(r, BLOCK_TIMEOUT_MS + 200));
     own.deleteHostLink(p.hostIf);
     const deadline = Date.now() + 5000;
     while (run.fatal.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

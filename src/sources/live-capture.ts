@@ -10,6 +10,11 @@
  *
  * If the pipeline falls behind, the pipe fills, tcpdump blocks, the kernel ring (-B) fills and
  * the kernel drops: those drops are exactly what the stats report.
+ *
+ * Packets come in ring blocks (not --immediate-mode, which doubled the per-packet cost), so on a
+ * quiet link a packet reaches the handler up to ~1 s after it was captured; its timestamp is
+ * the capture time regardless. stop() waits out that block timeout before ending tcpdump, so no
+ * packet captured before the stop is lost.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
@@ -29,6 +34,11 @@ export interface LiveCaptureOptions {
   /** Kernel ring buffer (tcpdump -B). 32 MiB absorbed a 2 M-packet burst at full sender speed
    *  with no drop in the measurement, where the 2 MiB default dropped. */
   bufferMiB?: number;
+  /** Hand each packet over as it arrives (tcpdump --immediate-mode): no delay on a quiet link, but
+   *  about twice the CPU per packet in tcpdump and in our process (one pipe write and read per
+   *  packet), which halved the rate dllt sustained without drops. Default off: the kernel hands
+   *  packets over in ring blocks, when a block fills or BLOCK_TIMEOUT_MS after its first packet. */
+  immediate?: boolean;
   /** Which tcpdump to run; found in PATH, /usr/sbin, /usr/bin, /sbin otherwise. */
   tcpdumpPath?: string;
 }
@@ -56,6 +66,9 @@ export const DEFAULT_STATS_INTERVAL_MS = 10_000;
 export const DEFAULT_BUFFER_MIB = 32;
 /** After SIGTERM tcpdump flushes and exits at once; this only guards against a wedged child. */
 const STOP_GRACE_MS = 5_000;
+/** tcpdump's packet-buffer timeout (1000 ms, fixed in tcpdump) plus a margin: without immediate
+ *  mode the kernel retires a partly filled ring block this long after its first packet. */
+export const BLOCK_TIMEOUT_MS = 1_100;
 
 const TCPDUMP_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin'];
 
@@ -81,15 +94,13 @@ export function tcpdumpArgs(opts: LiveCaptureOptions): string[] {
     '-i', opts.ifname,
     // One write per packet: no packet waits in stdio buffers on a quiet link.
     '-U',
-    // Hand packets over as they arrive instead of when a ring block fills or its 1 s timer ends:
-    // nothing observed is still inside the kernel when we stop.
-    '--immediate-mode',
     '-w', '-',
     '-s', String(opts.snaplen),
     '-B', String((opts.bufferMiB ?? DEFAULT_BUFFER_MIB) * 1024),
     // No name lookups: the machine may have no resolver, and they would stall startup.
     '-n',
   ];
+  if (opts.immediate) args.push('--immediate-mode');
   if (!opts.promisc) args.push('-p');
   if (opts.filter !== undefined && opts.filter.trim() !== '') args.push('--', opts.filter);
   return args;
@@ -231,6 +242,9 @@ export class LiveCapture {
     this.clearTimer();
     const child = this.child;
     if (!child || this.finished) return this.exited;
+    // Packets in a ring block the kernel has not yet handed over would die with tcpdump: wait
+    // until every block holding packets from before the stop has been retired and read.
+    if (!this.opts.immediate && this.listening) await new Promise((r) => setTimeout(r, BLOCK_TIMEOUT_MS));
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     const guard = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
     try {
@@ -258,24 +272,29 @@ export class LiveCapture {
       this.settleListening(true);
       return;
     }
+    // SIGUSR1 prints one line ("N packets captured, N packets received by filter, N packets
+    // dropped by kernel"); the exit report puts each count on a line of its own.
+    let stats = false;
     let m = RE_RECEIVED.exec(line);
     if (m) {
       this.stats.received = Number(m[1]);
-      return;
+      stats = true;
+    }
+    m = RE_IFDROPPED.exec(line);
+    if (m) {
+      this.stats.ifDropped = Number(m[1]);
+      stats = true;
     }
     m = RE_DROPPED.exec(line);
     if (m) {
       this.stats.dropped = Number(m[1]);
       this.statsPending = true;
-      // "dropped by interface" may follow in the same write; report once the block is read.
-      setImmediate(() => this.flushStats(false));
+      // "dropped by interface" may follow on the next line; report once the block is read. The
+      // block tcpdump prints as it exits is reported as the final one, from onClose.
+      if (!this.stopping) setImmediate(() => this.flushStats(false));
       return;
     }
-    m = RE_IFDROPPED.exec(line);
-    if (m) {
-      this.stats.ifDropped = Number(m[1]);
-      return;
-    }
+    if (stats) return;
     if (/packets? captured/.test(line)) return;
     if (this.stderrText.length < 4096) this.stderrText += line + '\n';
   }

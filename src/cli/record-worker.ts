@@ -1,0 +1,61 @@
+/**
+ * The record worker: owns the run's DLLT files and turns flow snapshot batches into records
+ * there, off the per-packet thread. Started by WorkerRecordStage; speaks its message protocol.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { InlineRecordStage } from '../record/record-stage.js';
+import { notifRecord } from '../record/notif.js';
+import { DlltFileSink } from '../sinks/dllt-files.js';
+import type { StageMessage, WorkerInit, WorkerReply } from './worker-record-stage.js';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const inFlight = new Int32Array(init.inFlight);
+
+function reply(m: WorkerReply): void {
+  port.postMessage(m);
+}
+
+let sink: DlltFileSink;
+let stage: InlineRecordStage;
+try {
+  sink = new DlltFileSink({
+    ...init.sink,
+    startTime: new Date(init.startTimeMs),
+    onNotice: (level, kind, message, extra) => {
+      sink.writeNotif(notifRecord(init.ifName, level, kind, message, extra));
+      if (level !== 'info') reply({ t: 'warning', text: `dllt: ${level}: ${message}` });
+    },
+  });
+  sink.open();
+  stage = new InlineRecordStage(sink, init.ifName);
+  reply({ t: 'ready' });
+} catch (err) {
+  const e = err as { code?: string; message?: string; hint?: string };
+  reply({ t: 'error', code: e.code ?? 'DLLT_ERR_INTERNAL', message: e.message ?? String(err), hint: e.hint });
+}
+
+port.on('message', (m: StageMessage) => {
+  switch (m.t) {
+    case 'flows':
+      try {
+        stage.flows(m.nums, m.history, m.count);
+      } finally {
+        Atomics.sub(inFlight, 0, 1);
+        Atomics.notify(inFlight, 0);
+      }
+      break;
+    case 'notif':
+      stage.notif(m.rec);
+      break;
+    case 'summary':
+      stage.summary(m.text);
+      break;
+    case 'iface':
+      stage.interfaceName(m.id, m.name);
+      break;
+    case 'close':
+      void sink.close().then(() => reply({ t: 'closed' }));
+      break;
+  }
+});

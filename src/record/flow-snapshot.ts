@@ -1,0 +1,184 @@
+/**
+ * A flow's state at one moment, packed as numbers into a transferable batch. The per-packet
+ * thread only copies columns here (no strings, no objects); turning snapshots into records
+ * (addresses, Community ID, timestamps, JSON) happens in the record stage, in a worker thread
+ * for the CLI. One snapshot is SNAPSHOT_STRIDE doubles plus HISTORY_MAX bytes of history.
+ */
+import { KEY_WORDS } from '../flow/flow-table.js';
+import { HISTORY_MAX } from '../flow/flow-state.js';
+import { tcpConnState } from '../flow/tcp-tracker.js';
+import type { EndReasonCode, FlowEngine } from '../flow/flow-engine.js';
+
+export const enum Snap {
+  KIND = 0,
+  REASON = 1,
+  NOW_US = 2,
+  SERIAL = 3,
+  IFACE = 4,
+  VERSION = 5,
+  PROTO = 6,
+  ORIG_IS_A = 7,
+  ADDR_A = 8,
+  ADDR_B = 12,
+  PORT_A = 16,
+  PORT_B = 17,
+  FIRST_TS = 18,
+  LAST_TS = 19,
+  ORIG_PKTS = 20,
+  RESP_PKTS = 21,
+  ORIG_BYTES = 22,
+  RESP_BYTES = 23,
+  ORIG_PAYLOAD = 24,
+  RESP_PAYLOAD = 25,
+  CONN_STATE = 26,
+  FLOW_FLAGS = 27,
+  ORIG_TCP_FLAGS = 28,
+  RESP_TCP_FLAGS = 29,
+  ORIG_RETRANS = 30,
+  RESP_RETRANS = 31,
+  ORIG_OOO = 32,
+  RESP_OOO = 33,
+  ORIG_DUPACK = 34,
+  RESP_DUPACK = 35,
+  ORIG_ZEROWIN = 36,
+  RESP_ZEROWIN = 37,
+  SYN_TS = 38,
+  SYNACK_TS = 39,
+  ACK_TS = 40,
+  ICMP_TYPE = 41,
+  ICMP_CODE = 42,
+  ICMP_ID = 43,
+  ICMP_ERRORS = 44,
+  ICMP_ERROR_TYPE = 45,
+  ICMP_ERROR_CODE = 46,
+  VLAN = 47,
+  VLAN_INNER = 48,
+  TUNNEL = 49,
+  TUNNEL_ID = 50,
+  OUTER_VERSION = 51,
+  OUTER_SRC = 52,
+  OUTER_DST = 56,
+  FRAGMENTS = 60,
+  HISTORY_LEN = 61,
+}
+export const SNAPSHOT_STRIDE = 62;
+
+export const SNAPSHOT_KINDS = ['flow_start', 'flow_update', 'flow_end'] as const;
+export type SnapshotKind = (typeof SNAPSHOT_KINDS)[number];
+export const KIND_START = 0;
+export const KIND_UPDATE = 1;
+export const KIND_END = 2;
+
+/** Zeek conn_state names, indexed by the code a snapshot carries. */
+export const CONN_STATES = ['S0', 'S1', 'SF', 'REJ', 'S2', 'S3', 'RSTO', 'RSTR', 'RSTOS0', 'RSTRH', 'SH', 'SHR', 'OTH'] as const;
+const CONN_STATE_CODE = new Map<string, number>(CONN_STATES.map((s, i) => [s, i]));
+
+/** Snapshots of up to `capacity` flows; the arrays are transferred to the record stage whole. */
+export class SnapshotBatch {
+  count = 0;
+  readonly nums: Float64Array;
+  readonly history: Uint8Array;
+
+  constructor(readonly capacity: number) {
+    this.nums = new Float64Array(capacity * SNAPSHOT_STRIDE);
+    this.history = new Uint8Array(capacity * HISTORY_MAX);
+  }
+
+  get full(): boolean {
+    return this.count >= this.capacity;
+  }
+}
+
+/**
+ * Appends flow `id` to the batch. `serial` identifies the flow for its whole life (the record
+ * stage caches its strings under it). Copies only numbers; conn_state is decided here because it
+ * needs the endpoint states, which the snapshot does not carry.
+ */
+export function appendSnapshot(batch: SnapshotBatch, engine: FlowEngine, id: number, serial: number, kind: number, reason: EndReasonCode | -1, nowUs: number): void {
+  const t = engine.table;
+  const s = engine.state;
+  const n = batch.nums;
+  const b = batch.count * SNAPSHOT_STRIDE;
+  const k = id * KEY_WORDS;
+  const o = id * 2;
+  const r = o + 1;
+  const familyProto = t.keys[k + 9]!;
+  const proto = familyProto & 0xff;
+  n[b + Snap.KIND] = kind;
+  n[b + Snap.REASON] = reason;
+  n[b + Snap.NOW_US] = nowUs;
+  n[b + Snap.SERIAL] = serial;
+  n[b + Snap.IFACE] = s.ifaceId[id]!;
+  n[b + Snap.VERSION] = familyProto >>> 8;
+  n[b + Snap.PROTO] = proto;
+  n[b + Snap.ORIG_IS_A] = s.origEndpoint[id] === 0 ? 1 : 0;
+  for (let i = 0; i < 4; i++) {
+    n[b + Snap.ADDR_A + i] = t.keys[k + i]!;
+    n[b + Snap.ADDR_B + i] = t.keys[k + 4 + i]!;
+  }
+  n[b + Snap.PORT_A] = t.keys[k + 8]! >>> 16;
+  n[b + Snap.PORT_B] = t.keys[k + 8]! & 0xffff;
+  n[b + Snap.FIRST_TS] = s.firstTs[id]!;
+  n[b + Snap.LAST_TS] = s.lastTs[id]!;
+  n[b + Snap.ORIG_PKTS] = s.pkts[o]!;
+  n[b + Snap.RESP_PKTS] = s.pkts[r]!;
+  n[b + Snap.ORIG_BYTES] = s.bytes[o]!;
+  n[b + Snap.RESP_BYTES] = s.bytes[r]!;
+  n[b + Snap.ORIG_PAYLOAD] = s.payloadBytes[o]!;
+  n[b + Snap.RESP_PAYLOAD] = s.payloadBytes[r]!;
+  const historyLen = proto === 6 || proto === 17 ? s.historyLen[id]! : 0;
+  const hb = batch.count * HISTORY_MAX;
+  const hs = id * HISTORY_MAX;
+  for (let i = 0; i < historyLen; i++) batch.history[hb + i] = s.history[hs + i]!;
+  n[b + Snap.HISTORY_LEN] = historyLen;
+  n[b + Snap.CONN_STATE] =
+    proto === 6
+      ? CONN_STATE_CODE.get(tcpConnState(s, id, historyForRstos0(s.history, hs, historyLen)))!
+      : proto === 17
+        ? CONN_STATE_CODE.get(s.pkts[o]! > 0 ? (s.pkts[r]! > 0 ? 'SF' : 'S0') : s.pkts[r]! > 0 ? 'SHR' : 'OTH')!
+        : CONN_STATE_CODE.get('OTH')!;
+  n[b + Snap.FLOW_FLAGS] = s.flowFlags[id]!;
+  n[b + Snap.ORIG_TCP_FLAGS] = s.tcpFlagsSeen[o]!;
+  n[b + Snap.RESP_TCP_FLAGS] = s.tcpFlagsSeen[r]!;
+  n[b + Snap.ORIG_RETRANS] = s.retransmits[o]!;
+  n[b + Snap.RESP_RETRANS] = s.retransmits[r]!;
+  n[b + Snap.ORIG_OOO] = s.outOfOrder[o]!;
+  n[b + Snap.RESP_OOO] = s.outOfOrder[r]!;
+  n[b + Snap.ORIG_DUPACK] = s.dupAcks[o]!;
+  n[b + Snap.RESP_DUPACK] = s.dupAcks[r]!;
+  n[b + Snap.ORIG_ZEROWIN] = s.zeroWindowCount[o]!;
+  n[b + Snap.RESP_ZEROWIN] = s.zeroWindowCount[r]!;
+  n[b + Snap.SYN_TS] = s.synTs[id]!;
+  n[b + Snap.SYNACK_TS] = s.synAckTs[id]!;
+  n[b + Snap.ACK_TS] = s.ackTs[id]!;
+  n[b + Snap.ICMP_TYPE] = s.icmpType[id]!;
+  n[b + Snap.ICMP_CODE] = s.icmpCode[id]!;
+  n[b + Snap.ICMP_ID] = s.icmpId[id]!;
+  n[b + Snap.ICMP_ERRORS] = s.icmpErrors[id]!;
+  const cold = s.cold[id];
+  n[b + Snap.ICMP_ERROR_TYPE] = cold?.icmpErrorType ?? -1;
+  n[b + Snap.ICMP_ERROR_CODE] = cold?.icmpErrorCode ?? -1;
+  n[b + Snap.VLAN] = s.vlanOuter[id]!;
+  n[b + Snap.VLAN_INNER] = s.vlanInner[id]!;
+  n[b + Snap.TUNNEL] = s.tunnel[id]!;
+  n[b + Snap.TUNNEL_ID] = s.tunnelId[id]!;
+  const outer = s.tunnel[id] !== 0 && cold?.outerSrc && cold.outerDst ? cold : undefined;
+  n[b + Snap.OUTER_VERSION] = outer?.outerIpVersion ?? 0;
+  for (let i = 0; i < 4; i++) {
+    n[b + Snap.OUTER_SRC + i] = outer ? outer.outerSrc![i]! : 0;
+    n[b + Snap.OUTER_DST + i] = outer ? outer.outerDst![i]! : 0;
+  }
+  n[b + Snap.FRAGMENTS] = s.fragments[id]!;
+  batch.count++;
+}
+
+/**
+ * tcpConnState only reads the history for the RSTOS0 test (`^?S[^HAFGIQ]*R`): a string is made
+ * only when the history could match (it starts with S or ^).
+ */
+function historyForRstos0(history: Uint8Array, start: number, len: number): string {
+  if (len === 0 || (history[start] !== 0x53 && history[start] !== 0x5e)) return '';
+  let out = '';
+  for (let i = 0; i < len; i++) out += String.fromCharCode(history[start + i]!);
+  return out;
+}
