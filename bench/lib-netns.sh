@@ -43,7 +43,8 @@ lab_wait_listen() {
 
 lab_cleanup() {
   local pid ns
-  for pid in "${LAB_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  # Reaped inside a redirected group so bash's "Killed" job notices stay quiet.
+  for pid in "${LAB_PIDS[@]}"; do { kill -KILL "$pid" && wait "$pid"; } 2>/dev/null || true; done
   # Children our commands started inside our namespaces (server workers) are ours too.
   for ns in "${LAB_NAMESPACES[@]}"; do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done

@@ -158,7 +158,6 @@ export class FlowEngine {
     const e = id * 2 + side;
     s.pkts[e]!++;
     s.bytes[e]! += v.wireLen;
-    s.ipBytes[e]! += v.ipTotalLen;
     s.payloadBytes[e]! += v.payloadLen;
     if (v.tsUs > s.lastTs[id]!) s.lastTs[id] = v.tsUs;
     if (v.isFragment) {
@@ -196,7 +195,6 @@ export class FlowEngine {
     const e = id * 2 + (this.keyDir === s.origEndpoint[id] ? ORIG : RESP);
     s.pkts[e]!++;
     s.bytes[e]! += v.wireLen;
-    s.ipBytes[e]! += v.ipTotalLen;
     if (v.tsUs > s.lastTs[id]!) s.lastTs[id] = v.tsUs;
     this.table.touch(id, this.table.flowClass[id]! as FlowClass, this.clock);
     return true;
@@ -432,7 +430,6 @@ export class FlowEngine {
     const e = id * 2 + side;
     s.pkts[e]!++;
     s.bytes[e]! += v.wireLen;
-    s.ipBytes[e]! += v.ipTotalLen;
     s.fragments[id]!++;
     if (v.tsUs > s.lastTs[id]!) s.lastTs[id] = v.tsUs;
     this.table.touch(id, this.table.flowClass[id]! as FlowClass, this.clock);

@@ -81,7 +81,6 @@ export class FlowState {
   // Per endpoint: index id * 2 + side.
   readonly pkts: Uint32Array;
   readonly bytes: Float64Array;
-  readonly ipBytes: Float64Array;
   readonly payloadBytes: Float64Array;
   readonly tcpFlagsSeen: Uint8Array;
   readonly epState: Uint8Array;
@@ -138,7 +137,6 @@ export class FlowState {
 
     this.pkts = new Uint32Array(e);
     this.bytes = new Float64Array(e);
-    this.ipBytes = new Float64Array(e);
     this.payloadBytes = new Float64Array(e);
     this.tcpFlagsSeen = new Uint8Array(e);
     this.epState = new Uint8Array(e);
@@ -190,7 +188,6 @@ export class FlowState {
       const e = id * 2 + side;
       this.pkts[e] = 0;
       this.bytes[e] = 0;
-      this.ipBytes[e] = 0;
       this.payloadBytes[e] = 0;
       this.tcpFlagsSeen[e] = 0;
       this.epState[e] = TcpEndpointState.INACTIVE;

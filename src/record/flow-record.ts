@@ -65,6 +65,10 @@ const addrB = new Int32Array(4);
 const outerSrc = new Int32Array(4);
 const outerDst = new Int32Array(4);
 
+/** Flows whose strings are kept between their records; beyond it the oldest are dropped (and
+ *  made again if needed), so a flood of a million open flows cannot fill the worker's heap. */
+const STRING_CACHE_FLOWS = 65_536;
+
 /** Per-flow strings, made at a flow's first record and dropped at its end. */
 export class FlowStringCache {
   private readonly bySerial = new Map<number, FlowStringSet>();
@@ -74,6 +78,7 @@ export class FlowStringCache {
     let set = this.bySerial.get(serial);
     if (set === undefined) {
       set = makeStrings(n, b);
+      if (this.bySerial.size >= STRING_CACHE_FLOWS) this.bySerial.delete(this.bySerial.keys().next().value!);
       this.bySerial.set(serial, set);
     }
     if (n[b + Snap.KIND] === KIND_END) this.bySerial.delete(serial);

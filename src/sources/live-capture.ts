@@ -169,7 +169,7 @@ export class LiveCapture {
   private stderrText = '';
   private stderrPartial = '';
   private stats: CaptureStats = { received: 0, dropped: 0, final: false };
-  /** A stats block is being read: received and dropped arrive on separate lines. */
+  /** A "dropped by kernel" count was read and not yet reported. */
   private statsPending = false;
   /** tcpdump printed "listening on": its SIGUSR1 handler is installed (before, USR1 kills it). */
   private listening = false;
