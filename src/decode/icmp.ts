@@ -8,6 +8,7 @@
 import type { PacketView } from './packet-view.js';
 import { DecodeStatus, MalformedReason } from './status.js';
 import { malformed } from './malformed.js';
+import { readIpv4Address } from './ipv4.js';
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../wire/ip-protocols.js';
 
 const ICMP_MIN_LEN = 4;
@@ -84,16 +85,8 @@ function decodeQuoted(view: PacketView, q: number, end: number): void {
     const hdrLen = (data[q]! & 0x0f) << 2;
     if (hdrLen < 20 || q + hdrLen > end) return;
     view.quotedProto = data[q + 9]!;
-    const qs = view.quotedSrc;
-    const qd = view.quotedDst;
-    qs[0] = dv.getInt32(q + 12);
-    qs[1] = 0;
-    qs[2] = 0;
-    qs[3] = 0;
-    qd[0] = dv.getInt32(q + 16);
-    qd[1] = 0;
-    qd[2] = 0;
-    qd[3] = 0;
+    readIpv4Address(dv, q + 12, view.quotedSrc);
+    readIpv4Address(dv, q + 16, view.quotedDst);
     // A quoted later fragment has no transport header to read ports from.
     if ((dv.getUint16(q + 6) & 0x1fff) !== 0) l4 = end;
     else l4 = q + hdrLen;

@@ -30,16 +30,8 @@ export function decodeIpv4(view: PacketView, off: number, end: number, wireEnd: 
 
   view.l3Off = off;
   view.ipVersion = 4;
-  const src = view.src;
-  const dst = view.dst;
-  src[0] = dv.getInt32(off + 12);
-  src[1] = 0;
-  src[2] = 0;
-  src[3] = 0;
-  dst[0] = dv.getInt32(off + 16);
-  dst[1] = 0;
-  dst[2] = 0;
-  dst[3] = 0;
+  readIpv4Address(dv, off + 12, view.src);
+  readIpv4Address(dv, off + 16, view.dst);
   const proto = data[off + 9]!;
   view.ipProto = proto;
   view.ttl = data[off + 8]!;
@@ -68,4 +60,12 @@ export function noTransport(view: PacketView, l4Off: number, end: number, wireEn
   view.payloadCapLen = end > l4Off ? end - l4Off : 0;
   view.payloadLen = wireEnd - l4Off;
   return DecodeStatus.OK;
+}
+
+/** An IPv4 address into the 4-word form shared with IPv6 (word 0, the rest zero). */
+export function readIpv4Address(dv: DataView, off: number, out: Int32Array): void {
+  out[0] = dv.getInt32(off);
+  out[1] = 0;
+  out[2] = 0;
+  out[3] = 0;
 }

@@ -119,6 +119,85 @@ function historyAt(history: Uint8Array, slot: number, len: number): string {
   return s;
 }
 
+/** What both renderers derive from a snapshot: one module-level scratch object, refilled for
+ *  each record, so reading a snapshot allocates nothing. */
+const f = {
+  b: 0,
+  proto: 0,
+  origPort: 0,
+  respPort: 0,
+  isTcp: false,
+  isIcmp: false,
+  hasPorts: false,
+  kind: 'flow_start' as (typeof SNAPSHOT_KINDS)[number],
+  reason: -1,
+  nowUs: 0,
+  firstTs: 0,
+  lastTs: 0,
+  historyLen: 0,
+  origFlags: 0,
+  respFlags: 0,
+  roles: undefined as Roles | undefined,
+  clientIsOrig: false,
+  synTs: -1,
+  synAckTs: -1,
+  ackTs: -1,
+  icmpId: -1,
+  icmpErrors: 0,
+  icmpErrorType: -1,
+  icmpErrorCode: -1,
+  vlan: -1,
+  vlanInner: -1,
+  tunnel: 0,
+  tunnelId: -1,
+  outerVersion: 0,
+  fragments: 0,
+  strings: undefined as unknown as FlowStringSet,
+};
+
+function readSnapshot(n: Float64Array, slot: number, strings: FlowStringCache): typeof f {
+  const b = slot * SNAPSHOT_STRIDE;
+  f.b = b;
+  f.proto = n[b + Snap.PROTO]!;
+  const origIsA = n[b + Snap.ORIG_IS_A] === 1;
+  f.origPort = origIsA ? n[b + Snap.PORT_A]! : n[b + Snap.PORT_B]!;
+  f.respPort = origIsA ? n[b + Snap.PORT_B]! : n[b + Snap.PORT_A]!;
+  f.isTcp = f.proto === 6;
+  f.isIcmp = f.proto === 1 || f.proto === 58;
+  f.hasPorts = f.isTcp || f.proto === 17 || f.proto === 132;
+  f.strings = strings.get(n, b);
+  f.kind = SNAPSHOT_KINDS[n[b + Snap.KIND]!]!;
+  f.reason = n[b + Snap.REASON]!;
+  f.nowUs = n[b + Snap.NOW_US]!;
+  f.firstTs = n[b + Snap.FIRST_TS]!;
+  f.lastTs = n[b + Snap.LAST_TS]!;
+  f.historyLen = n[b + Snap.HISTORY_LEN]!;
+  f.origFlags = n[b + Snap.ORIG_TCP_FLAGS]!;
+  f.respFlags = n[b + Snap.RESP_TCP_FLAGS]!;
+  f.roles = decideRoles(f.proto, f.origFlags, f.respFlags, f.origPort, f.respPort);
+  f.clientIsOrig = f.roles?.clientSide === ORIG;
+  f.synTs = n[b + Snap.SYN_TS]!;
+  f.synAckTs = n[b + Snap.SYNACK_TS]!;
+  f.ackTs = n[b + Snap.ACK_TS]!;
+  f.icmpId = n[b + Snap.ICMP_ID]!;
+  f.icmpErrors = n[b + Snap.ICMP_ERRORS]!;
+  f.icmpErrorType = n[b + Snap.ICMP_ERROR_TYPE]!;
+  f.icmpErrorCode = n[b + Snap.ICMP_ERROR_CODE]!;
+  f.vlan = n[b + Snap.VLAN]!;
+  f.vlanInner = n[b + Snap.VLAN_INNER]!;
+  f.tunnel = n[b + Snap.TUNNEL]!;
+  f.tunnelId = n[b + Snap.TUNNEL_ID]!;
+  f.outerVersion = n[b + Snap.OUTER_VERSION]!;
+  if (f.outerVersion !== 0) {
+    for (let i = 0; i < 4; i++) {
+      outerSrc[i] = n[b + Snap.OUTER_SRC + i]!;
+      outerDst[i] = n[b + Snap.OUTER_DST + i]!;
+    }
+  }
+  f.fragments = n[b + Snap.FRAGMENTS]!;
+  return f;
+}
+
 /** Absent means absent: JSON leaves undefined properties out. */
 const ABSENT = undefined;
 
@@ -127,57 +206,26 @@ const ABSENT = undefined;
  * absent ones as undefined, so all flow records share one shape and serialize without reordering.
  */
 export function flowRecordFromSnapshot(nums: Float64Array, history: Uint8Array, slot: number, ifName: string, strings: FlowStringCache): FlowRecord {
+  const r = readSnapshot(nums, slot, strings);
   const n = nums;
-  const b = slot * SNAPSHOT_STRIDE;
-  const proto = n[b + Snap.PROTO]!;
-  const origIsA = n[b + Snap.ORIG_IS_A] === 1;
-  const origPort = origIsA ? n[b + Snap.PORT_A]! : n[b + Snap.PORT_B]!;
-  const respPort = origIsA ? n[b + Snap.PORT_B]! : n[b + Snap.PORT_A]!;
-  const isTcp = proto === 6;
-  const isIcmp = proto === 1 || proto === 58;
-  const hasPorts = isTcp || proto === 17 || proto === 132;
-  const { communityId: cid, srcIP, dstIP } = strings.get(n, b);
-  const kind = SNAPSHOT_KINDS[n[b + Snap.KIND]!]!;
-  const reason = n[b + Snap.REASON]!;
-  const nowUs = n[b + Snap.NOW_US]!;
-  const firstTs = n[b + Snap.FIRST_TS]!;
-  const lastTs = n[b + Snap.LAST_TS]!;
-  const historyLen = n[b + Snap.HISTORY_LEN]!;
-  const origFlags = n[b + Snap.ORIG_TCP_FLAGS]!;
-  const respFlags = n[b + Snap.RESP_TCP_FLAGS]!;
-  const roles = decideRoles(proto, origFlags, respFlags, origPort, respPort);
-  const clientIsOrig = roles?.clientSide === ORIG;
-  const synTs = n[b + Snap.SYN_TS]!;
-  const synAckTs = n[b + Snap.SYNACK_TS]!;
-  const ackTs = n[b + Snap.ACK_TS]!;
-  const icmpErrors = n[b + Snap.ICMP_ERRORS]!;
-  const tunnel = n[b + Snap.TUNNEL]!;
-  const tunnelId = n[b + Snap.TUNNEL_ID]!;
-  const outerVersion = n[b + Snap.OUTER_VERSION]!;
-  if (outerVersion !== 0) {
-    for (let i = 0; i < 4; i++) {
-      outerSrc[i] = n[b + Snap.OUTER_SRC + i]!;
-      outerDst[i] = n[b + Snap.OUTER_DST + i]!;
-    }
-  }
-  const vlan = n[b + Snap.VLAN]!;
-  const vlanInner = n[b + Snap.VLAN_INNER]!;
-  const fragments = n[b + Snap.FRAGMENTS]!;
-  const icmpId = n[b + Snap.ICMP_ID]!;
+  const b = r.b;
+  const { communityId: cid, srcIP, dstIP } = r.strings;
+  const roles = r.roles;
+  const clientIsOrig = r.clientIsOrig;
   return {
-    type: kind,
-    ts: formatTs(nowUs),
-    tsUs: nowUs,
+    type: r.kind,
+    ts: formatTs(r.nowUs),
+    tsUs: r.nowUs,
     if: ifName,
-    proto: PROTO_NAMES[proto] ?? String(proto),
+    proto: PROTO_NAMES[r.proto] ?? String(r.proto),
     srcIP,
-    srcPort: hasPorts ? origPort : ABSENT,
+    srcPort: r.hasPorts ? r.origPort : ABSENT,
     dstIP,
-    dstPort: hasPorts ? respPort : ABSENT,
+    dstPort: r.hasPorts ? r.respPort : ABSENT,
     communityId: cid,
-    firstTs: formatTs(firstTs),
-    lastTs: formatTs(lastTs),
-    durationUs: lastTs - firstTs,
+    firstTs: formatTs(r.firstTs),
+    lastTs: formatTs(r.lastTs),
+    durationUs: r.lastTs - r.firstTs,
     srcPkts: n[b + Snap.ORIG_PKTS]!,
     srcBytes: n[b + Snap.ORIG_BYTES]!,
     dstPkts: n[b + Snap.RESP_PKTS]!,
@@ -185,38 +233,38 @@ export function flowRecordFromSnapshot(nums: Float64Array, history: Uint8Array, 
     srcPayloadBytes: n[b + Snap.ORIG_PAYLOAD]!,
     dstPayloadBytes: n[b + Snap.RESP_PAYLOAD]!,
     connState: CONN_STATES[n[b + Snap.CONN_STATE]!],
-    history: historyLen > 0 ? historyAt(history, slot, historyLen) : ABSENT,
-    endReason: kind === 'flow_end' && reason >= 0 ? END_REASON_NAMES[reason] : ABSENT,
+    history: r.historyLen > 0 ? historyAt(history, slot, r.historyLen) : ABSENT,
+    endReason: r.kind === 'flow_end' && r.reason >= 0 ? END_REASON_NAMES[r.reason] : ABSENT,
     clientIP: roles ? (clientIsOrig ? srcIP : dstIP) : ABSENT,
     serverIP: roles ? (clientIsOrig ? dstIP : srcIP) : ABSENT,
-    servicePort: roles ? (clientIsOrig ? respPort : origPort) : ABSENT,
+    servicePort: roles ? (clientIsOrig ? r.respPort : r.origPort) : ABSENT,
     roleMethod: roles ? roles.method : ABSENT,
     rolesFlipped: n[b + Snap.FLOW_FLAGS]! & FlowFlag.FLIPPED ? true : ABSENT,
-    srcTcpFlags: isTcp ? flagString(origFlags) : ABSENT,
-    dstTcpFlags: isTcp ? flagString(respFlags) : ABSENT,
-    retransSrc: isTcp ? n[b + Snap.ORIG_RETRANS]! : ABSENT,
-    retransDst: isTcp ? n[b + Snap.RESP_RETRANS]! : ABSENT,
-    outOfOrderSrc: isTcp ? n[b + Snap.ORIG_OOO]! : ABSENT,
-    outOfOrderDst: isTcp ? n[b + Snap.RESP_OOO]! : ABSENT,
-    dupAckSrc: isTcp ? n[b + Snap.ORIG_DUPACK]! : ABSENT,
-    dupAckDst: isTcp ? n[b + Snap.RESP_DUPACK]! : ABSENT,
-    zeroWindowSrc: isTcp ? n[b + Snap.ORIG_ZEROWIN]! : ABSENT,
-    zeroWindowDst: isTcp ? n[b + Snap.RESP_ZEROWIN]! : ABSENT,
-    synToSynAckUs: isTcp && synTs >= 0 && synAckTs >= 0 ? synAckTs - synTs : ABSENT,
-    synAckToAckUs: isTcp && synAckTs >= 0 && ackTs >= 0 ? ackTs - synAckTs : ABSENT,
-    icmpType: isIcmp ? n[b + Snap.ICMP_TYPE]! : ABSENT,
-    icmpCode: isIcmp ? n[b + Snap.ICMP_CODE]! : ABSENT,
-    icmpId: isIcmp && icmpId >= 0 ? icmpId : ABSENT,
-    icmpErrors: icmpErrors > 0 ? icmpErrors : ABSENT,
-    icmpErrorType: icmpErrors > 0 && n[b + Snap.ICMP_ERROR_TYPE]! >= 0 ? n[b + Snap.ICMP_ERROR_TYPE]! : ABSENT,
-    icmpErrorCode: icmpErrors > 0 && n[b + Snap.ICMP_ERROR_CODE]! >= 0 ? n[b + Snap.ICMP_ERROR_CODE]! : ABSENT,
-    vlan: vlan >= 0 ? vlan : ABSENT,
-    vlanInner: vlanInner >= 0 ? vlanInner : ABSENT,
-    tunnel: tunnel !== 0 ? TUNNEL_NAMES[tunnel] : ABSENT,
-    tunnelId: tunnel !== 0 && tunnelId >= 0 ? tunnelId : ABSENT,
-    outerSrcIP: outerVersion !== 0 ? formatIp(outerVersion, outerSrc) : ABSENT,
-    outerDstIP: outerVersion !== 0 ? formatIp(outerVersion, outerDst) : ABSENT,
-    fragments: fragments > 0 ? fragments : ABSENT,
+    srcTcpFlags: r.isTcp ? flagString(r.origFlags) : ABSENT,
+    dstTcpFlags: r.isTcp ? flagString(r.respFlags) : ABSENT,
+    retransSrc: r.isTcp ? n[b + Snap.ORIG_RETRANS]! : ABSENT,
+    retransDst: r.isTcp ? n[b + Snap.RESP_RETRANS]! : ABSENT,
+    outOfOrderSrc: r.isTcp ? n[b + Snap.ORIG_OOO]! : ABSENT,
+    outOfOrderDst: r.isTcp ? n[b + Snap.RESP_OOO]! : ABSENT,
+    dupAckSrc: r.isTcp ? n[b + Snap.ORIG_DUPACK]! : ABSENT,
+    dupAckDst: r.isTcp ? n[b + Snap.RESP_DUPACK]! : ABSENT,
+    zeroWindowSrc: r.isTcp ? n[b + Snap.ORIG_ZEROWIN]! : ABSENT,
+    zeroWindowDst: r.isTcp ? n[b + Snap.RESP_ZEROWIN]! : ABSENT,
+    synToSynAckUs: r.isTcp && r.synTs >= 0 && r.synAckTs >= 0 ? r.synAckTs - r.synTs : ABSENT,
+    synAckToAckUs: r.isTcp && r.synAckTs >= 0 && r.ackTs >= 0 ? r.ackTs - r.synAckTs : ABSENT,
+    icmpType: r.isIcmp ? n[b + Snap.ICMP_TYPE]! : ABSENT,
+    icmpCode: r.isIcmp ? n[b + Snap.ICMP_CODE]! : ABSENT,
+    icmpId: r.isIcmp && r.icmpId >= 0 ? r.icmpId : ABSENT,
+    icmpErrors: r.icmpErrors > 0 ? r.icmpErrors : ABSENT,
+    icmpErrorType: r.icmpErrors > 0 && r.icmpErrorType >= 0 ? r.icmpErrorType : ABSENT,
+    icmpErrorCode: r.icmpErrors > 0 && r.icmpErrorCode >= 0 ? r.icmpErrorCode : ABSENT,
+    vlan: r.vlan >= 0 ? r.vlan : ABSENT,
+    vlanInner: r.vlanInner >= 0 ? r.vlanInner : ABSENT,
+    tunnel: r.tunnel !== 0 ? TUNNEL_NAMES[r.tunnel] : ABSENT,
+    tunnelId: r.tunnel !== 0 && r.tunnelId >= 0 ? r.tunnelId : ABSENT,
+    outerSrcIP: r.outerVersion !== 0 ? formatIp(r.outerVersion, outerSrc) : ABSENT,
+    outerDstIP: r.outerVersion !== 0 ? formatIp(r.outerVersion, outerDst) : ABSENT,
+    fragments: r.fragments > 0 ? r.fragments : ABSENT,
     tls: ABSENT,
     http: ABSENT,
     serverName: ABSENT,
@@ -238,81 +286,52 @@ function str(key: string, v: string | undefined): string {
  * checks it on the corpus. `ifJson` is the interface name already JSON-quoted.
  */
 export function flowJsonLineFromSnapshot(nums: Float64Array, history: Uint8Array, slot: number, ifJson: string, strings: FlowStringCache): string {
+  const r = readSnapshot(nums, slot, strings);
   const n = nums;
-  const b = slot * SNAPSHOT_STRIDE;
-  const proto = n[b + Snap.PROTO]!;
-  const origIsA = n[b + Snap.ORIG_IS_A] === 1;
-  const origPort = origIsA ? n[b + Snap.PORT_A]! : n[b + Snap.PORT_B]!;
-  const respPort = origIsA ? n[b + Snap.PORT_B]! : n[b + Snap.PORT_A]!;
-  const isTcp = proto === 6;
-  const isIcmp = proto === 1 || proto === 58;
-  const hasPorts = isTcp || proto === 17 || proto === 132;
-  const set = strings.get(n, b);
-  const kind = SNAPSHOT_KINDS[n[b + Snap.KIND]!]!;
-  const reason = n[b + Snap.REASON]!;
-  const nowUs = n[b + Snap.NOW_US]!;
-  const firstTs = n[b + Snap.FIRST_TS]!;
-  const lastTs = n[b + Snap.LAST_TS]!;
-  const historyLen = n[b + Snap.HISTORY_LEN]!;
-  const origFlags = n[b + Snap.ORIG_TCP_FLAGS]!;
-  const respFlags = n[b + Snap.RESP_TCP_FLAGS]!;
-  const roles = decideRoles(proto, origFlags, respFlags, origPort, respPort);
-  const clientIsOrig = roles?.clientSide === ORIG;
-  const synTs = n[b + Snap.SYN_TS]!;
-  const synAckTs = n[b + Snap.SYNACK_TS]!;
-  const ackTs = n[b + Snap.ACK_TS]!;
-  const icmpErrors = n[b + Snap.ICMP_ERRORS]!;
-  const tunnel = n[b + Snap.TUNNEL]!;
-  const tunnelId = n[b + Snap.TUNNEL_ID]!;
-  const outerVersion = n[b + Snap.OUTER_VERSION]!;
+  const b = r.b;
+  const set = r.strings;
+  const roles = r.roles;
+  const clientIsOrig = r.clientIsOrig;
+  const origPort = r.origPort;
+  const respPort = r.respPort;
   let line =
-    '{"type":"' + kind + '","ts":"' + formatTs(nowUs) + '","tsUs":' + nowUs + ',"if":' + ifJson +
-    ',"proto":"' + (PROTO_NAMES[proto] ?? String(proto)) + '","srcIP":"' + set.srcIP + '"' +
-    (hasPorts ? ',"srcPort":' + origPort : '') + ',"dstIP":"' + set.dstIP + '"' + (hasPorts ? ',"dstPort":' + respPort : '') +
-    ',"communityId":"' + set.communityId + '","firstTs":"' + formatTs(firstTs) + '","lastTs":"' + formatTs(lastTs) +
-    '","durationUs":' + (lastTs - firstTs) +
+    '{"type":"' + r.kind + '","ts":"' + formatTs(r.nowUs) + '","tsUs":' + r.nowUs + ',"if":' + ifJson +
+    ',"proto":"' + (PROTO_NAMES[r.proto] ?? String(r.proto)) + '","srcIP":"' + set.srcIP + '"' +
+    (r.hasPorts ? ',"srcPort":' + origPort : '') + ',"dstIP":"' + set.dstIP + '"' + (r.hasPorts ? ',"dstPort":' + respPort : '') +
+    ',"communityId":"' + set.communityId + '","firstTs":"' + formatTs(r.firstTs) + '","lastTs":"' + formatTs(r.lastTs) +
+    '","durationUs":' + (r.lastTs - r.firstTs) +
     ',"srcPkts":' + n[b + Snap.ORIG_PKTS]! + ',"srcBytes":' + n[b + Snap.ORIG_BYTES]! +
     ',"dstPkts":' + n[b + Snap.RESP_PKTS]! + ',"dstBytes":' + n[b + Snap.RESP_BYTES]! +
     ',"srcPayloadBytes":' + n[b + Snap.ORIG_PAYLOAD]! + ',"dstPayloadBytes":' + n[b + Snap.RESP_PAYLOAD]! +
     ',"connState":"' + CONN_STATES[n[b + Snap.CONN_STATE]!] + '"' +
-    (historyLen > 0 ? ',"history":"' + historyAt(history, slot, historyLen) + '"' : '') +
-    str('endReason', kind === 'flow_end' && reason >= 0 ? END_REASON_NAMES[reason] : ABSENT);
+    (r.historyLen > 0 ? ',"history":"' + historyAt(history, slot, r.historyLen) + '"' : '') +
+    str('endReason', r.kind === 'flow_end' && r.reason >= 0 ? END_REASON_NAMES[r.reason] : ABSENT);
   if (roles) {
     line +=
       ',"clientIP":"' + (clientIsOrig ? set.srcIP : set.dstIP) + '","serverIP":"' + (clientIsOrig ? set.dstIP : set.srcIP) +
       '","servicePort":' + (clientIsOrig ? respPort : origPort) + ',"roleMethod":"' + roles.method + '"';
   }
   if (n[b + Snap.FLOW_FLAGS]! & FlowFlag.FLIPPED) line += ',"rolesFlipped":true';
-  if (isTcp) {
+  if (r.isTcp) {
     line +=
-      ',"srcTcpFlags":"' + flagString(origFlags) + '","dstTcpFlags":"' + flagString(respFlags) +
+      ',"srcTcpFlags":"' + flagString(r.origFlags) + '","dstTcpFlags":"' + flagString(r.respFlags) +
       '","retransSrc":' + n[b + Snap.ORIG_RETRANS]! + ',"retransDst":' + n[b + Snap.RESP_RETRANS]! +
       ',"outOfOrderSrc":' + n[b + Snap.ORIG_OOO]! + ',"outOfOrderDst":' + n[b + Snap.RESP_OOO]! +
       ',"dupAckSrc":' + n[b + Snap.ORIG_DUPACK]! + ',"dupAckDst":' + n[b + Snap.RESP_DUPACK]! +
       ',"zeroWindowSrc":' + n[b + Snap.ORIG_ZEROWIN]! + ',"zeroWindowDst":' + n[b + Snap.RESP_ZEROWIN]! +
-      num('synToSynAckUs', synTs >= 0 && synAckTs >= 0 ? synAckTs - synTs : ABSENT) +
-      num('synAckToAckUs', synAckTs >= 0 && ackTs >= 0 ? ackTs - synAckTs : ABSENT);
+      num('synToSynAckUs', r.synTs >= 0 && r.synAckTs >= 0 ? r.synAckTs - r.synTs : ABSENT) +
+      num('synAckToAckUs', r.synAckTs >= 0 && r.ackTs >= 0 ? r.ackTs - r.synAckTs : ABSENT);
   }
-  if (isIcmp) {
-    const icmpId = n[b + Snap.ICMP_ID]!;
-    line += ',"icmpType":' + n[b + Snap.ICMP_TYPE]! + ',"icmpCode":' + n[b + Snap.ICMP_CODE]! + num('icmpId', icmpId >= 0 ? icmpId : ABSENT);
+  if (r.isIcmp) {
+    line += ',"icmpType":' + n[b + Snap.ICMP_TYPE]! + ',"icmpCode":' + n[b + Snap.ICMP_CODE]! + num('icmpId', r.icmpId >= 0 ? r.icmpId : ABSENT);
   }
-  if (icmpErrors > 0) {
-    const t = n[b + Snap.ICMP_ERROR_TYPE]!;
-    const c = n[b + Snap.ICMP_ERROR_CODE]!;
-    line += ',"icmpErrors":' + icmpErrors + num('icmpErrorType', t >= 0 ? t : ABSENT) + num('icmpErrorCode', c >= 0 ? c : ABSENT);
+  if (r.icmpErrors > 0) {
+    line += ',"icmpErrors":' + r.icmpErrors + num('icmpErrorType', r.icmpErrorType >= 0 ? r.icmpErrorType : ABSENT) + num('icmpErrorCode', r.icmpErrorCode >= 0 ? r.icmpErrorCode : ABSENT);
   }
-  const vlan = n[b + Snap.VLAN]!;
-  const vlanInner = n[b + Snap.VLAN_INNER]!;
-  line += num('vlan', vlan >= 0 ? vlan : ABSENT) + num('vlanInner', vlanInner >= 0 ? vlanInner : ABSENT);
-  if (tunnel !== 0) line += ',"tunnel":"' + TUNNEL_NAMES[tunnel] + '"' + num('tunnelId', tunnelId >= 0 ? tunnelId : ABSENT);
-  if (outerVersion !== 0) {
-    for (let i = 0; i < 4; i++) {
-      outerSrc[i] = n[b + Snap.OUTER_SRC + i]!;
-      outerDst[i] = n[b + Snap.OUTER_DST + i]!;
-    }
-    line += ',"outerSrcIP":"' + formatIp(outerVersion, outerSrc) + '","outerDstIP":"' + formatIp(outerVersion, outerDst) + '"';
+  line += num('vlan', r.vlan >= 0 ? r.vlan : ABSENT) + num('vlanInner', r.vlanInner >= 0 ? r.vlanInner : ABSENT);
+  if (r.tunnel !== 0) line += ',"tunnel":"' + TUNNEL_NAMES[r.tunnel] + '"' + num('tunnelId', r.tunnelId >= 0 ? r.tunnelId : ABSENT);
+  if (r.outerVersion !== 0) {
+    line += ',"outerSrcIP":"' + formatIp(r.outerVersion, outerSrc) + '","outerDstIP":"' + formatIp(r.outerVersion, outerDst) + '"';
   }
-  const fragments = n[b + Snap.FRAGMENTS]!;
-  return line + num('fragments', fragments > 0 ? fragments : ABSENT) + '}\n';
+  return line + num('fragments', r.fragments > 0 ? r.fragments : ABSENT) + '}\n';
 }
