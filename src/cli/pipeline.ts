@@ -139,8 +139,8 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
   drain(): void {
     if (this.batch.count === 0) return;
     const full = this.batch;
-    this.batch = new SnapshotBatch(BATCH_FLOWS);
     this.stage.flows(full.nums, full.history, full.count);
+    this.batch = new SnapshotBatch(BATCH_FLOWS, this.stage.recycled?.());
   }
 
   notify(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void {

@@ -44,6 +44,8 @@ port.on('message', (m: StageMessage) => {
         Atomics.sub(inFlight, 0, 1);
         Atomics.notify(inFlight, 0);
       }
+      // The arrays go back to the packet thread for its next batch.
+      port.postMessage({ t: 'spent', nums: m.nums, history: m.history } satisfies WorkerReply, [m.nums.buffer as ArrayBuffer, m.history.buffer as ArrayBuffer]);
       break;
     case 'notif':
       stage.notif(m.rec);

@@ -31,11 +31,13 @@ export type WorkerReply =
   | { t: 'ready' }
   | { t: 'error'; code: string; message: string; hint?: string | undefined }
   | { t: 'warning'; text: string }
+  | { t: 'spent'; nums: Float64Array; history: Uint8Array }
   | { t: 'closed' };
 
 export class WorkerRecordStage implements RecordStage {
   private readonly inFlight: Int32Array;
   private closed?: Promise<void>;
+  private readonly spent: { nums: Float64Array; history: Uint8Array }[] = [];
 
   private constructor(
     private readonly worker: Worker,
@@ -54,6 +56,7 @@ export class WorkerRecordStage implements RecordStage {
         if (m.t === 'ready') resolve(stage);
         else if (m.t === 'error') reject(new DlltError(m.code as DlltErrorCode, m.message, m.hint === undefined ? undefined : { hint: m.hint }));
         else if (m.t === 'warning') onWarning(m.text);
+        else if (m.t === 'spent') stage.spent.push({ nums: m.nums, history: m.history });
       });
       worker.on('error', (err) => reject(new DlltError('DLLT_ERR_INTERNAL', `record worker failed: ${err.stack ?? err.message}`)));
     });
@@ -67,6 +70,10 @@ export class WorkerRecordStage implements RecordStage {
     }
     Atomics.add(this.inFlight, 0, 1);
     this.post({ t: 'flows', nums, history, count }, [nums.buffer as ArrayBuffer, history.buffer as ArrayBuffer]);
+  }
+
+  recycled(): { nums: Float64Array; history: Uint8Array } | undefined {
+    return this.spent.pop();
   }
 
   notif(rec: NotifRecord): void {

@@ -11,17 +11,22 @@ import { FlowFlag } from '../flow/flow-state.js';
 import { END_REASON_NAMES } from '../flow/flow-engine.js';
 import type { FlowRecord } from './records.js';
 import { formatTs } from './serialize.js';
-import { CONN_STATES, KIND_END, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
+import { CONN_STATES, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
 
 const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp6' };
 const FLAG_LETTERS = 'FSRPAUEC';
 const ORIG = 0;
 const RESP = 1;
 
-function flagString(flags: number): string {
+/** TCP flags seen, as letters (`FSRPAUEC` order), for each of the 256 flag bytes. */
+const FLAG_STRINGS: readonly string[] = Array.from({ length: 256 }, (_, flags) => {
   let s = '';
   for (let i = 0; i < 8; i++) if (flags & (1 << i)) s += FLAG_LETTERS[i];
   return s;
+});
+
+function flagString(flags: number): string {
+  return FLAG_STRINGS[flags & 0xff]!;
 }
 
 export interface Roles {
@@ -65,28 +70,24 @@ const addrB = new Int32Array(4);
 const outerSrc = new Int32Array(4);
 const outerDst = new Int32Array(4);
 
-/** Flows whose strings are kept between their records; beyond it the oldest are dropped (and
- *  made again if needed), so a flood of a million open flows cannot fill the worker's heap. */
-const STRING_CACHE_FLOWS = 65_536;
+/** Slots of the per-flow string cache (direct-mapped by flow serial): a flow's start and end
+ *  records usually meet in it; a collision only means the strings are made again. Bounded, so
+ *  a flood of a million open flows cannot fill the worker's heap. */
+const STRING_CACHE_SLOTS = 65_536;
 
-/** Per-flow strings, made at a flow's first record and dropped at its end. */
+/** Per-flow strings (addresses, Community ID), made at a flow's first record and reused. */
 export class FlowStringCache {
-  private readonly bySerial = new Map<number, FlowStringSet>();
+  private readonly serials = new Float64Array(STRING_CACHE_SLOTS).fill(-1);
+  private readonly sets: (FlowStringSet | undefined)[] = new Array<FlowStringSet | undefined>(STRING_CACHE_SLOTS).fill(undefined);
 
   get(n: Float64Array, b: number): FlowStringSet {
     const serial = n[b + Snap.SERIAL]!;
-    let set = this.bySerial.get(serial);
-    if (set === undefined) {
-      set = makeStrings(n, b);
-      if (this.bySerial.size >= STRING_CACHE_FLOWS) this.bySerial.delete(this.bySerial.keys().next().value!);
-      this.bySerial.set(serial, set);
-    }
-    if (n[b + Snap.KIND] === KIND_END) this.bySerial.delete(serial);
+    const slot = serial % STRING_CACHE_SLOTS;
+    if (this.serials[slot] === serial) return this.sets[slot]!;
+    const set = makeStrings(n, b);
+    this.serials[slot] = serial;
+    this.sets[slot] = set;
     return set;
-  }
-
-  get size(): number {
-    return this.bySerial.size;
   }
 }
 

@@ -79,9 +79,13 @@ export class SnapshotBatch {
   readonly nums: Float64Array;
   readonly history: Uint8Array;
 
-  constructor(readonly capacity: number) {
-    this.nums = new Float64Array(capacity * SNAPSHOT_STRIDE);
-    this.history = new Uint8Array(capacity * HISTORY_MAX);
+  /** Reuses arrays handed back by the record stage when given, else allocates. */
+  constructor(
+    readonly capacity: number,
+    recycled?: { nums: Float64Array; history: Uint8Array },
+  ) {
+    this.nums = recycled?.nums ?? new Float64Array(capacity * SNAPSHOT_STRIDE);
+    this.history = recycled?.history ?? new Uint8Array(capacity * HISTORY_MAX);
   }
 
   get full(): boolean {

@@ -16,9 +16,11 @@ export interface RecordOutput {
   writeFlowJsonLine?(kind: 'flow_end' | 'flow_start' | 'flow_update', line: string): void;
 }
 
-/** What the pipeline hands records to. `flows` takes ownership of the arrays. */
+/** What the pipeline hands records to. `flows` takes ownership of the arrays; a stage may give
+ *  spent ones back through `recycled` so batches are not allocated again and again. */
 export interface RecordStage {
   flows(nums: Float64Array, history: Uint8Array, count: number): void;
+  recycled?(): { nums: Float64Array; history: Uint8Array } | undefined;
   notif(rec: NotifRecord): void;
   summary(text: string): void;
   interfaceName(ifaceId: number, name: string): void;

@@ -158,7 +158,7 @@ export function formatTs(tsUs: number): string {
 }
 
 /** `YYYY-MM-DDTHH:MM:SS.` for whole seconds since the epoch. */
-function formatSecondPrefix(seconds: number): string {
+export function formatSecondPrefix(seconds: number): string {
   const secOfDay = ((seconds % S_PER_DAY) + S_PER_DAY) % S_PER_DAY;
   const days = (seconds - secOfDay) / S_PER_DAY;
   const [y, m, d] = civilFromDays(days);
