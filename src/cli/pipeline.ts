@@ -15,9 +15,6 @@ import type { NotifLevel } from '../record/records.js';
 import type { PacketHandler } from '../sources/packet-handler.js';
 import type { Config } from './config.js';
 
-/** Flows per snapshot batch handed to the record stage. */
-const BATCH_FLOWS = 1024;
-
 export interface DecodeCounters {
   packets: number;
   ok: number;
@@ -42,7 +39,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
   flowStarts = 0;
   flowEnds = 0;
   private readonly view = new PacketView();
-  private batch = new SnapshotBatch(BATCH_FLOWS);
+  private batch: SnapshotBatch;
   private evictionsReported = 0;
 
   constructor(
@@ -51,6 +48,8 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
     /** The record's `if` when the source names no interface (file basename, live ifname). */
     private readonly defaultIfName: string,
   ) {
+    const first = stage.nextBatch();
+    this.batch = new SnapshotBatch(first.nums, first.history);
     const us = 1_000_000;
     this.engine = new FlowEngine(
       {
@@ -140,7 +139,8 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
     if (this.batch.count === 0) return;
     const full = this.batch;
     this.stage.flows(full.nums, full.history, full.count);
-    this.batch = new SnapshotBatch(BATCH_FLOWS, this.stage.recycled?.());
+    const next = this.stage.nextBatch();
+    this.batch = new SnapshotBatch(next.nums, next.history);
   }
 
   notify(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void {

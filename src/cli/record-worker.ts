@@ -6,11 +6,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { InlineRecordStage } from '../record/record-stage.js';
 import { notifRecord } from '../record/notif.js';
 import { DlltFileSink } from '../sinks/dllt-files.js';
-import type { StageMessage, WorkerInit, WorkerReply } from './worker-record-stage.js';
+import { newBatchArrays } from '../record/flow-snapshot.js';
+import { SLOT_GENERATION, SLOT_STATE_FREE, WORKER_BACKLOG_BYTES, type StageMessage, type WorkerInit, type WorkerReply } from './worker-record-stage.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
-const inFlight = new Int32Array(init.inFlight);
+const slotStates = new Int32Array(init.slotStates);
+const slots = init.slotNums.map((nums, i) => newBatchArrays(nums, init.slotHistory[i]!));
 
 function reply(m: WorkerReply): void {
   port.postMessage(m);
@@ -21,6 +23,7 @@ let stage: InlineRecordStage;
 try {
   sink = new DlltFileSink({
     ...init.sink,
+    backlogBytes: WORKER_BACKLOG_BYTES,
     startTime: new Date(init.startTimeMs),
     onNotice: (level, kind, message, extra) => {
       sink.writeNotif(notifRecord(init.ifName, level, kind, message, extra));
@@ -37,16 +40,17 @@ try {
 
 port.on('message', (m: StageMessage) => {
   switch (m.t) {
-    case 'flows':
+    case 'flows': {
+      const slot = slots[m.slot]!;
       try {
-        stage.flows(m.nums, m.history, m.count);
+        stage.flows(slot.nums, slot.history, m.count);
       } finally {
-        Atomics.sub(inFlight, 0, 1);
-        Atomics.notify(inFlight, 0);
+        Atomics.store(slotStates, m.slot, SLOT_STATE_FREE);
+        Atomics.add(slotStates, SLOT_GENERATION, 1);
+        Atomics.notify(slotStates, SLOT_GENERATION);
       }
-      // The arrays go back to the packet thread for its next batch.
-      port.postMessage({ t: 'spent', nums: m.nums, history: m.history } satisfies WorkerReply, [m.nums.buffer as ArrayBuffer, m.history.buffer as ArrayBuffer]);
       break;
+    }
     case 'notif':
       stage.notif(m.rec);
       break;

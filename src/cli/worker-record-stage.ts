@@ -1,27 +1,44 @@
 /**
  * Runs the record stage in a worker thread (pino's transport idea): the per-packet thread only
- * copies numbers into snapshot batches and transfers them; strings, JSON and file writes happen
- * in the worker, on the other core. Backpressure is synchronous: past MAX_IN_FLIGHT batches the
+ * copies numbers into snapshot batches; strings, JSON and file writes happen in the worker, on
+ * the other core. Batches live in a fixed ring of SharedArrayBuffer slots, so nothing is
+ * allocated or transferred per batch. Backpressure is synchronous: with every slot in use the
  * packet thread waits (Atomics.wait), so a slow disk slows reading instead of growing memory;
  * live, the kernel then counts drops, which are reported.
  */
 import { Worker } from 'node:worker_threads';
-import type { RecordStage } from '../record/record-stage.js';
+import type { BatchArrays, RecordStage } from '../record/record-stage.js';
+import { BATCH_HISTORY_BYTES, BATCH_NUMS_BYTES, newBatchArrays } from '../record/flow-snapshot.js';
 import type { NotifRecord } from '../record/records.js';
 import type { DlltFileSinkOptions } from '../sinks/dllt-files.js';
 import { DlltError, type DlltErrorCode } from './errors.js';
 
-const MAX_IN_FLIGHT = 4;
+/** Batches in the ring: one being filled plus up to SLOTS - 1 waiting for or in the worker. */
+const SLOTS = 6;
+const SLOT_FREE = 0;
+const SLOT_BUSY = 1;
+const WORKER_OLD_SPACE_MB = 128;
+const WORKER_YOUNG_SPACE_MB = 16;
+/** What the worker's sink keeps in memory while the disk fails; must fit in the old space above. */
+export const WORKER_BACKLOG_BYTES = 16 * 1024 * 1024;
 
 export interface WorkerInit {
   sink: Omit<DlltFileSinkOptions, 'onNotice' | 'startTime'>;
   startTimeMs: number;
   ifName: string;
-  inFlight: SharedArrayBuffer;
+  /** Int32 per slot (SLOT_FREE or SLOT_BUSY), then one generation word the worker bumps and
+   *  notifies each time it frees a slot. */
+  slotStates: SharedArrayBuffer;
+  slotNums: SharedArrayBuffer[];
+  slotHistory: SharedArrayBuffer[];
 }
 
+export const SLOT_STATE_FREE = SLOT_FREE;
+/** Index of the generation word in slotStates. */
+export const SLOT_GENERATION = SLOTS;
+
 export type StageMessage =
-  | { t: 'flows'; nums: Float64Array; history: Uint8Array; count: number }
+  | { t: 'flows'; slot: number; count: number }
   | { t: 'notif'; rec: NotifRecord }
   | { t: 'summary'; text: string }
   | { t: 'iface'; id: number; name: string }
@@ -31,49 +48,75 @@ export type WorkerReply =
   | { t: 'ready' }
   | { t: 'error'; code: string; message: string; hint?: string | undefined }
   | { t: 'warning'; text: string }
-  | { t: 'spent'; nums: Float64Array; history: Uint8Array }
   | { t: 'closed' };
 
 export class WorkerRecordStage implements RecordStage {
-  private readonly inFlight: Int32Array;
+  private readonly states: Int32Array;
+  private readonly slots: BatchArrays[];
+  private filling = 0;
   private closed?: Promise<void>;
-  private readonly spent: { nums: Float64Array; history: Uint8Array }[] = [];
 
   private constructor(
     private readonly worker: Worker,
-    inFlight: SharedArrayBuffer,
+    init: WorkerInit,
   ) {
-    this.inFlight = new Int32Array(inFlight);
+    this.states = new Int32Array(init.slotStates);
+    this.slots = init.slotNums.map((nums, i) => newBatchArrays(nums, init.slotHistory[i]!));
   }
 
   /** Starts the worker; resolves once its files are open, rejects with its DlltError if not. */
-  static start(init: Omit<WorkerInit, 'inFlight'>, onWarning: (text: string) => void): Promise<WorkerRecordStage> {
-    const inFlight = new SharedArrayBuffer(4);
-    const worker = new Worker(new URL('./record-worker.js', import.meta.url), { workerData: { ...init, inFlight } satisfies WorkerInit });
-    const stage = new WorkerRecordStage(worker, inFlight);
+  static start(init: Omit<WorkerInit, 'slotStates' | 'slotNums' | 'slotHistory'>, onWarning: (text: string) => void): Promise<WorkerRecordStage> {
+    const full: WorkerInit = {
+      ...init,
+      slotStates: new SharedArrayBuffer(4 * (SLOTS + 1)),
+      slotNums: Array.from({ length: SLOTS }, () => new SharedArrayBuffer(BATCH_NUMS_BYTES)),
+      slotHistory: Array.from({ length: SLOTS }, () => new SharedArrayBuffer(BATCH_HISTORY_BYTES)),
+    };
+    // The worker's live set is small (a 64 K-slot string cache, at most the sink's 16 MiB backlog
+    // while a disk fails) but it makes a line string per record: a capped old generation makes V8
+    // collect them early instead of letting RSS grow by hundreds of MB under a flow flood.
+    const worker = new Worker(new URL('./record-worker.js', import.meta.url), {
+      workerData: full,
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_OLD_SPACE_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_SPACE_MB },
+    });
+    const stage = new WorkerRecordStage(worker, full);
     return new Promise((resolve, reject) => {
       worker.on('message', (m: WorkerReply) => {
         if (m.t === 'ready') resolve(stage);
         else if (m.t === 'error') reject(new DlltError(m.code as DlltErrorCode, m.message, m.hint === undefined ? undefined : { hint: m.hint }));
         else if (m.t === 'warning') onWarning(m.text);
-        else if (m.t === 'spent') stage.spent.push({ nums: m.nums, history: m.history });
       });
-      worker.on('error', (err) => reject(new DlltError('DLLT_ERR_INTERNAL', `record worker failed: ${err.stack ?? err.message}`)));
+      let started = false;
+      worker.once('message', () => (started = true));
+      worker.on('error', (err) => {
+        const failure = new DlltError('DLLT_ERR_INTERNAL', `record worker failed: ${err.stack ?? err.message}`);
+        if (!started) return reject(failure);
+        // Records can no longer be written: say so and stop with the runtime-failure exit code.
+        process.stderr.write(failure.toOneLine() + '\n');
+        process.exit(1);
+      });
     });
   }
 
-  flows(nums: Float64Array, history: Uint8Array, count: number): void {
+  /** A free slot to fill next; waits while the worker holds every other one. */
+  nextBatch(): BatchArrays {
     for (;;) {
-      const n = Atomics.load(this.inFlight, 0);
-      if (n < MAX_IN_FLIGHT) break;
-      Atomics.wait(this.inFlight, 0, n, 1000);
+      // Read the generation before scanning: a slot freed after the scan changes it, so the wait
+      // below returns at once instead of missing the wake-up.
+      const generation = Atomics.load(this.states, SLOT_GENERATION);
+      for (let i = 0; i < SLOTS; i++) {
+        if (Atomics.load(this.states, i) === SLOT_FREE) {
+          Atomics.store(this.states, i, SLOT_BUSY);
+          this.filling = i;
+          return this.slots[i]!;
+        }
+      }
+      Atomics.wait(this.states, SLOT_GENERATION, generation, 1000);
     }
-    Atomics.add(this.inFlight, 0, 1);
-    this.post({ t: 'flows', nums, history, count }, [nums.buffer as ArrayBuffer, history.buffer as ArrayBuffer]);
   }
 
-  recycled(): { nums: Float64Array; history: Uint8Array } | undefined {
-    return this.spent.pop();
+  flows(_nums: Float64Array, _history: Uint8Array, count: number): void {
+    this.post({ t: 'flows', slot: this.filling, count });
   }
 
   notif(rec: NotifRecord): void {
@@ -99,7 +142,7 @@ export class WorkerRecordStage implements RecordStage {
     return this.closed;
   }
 
-  private post(m: StageMessage, transfer?: ArrayBuffer[]): void {
-    this.worker.postMessage(m, transfer);
+  private post(m: StageMessage): void {
+    this.worker.postMessage(m);
   }
 }

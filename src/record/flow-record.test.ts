@@ -9,6 +9,7 @@ import { EndReasonCode } from '../flow/flow-engine.js';
 import { readCaptureFile } from '../sources/capture-file.js';
 import { FlowStringCache, flowJsonLineFromSnapshot, flowRecordFromSnapshot } from './flow-record.js';
 import type { RecordStage } from './record-stage.js';
+import { newBatchArrays } from './flow-snapshot.js';
 import { flowToJsonLine } from './serialize.js';
 
 /** A stage that renders every snapshot both ways and keeps any difference. */
@@ -17,6 +18,9 @@ class BothWays implements RecordStage {
   readonly differences: string[] = [];
   private readonly forObjects = new FlowStringCache();
   private readonly forLines = new FlowStringCache();
+  nextBatch(): { nums: Float64Array; history: Uint8Array } {
+    return newBatchArrays();
+  }
   flows(nums: Float64Array, history: Uint8Array, count: number): void {
     for (let i = 0; i < count; i++) {
       const viaObject = flowToJsonLine(flowRecordFromSnapshot(nums, history, i, 'if "0"', this.forObjects));

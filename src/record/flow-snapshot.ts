@@ -73,20 +73,28 @@ export const KIND_END = 2;
 export const CONN_STATES = ['S0', 'S1', 'SF', 'REJ', 'S2', 'S3', 'RSTO', 'RSTR', 'RSTOS0', 'RSTRH', 'SH', 'SHR', 'OTH'] as const;
 const CONN_STATE_CODE = new Map<string, number>(CONN_STATES.map((s, i) => [s, i]));
 
-/** Snapshots of up to `capacity` flows; the arrays are transferred to the record stage whole. */
+/** Flows per snapshot batch handed to the record stage. */
+export const BATCH_FLOWS = 1024;
+export const BATCH_NUMS_BYTES = BATCH_FLOWS * SNAPSHOT_STRIDE * 8;
+export const BATCH_HISTORY_BYTES = BATCH_FLOWS * HISTORY_MAX;
+
+/** Arrays for one batch, over the given buffers (shared with a worker) or fresh ones. */
+export function newBatchArrays(nums?: ArrayBufferLike, history?: ArrayBufferLike): { nums: Float64Array; history: Uint8Array } {
+  return {
+    nums: nums ? new Float64Array(nums) : new Float64Array(BATCH_FLOWS * SNAPSHOT_STRIDE),
+    history: history ? new Uint8Array(history) : new Uint8Array(BATCH_HISTORY_BYTES),
+  };
+}
+
+/** Snapshots of up to BATCH_FLOWS flows, written into arrays the record stage lends. */
 export class SnapshotBatch {
   count = 0;
-  readonly nums: Float64Array;
-  readonly history: Uint8Array;
+  readonly capacity = BATCH_FLOWS;
 
-  /** Reuses arrays handed back by the record stage when given, else allocates. */
   constructor(
-    readonly capacity: number,
-    recycled?: { nums: Float64Array; history: Uint8Array },
-  ) {
-    this.nums = recycled?.nums ?? new Float64Array(capacity * SNAPSHOT_STRIDE);
-    this.history = recycled?.history ?? new Uint8Array(capacity * HISTORY_MAX);
-  }
+    readonly nums: Float64Array,
+    readonly history: Uint8Array,
+  ) {}
 
   get full(): boolean {
     return this.count >= this.capacity;

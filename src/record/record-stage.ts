@@ -5,7 +5,7 @@
  */
 import type { FlowRecord, NotifRecord } from './records.js';
 import { FlowStringCache, flowJsonLineFromSnapshot, flowRecordFromSnapshot } from './flow-record.js';
-import { Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
+import { newBatchArrays, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
 
 export interface RecordOutput {
   writeFlow(rec: FlowRecord): void;
@@ -16,11 +16,16 @@ export interface RecordOutput {
   writeFlowJsonLine?(kind: 'flow_end' | 'flow_start' | 'flow_update', line: string): void;
 }
 
-/** What the pipeline hands records to. `flows` takes ownership of the arrays; a stage may give
- *  spent ones back through `recycled` so batches are not allocated again and again. */
+export interface BatchArrays {
+  nums: Float64Array;
+  history: Uint8Array;
+}
+
+/** What the pipeline hands records to. The pipeline fills the arrays `nextBatch` gives it and
+ *  passes them back to `flows`; they are not touched again until `nextBatch` returns them. */
 export interface RecordStage {
+  nextBatch(): BatchArrays;
   flows(nums: Float64Array, history: Uint8Array, count: number): void;
-  recycled?(): { nums: Float64Array; history: Uint8Array } | undefined;
   notif(rec: NotifRecord): void;
   summary(text: string): void;
   interfaceName(ifaceId: number, name: string): void;
@@ -31,10 +36,17 @@ export class InlineRecordStage implements RecordStage {
   private readonly strings = new FlowStringCache();
   private readonly ifNames = new Map<number, string>();
 
+  /** Records are made synchronously in `flows`, so one pair of arrays serves every batch. */
+  private readonly arrays: BatchArrays = newBatchArrays();
+
   constructor(
     private readonly output: RecordOutput,
     private readonly defaultIfName: string,
   ) {}
+
+  nextBatch(): BatchArrays {
+    return this.arrays;
+  }
 
   flows(nums: Float64Array, history: Uint8Array, count: number): void {
     const out = this.output;
