@@ -5,7 +5,7 @@
  * Kernel receive/drop counters go to log_notif every DLLT_STATS_INTERVAL_S and at exit.
  */
 import { EndReasonCode } from '../flow/flow-engine.js';
-import { LiveCapture } from '../sources/live-capture.js';
+import { BLOCK_TIMEOUT_MS, LiveCapture } from '../sources/live-capture.js';
 import { describeInterfaces, firstUpInterface, resolveInterface, type NetInterface } from '../sources/interfaces.js';
 import type { Config } from './config.js';
 import { DlltError } from './errors.js';
@@ -68,7 +68,9 @@ export async function runCapture(config: Config, ifname: string | undefined): Pr
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const clockTimer = setInterval(() => pipeline.advanceClock(Date.now() * 1000), 1000);
+  // tcpdump hands packets over in ring blocks up to BLOCK_TIMEOUT_MS late: the wall clock may
+  // only run that far ahead of packets, or a quiet flow would expire before its last packets.
+  const clockTimer = setInterval(() => pipeline.advanceClock((Date.now() - BLOCK_TIMEOUT_MS) * 1000), 1000);
 
   capture.start();
   await done;
