@@ -69,6 +69,18 @@ function buildProgram(): Command {
   return program;
 }
 
+function reportFatal(err: unknown): void {
+  const e = isDlltError(err) ? err : new DlltError('DLLT_ERR_INTERNAL', (err as Error)?.stack ?? String(err));
+  process.stderr.write(e.toOneLine() + '\n');
+}
+
+// Errors raised inside event handlers (a live capture's data callback) end here: one line and
+// the runtime-failure exit code, never a bare stack trace.
+process.on('uncaughtException', (err) => {
+  reportFatal(err);
+  process.exit(1);
+});
+
 async function main(): Promise<void> {
   try {
     await buildProgram().parseAsync(process.argv);
@@ -78,14 +90,8 @@ async function main(): Promise<void> {
       process.exitCode = err.exitCode === 0 ? 0 : 2;
       return;
     }
-    if (isDlltError(err)) {
-      process.stderr.write(err.toOneLine() + '\n');
-      process.exitCode = err.exitCode;
-      return;
-    }
-    const wrapped = new DlltError('DLLT_ERR_INTERNAL', (err as Error)?.stack ?? String(err));
-    process.stderr.write(wrapped.toOneLine() + '\n');
-    process.exitCode = 1;
+    reportFatal(err);
+    process.exitCode = isDlltError(err) ? err.exitCode : 1;
   }
 }
 

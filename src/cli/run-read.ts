@@ -3,6 +3,7 @@
  * `<root>/logs/<file-basename>/`. Timers run on packet time, so a file gives the records the
  * live run that made it gave. A progress bar with packets/s on a TTY.
  */
+import { accessSync, constants, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { EndReasonCode } from '../flow/flow-engine.js';
@@ -19,6 +20,18 @@ function toDlltError(err: CaptureFileError): DlltError {
   return new DlltError(err.code.includes('FORMAT') ? 'DLLT_ERR_FILE_FORMAT' : 'DLLT_ERR_FILE_NOT_FOUND', err.message);
 }
 
+/** Fails before any output exists when a file cannot be read at all. */
+function checkReadable(file: string): void {
+  try {
+    if (statSync(file).isDirectory()) throw new DlltError('DLLT_ERR_FILE_NOT_FOUND', `${file} is a directory: give the path of a capture file`);
+    accessSync(file, constants.R_OK);
+  } catch (err) {
+    if (err instanceof DlltError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new DlltError('DLLT_ERR_FILE_NOT_FOUND', code === 'ENOENT' ? `capture file ${file} does not exist` : `cannot read capture file ${file}: ${code ?? String(err)}`);
+  }
+}
+
 export async function runRead(files: string[], config: Config): Promise<number> {
   if (config.filter !== undefined) {
     throw new DlltError('DLLT_ERR_USAGE', '--filter applies to live capture only', {
@@ -26,6 +39,7 @@ export async function runRead(files: string[], config: Config): Promise<number> 
     });
   }
   for (const file of files) {
+    if (file !== '-') checkReadable(file);
     const name = runName(file);
     const run = await RunContext.open(config, name, name);
     run.banner(`capture file ${file}`);

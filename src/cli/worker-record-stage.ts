@@ -17,6 +17,7 @@ import { DlltError, type DlltErrorCode } from './errors.js';
 const SLOTS = 6;
 const SLOT_FREE = 0;
 const SLOT_BUSY = 1;
+const STALL_LIMIT_MS = 60_000;
 const WORKER_OLD_SPACE_MB = 128;
 const WORKER_YOUNG_SPACE_MB = 16;
 /** What the worker's sink keeps in memory while the disk fails; must fit in the old space above. */
@@ -98,9 +99,19 @@ export class WorkerRecordStage implements RecordStage {
     });
   }
 
-  /** A free slot to fill next; waits while the worker holds every other one. */
+  /**
+   * A free slot to fill next; waits while the worker holds every other one. A worker that frees
+   * nothing for STALL_LIMIT_MS has died or hangs on its disk; this thread cannot see its error
+   * event while it waits, so it gives up here with a clear message rather than hang forever.
+   */
   nextBatch(): BatchArrays {
+    const waitingSince = Date.now();
     for (;;) {
+      if (Date.now() - waitingSince > STALL_LIMIT_MS) {
+        throw new DlltError('DLLT_ERR_INTERNAL', `the record worker freed no batch for ${STALL_LIMIT_MS / 1000} s: it died or its disk hangs; records since then are lost`, {
+          hint: 'check the output directory and the messages above, then rerun',
+        });
+      }
       // Read the generation before scanning: a slot freed after the scan changes it, so the wait
       // below returns at once instead of missing the wake-up.
       const generation = Atomics.load(this.states, SLOT_GENERATION);
