@@ -1,0 +1,99 @@
+/**
+ * The `dllt` command as an operator runs it: real child processes, real files, exit codes of
+ * SPEC 1 (0 ok, 2 bad usage or configuration, 1 runtime failure).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { CORPUS_DIR } from './support/corpus.js';
+
+const CLI = resolve(import.meta.dirname, '../src/cli/main.js');
+
+function dllt(args: string[], env: Record<string, string> = {}, input?: Buffer): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, input, encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function runFiles(out: string, name: string): Record<string, string> {
+  const dir = join(out, 'logs', name);
+  const files: Record<string, string> = {};
+  for (const f of readdirSync(dir)) files[f.replace(/_\d{4}(_\d\d){5}/, '')] = readFileSync(join(dir, f), 'utf8');
+  return files;
+}
+
+test('read writes the run files with one flow_end per flow, and exits 0', () => {
+  const out = mkdtempSync(join(tmpdir(), 'dllt-cli-'));
+  const r = dllt(['read', join(CORPUS_DIR, 'zeek-pop3.pcap'), '--out', out, '-q']);
+  assert.equal(r.status, 0, r.stderr);
+  const files = runFiles(out, 'zeek-pop3.pcap');
+  assert.deepEqual(Object.keys(files).sort(), ['end_flows.log', 'flows.log', 'log_notif.log', 'netwevents.log', 'outputfile.txt']);
+  const ends = files['end_flows.log']!.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  // Zeek's conn.log for this trace: 6 rejected attempts and 5 POP3 sessions.
+  assert.deepEqual(ends.map((e) => `${e['connState']} ${e['history']}`).sort(), [...Array(6).fill('REJ Sr'), ...Array(5).fill('SF ShAdDafF')].sort());
+  assert.equal(files['flows.log']!.trim().split('\n').length, 11, 'one flow_start per flow');
+  const kinds = files['log_notif.log']!.trim().split('\n').map((l) => (JSON.parse(l) as { kind: string }).kind);
+  assert.deepEqual(kinds, ['start', 'decode_summary']);
+});
+
+test('read - takes a capture on stdin; --format text writes key=value lines', () => {
+  const out = mkdtempSync(join(tmpdir(), 'dllt-cli-'));
+  const r = dllt(['read', '-', '--out', out, '--format', 'text', '-q'], {}, readFileSync(join(CORPUS_DIR, 'zeek-http-get.pcap')));
+  assert.equal(r.status, 0, r.stderr);
+  const ends = runFiles(out, 'stdin')['end_flows.log']!.trim().split('\n');
+  assert.equal(ends.length, 1);
+  assert.match(ends[0]!, / flow_end +zeek-http-get|flow_end/);
+  assert.match(ends[0]!, /srcIP=141\.142\.228\.5 srcPort=59856 dstIP=192\.150\.187\.43 dstPort=80 .*connState=SF history=ShADadFf/);
+});
+
+test('configuration errors exit 2 with one line naming the key', () => {
+  const out = mkdtempSync(join(tmpdir(), 'dllt-cli-'));
+  const file = join(CORPUS_DIR, 'zeek-pop3.pcap');
+  const unknown = dllt(['read', file, '--out', out], { DLLT_MAX_FLOWZ: '5' });
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /DLLT_ERR_CONFIG_UNKNOWN_KEY.*DLLT_MAX_FLOWZ.*DLLT_MAX_FLOWS/);
+  const invalid = dllt(['read', file, '--out', out], { USE_EBPF: 'maybe' });
+  assert.equal(invalid.status, 2);
+  assert.match(invalid.stderr, /USE_EBPF/);
+  const port = dllt(['read', file, '--out', out], { FOLLOW_PORT: '70000' });
+  assert.equal(port.status, 2);
+  assert.match(port.stderr, /FOLLOW_PORT/);
+  const cfg = join(out, 'dlltagent_searchpod');
+  writeFileSync(cfg, '# seed-style file\nexport DLLT_TCP_IDLE_S=abc\n');
+  const fromFile = dllt(['read', file, '--out', out, '--config', cfg]);
+  assert.equal(fromFile.status, 2);
+  assert.match(fromFile.stderr, /DLLT_TCP_IDLE_S/);
+  const flag = dllt(['read', file, '--bogus']);
+  assert.equal(flag.status, 2);
+  assert.equal(unknown.stderr.trim().split('\n').length, 1, 'one line');
+});
+
+test('a missing capture file exits 1 without creating output; --help exits 0', () => {
+  const out = mkdtempSync(join(tmpdir(), 'dllt-cli-'));
+  const r = dllt(['read', join(out, 'nope.pcap'), '--out', out]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /DLLT_ERR_FILE_NOT_FOUND.*nope\.pcap/);
+  assert.deepEqual(readdirSync(out), []);
+  const help = dllt(['read', '--help']);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /--format/);
+});
+
+test('a corrupt capture is read as far as it goes, with the offset reported, and exits 0', () => {
+  const out = mkdtempSync(join(tmpdir(), 'dllt-cli-'));
+  const bytes = Buffer.from(readFileSync(join(CORPUS_DIR, 'zeek-pop3.pcap')));
+  // A record header in the middle claims a 1 GB packet.
+  bytes.writeUInt32LE(1 << 30, 24 + 16 + 66 + 8);
+  const corrupt = join(out, 'corrupt.pcap');
+  writeFileSync(corrupt, bytes);
+  const r = dllt(['read', corrupt, '--out', out, '-q']);
+  assert.equal(r.status, 0, r.stderr);
+  const files = runFiles(out, 'corrupt.pcap');
+  const notifs = files['log_notif.log']!.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; offset?: number });
+  const sourceError = notifs.find((n) => n.kind === 'source_error');
+  assert.ok(sourceError, 'the corruption is reported');
+  assert.equal(typeof sourceError.offset, 'number');
+  assert.ok(files['end_flows.log']!.trim().split('\n').length >= 10, 'the rest of the file is still read');
+});
