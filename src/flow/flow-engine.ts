@@ -8,7 +8,7 @@
  */
 import type { PacketView } from '../decode/packet-view.js';
 import { CLASS_COUNT, FlowClass, FlowTable, hashKey, KEY_WORDS } from './flow-table.js';
-import { FlowFlag, FlowState, HistBit, ORIG, RESP } from './flow-state.js';
+import { FlowFlag, FlowState, HistBit, NO_OFFSET, ORIG, RESP } from './flow-state.js';
 import { tcpIsClosed, tcpWasReset, trackTcpSegment } from './tcp-tracker.js';
 import { isLikelyServerPort } from './likely-server-ports.js';
 
@@ -104,7 +104,7 @@ export class FlowEngine {
   private readonly fragSlots = 4096;
   private readonly fragHash = new Int32Array(this.fragSlots);
   private readonly fragFlow = new Int32Array(this.fragSlots).fill(-1);
-  private readonly fragGeneration = new Uint32Array(this.fragSlots);
+  private readonly fragSerial = new Uint32Array(this.fragSlots);
 
   constructor(
     opts: FlowEngineOptions,
@@ -161,7 +161,8 @@ export class FlowEngine {
     s.payloadBytes[e]! += v.payloadLen;
     if (v.tsUs > s.lastTs[id]!) s.lastTs[id] = v.tsUs;
     if (v.isFragment) {
-      s.fragments[id]!++;
+      const cold = s.coldOf(id);
+      cold.fragments = (cold.fragments ?? 0) + 1;
       this.rememberFragment(v, id);
     }
     let cls: FlowClass;
@@ -269,24 +270,25 @@ export class FlowEngine {
     const s = this.state;
     s.clear(id);
     this.counters.flowsCreated++;
-    s.serial[id] = this.counters.flowsCreated;
+    s.serial[id] = this.counters.flowsCreated >>> 0;
     s.firstTs[id] = v.tsUs;
     s.lastTs[id] = v.tsUs;
     s.ifaceId[id] = v.ifaceId;
     s.vlanOuter[id] = v.vlanOuter;
     s.vlanInner[id] = v.vlanInner;
     s.tunnel[id] = v.tunnel;
-    s.tunnelId[id] = v.tunnelId;
     if (v.tunnel !== 0) {
       const cold = s.coldOf(id);
+      if (v.tunnelId >= 0) cold.tunnelId = v.tunnelId;
       cold.outerIpVersion = v.outerIpVersion;
       cold.outerSrc = Int32Array.from(v.outerSrc);
       cold.outerDst = Int32Array.from(v.outerDst);
     }
     if (proto === PROTO_ICMP || proto === PROTO_ICMP6) {
-      s.icmpType[id] = v.icmpType;
-      s.icmpCode[id] = v.icmpCode;
-      s.icmpId[id] = v.icmpId;
+      const cold = s.coldOf(id);
+      cold.icmpType = v.icmpType;
+      cold.icmpCode = v.icmpCode;
+      if (v.icmpId >= 0) cold.icmpId = v.icmpId;
     }
     const flip = this.shouldFlip(v);
     s.origEndpoint[id] = flip ? this.keyDir ^ 1 : this.keyDir;
@@ -330,7 +332,7 @@ export class FlowEngine {
   private tcpClass(id: number): FlowClass {
     const s = this.state;
     if (tcpIsClosed(s, id)) return FlowClass.TCP_CLOSING;
-    if (s.ackTs[id]! >= 0) s.flowFlags[id]! |= FlowFlag.HANDSHAKE_DONE;
+    if (s.ackTs[id] !== NO_OFFSET) s.flowFlags[id]! |= FlowFlag.HANDSHAKE_DONE;
     const flags = s.flowFlags[id]!;
     if (flags & FlowFlag.HANDSHAKE_DONE) return FlowClass.TCP_ESTABLISHED;
     if (flags & FlowFlag.MIDSTREAM) {
@@ -390,8 +392,8 @@ export class FlowEngine {
     const id = this.table.lookup(this.key, hashKey(this.key));
     if (id < 0) return false;
     const s = this.state;
-    s.icmpErrors[id]!++;
     const cold = s.coldOf(id);
+    cold.icmpErrors = (cold.icmpErrors ?? 0) + 1;
     cold.icmpErrorType = v.icmpType;
     cold.icmpErrorCode = v.icmpCode;
     if (v.tsUs > s.lastTs[id]!) s.lastTs[id] = v.tsUs;
@@ -410,14 +412,14 @@ export class FlowEngine {
     const slot = h & (this.fragSlots - 1);
     this.fragHash[slot] = h;
     this.fragFlow[slot] = id;
-    this.fragGeneration[slot] = this.table.generation[id]!;
+    this.fragSerial[slot] = this.state.serial[id]!;
   }
 
   private accountFragment(v: PacketView): void {
     const h = this.fragmentSlot(v);
     const slot = h & (this.fragSlots - 1);
     const id = this.fragFlow[slot]!;
-    if (id < 0 || this.fragHash[slot] !== h || this.fragGeneration[slot] !== this.table.generation[id]) {
+    if (id < 0 || this.fragHash[slot] !== h || this.fragSerial[slot] !== this.state.serial[id]) {
       this.counters.fragmentsNoFlow++;
       return;
     }
@@ -430,7 +432,8 @@ export class FlowEngine {
     const e = id * 2 + side;
     s.pkts[e]!++;
     s.bytes[e]! += v.wireLen;
-    s.fragments[id]!++;
+    const cold = s.coldOf(id);
+    cold.fragments = (cold.fragments ?? 0) + 1;
     if (v.tsUs > s.lastTs[id]!) s.lastTs[id] = v.tsUs;
     this.table.touch(id, this.table.flowClass[id]! as FlowClass, this.clock);
   }

@@ -42,7 +42,26 @@ export const enum HistBit {
 
 export const HISTORY_MAX = 24;
 
+/** An absent time offset (see FlowState.synTs). */
+export const NO_OFFSET = -0x80000000;
+
+/** µs after the flow's first packet as a 32-bit offset, or NO_OFFSET when it does not fit. */
+export function timeOffset(s: FlowState, id: number, tsUs: number): number {
+  const d = tsUs - s.firstTs[id]!;
+  return d > -0x7fffffff && d < 0x7fffffff ? d | 0 : NO_OFFSET;
+}
+
 export interface ColdInfo {
+  /** ICMP errors that quoted this flow (rare: kept off the hot columns). */
+  icmpErrors?: number;
+  /** IP fragments of this flow. */
+  fragments?: number;
+  /** ICMP flows: type, code and echo identifier of the first packet. */
+  icmpType?: number;
+  icmpCode?: number;
+  icmpId?: number;
+  /** VXLAN/Geneve VNI or GRE key of a tunnelled flow. */
+  tunnelId?: number;
   outerIpVersion?: number;
   outerSrc?: Int32Array;
   outerDst?: Int32Array;
@@ -51,8 +70,9 @@ export interface ColdInfo {
 }
 
 export class FlowState {
-  /** Unique for the flow's whole life, across slot reuse (records cache strings under it). */
-  readonly serial: Float64Array;
+  /** Unique for the flow's whole life, across slot reuse (records cache strings under it; the
+   *  fragment cache checks it); wraps after 2^32 flows. */
+  readonly serial: Uint32Array;
   readonly firstTs: Float64Array;
   readonly lastTs: Float64Array;
   /** Which canonical endpoint (0 = A, 1 = B) is the originator. */
@@ -62,16 +82,11 @@ export class FlowState {
   readonly vlanOuter: Int16Array;
   readonly vlanInner: Int16Array;
   readonly tunnel: Uint8Array;
-  readonly tunnelId: Int32Array;
-  readonly icmpType: Int16Array;
-  readonly icmpCode: Int16Array;
-  readonly icmpId: Int32Array;
-  readonly icmpErrors: Uint32Array;
-  readonly fragments: Uint32Array;
-  /** Handshake packet times in µs; -1 until seen (0 is a valid packet time). */
-  readonly synTs: Float64Array;
-  readonly synAckTs: Float64Array;
-  readonly ackTs: Float64Array;
+  /** Handshake packet times as µs after the flow's first packet (32 bits: 35 minutes either
+   *  way); NO_OFFSET until seen or when out of that range. */
+  readonly synTs: Int32Array;
+  readonly synAckTs: Int32Array;
+  readonly ackTs: Int32Array;
   readonly history: Uint8Array;
   readonly historyLen: Uint8Array;
   /** Zeek's hist_seen: bits 0–15 originator, 16–31 responder. */
@@ -112,7 +127,7 @@ export class FlowState {
   constructor(capacity: number) {
     const n = capacity;
     const e = capacity * 2;
-    this.serial = new Float64Array(n);
+    this.serial = new Uint32Array(n);
     this.firstTs = new Float64Array(n);
     this.lastTs = new Float64Array(n);
     this.origEndpoint = new Uint8Array(n);
@@ -121,15 +136,9 @@ export class FlowState {
     this.vlanOuter = new Int16Array(n);
     this.vlanInner = new Int16Array(n);
     this.tunnel = new Uint8Array(n);
-    this.tunnelId = new Int32Array(n);
-    this.icmpType = new Int16Array(n);
-    this.icmpCode = new Int16Array(n);
-    this.icmpId = new Int32Array(n);
-    this.icmpErrors = new Uint32Array(n);
-    this.fragments = new Uint32Array(n);
-    this.synTs = new Float64Array(n);
-    this.synAckTs = new Float64Array(n);
-    this.ackTs = new Float64Array(n);
+    this.synTs = new Int32Array(n);
+    this.synAckTs = new Int32Array(n);
+    this.ackTs = new Int32Array(n);
     this.history = new Uint8Array(n * HISTORY_MAX);
     this.historyLen = new Uint8Array(n);
     this.historySeen = new Int32Array(n);
@@ -172,15 +181,9 @@ export class FlowState {
     this.vlanOuter[id] = -1;
     this.vlanInner[id] = -1;
     this.tunnel[id] = 0;
-    this.tunnelId[id] = -1;
-    this.icmpType[id] = -1;
-    this.icmpCode[id] = -1;
-    this.icmpId[id] = -1;
-    this.icmpErrors[id] = 0;
-    this.fragments[id] = 0;
-    this.synTs[id] = -1;
-    this.synAckTs[id] = -1;
-    this.ackTs[id] = -1;
+    this.synTs[id] = NO_OFFSET;
+    this.synAckTs[id] = NO_OFFSET;
+    this.ackTs[id] = NO_OFFSET;
     this.historyLen[id] = 0;
     this.historySeen[id] = 0;
     if (id < this.cold.length) this.cold[id] = undefined;

@@ -53,8 +53,6 @@ export class FlowTable {
   readonly listTail = new Int32Array(CLASS_COUNT).fill(NONE);
   /** Clock (µs) of the flow's last packet; orders the lists. */
   readonly lastClock: Float64Array;
-  /** Bumped each time a slot is given to a new flow, so stale references can be detected. */
-  readonly generation: Uint32Array;
 
   /** The report list orders flows by when they last got a flow_start/flow_update record. */
   readonly reportPrev: Int32Array;
@@ -63,8 +61,8 @@ export class FlowTable {
   reportTail = NONE;
   readonly lastReportClock: Float64Array;
 
+  /** Free slots, linked through listNext (a free slot is in no list). */
   private freeHead = NONE;
-  private readonly freeNext: Int32Array;
   private highWater = 0;
 
   constructor(capacity: number) {
@@ -78,11 +76,9 @@ export class FlowTable {
     this.listPrev = new Int32Array(capacity);
     this.listNext = new Int32Array(capacity);
     this.lastClock = new Float64Array(capacity);
-    this.generation = new Uint32Array(capacity);
     this.reportPrev = new Int32Array(capacity);
     this.reportNext = new Int32Array(capacity);
     this.lastReportClock = new Float64Array(capacity);
-    this.freeNext = new Int32Array(capacity);
   }
 
   get isFull(): boolean {
@@ -118,7 +114,7 @@ export class FlowTable {
     let id: number;
     if (this.freeHead !== NONE) {
       id = this.freeHead;
-      this.freeHead = this.freeNext[id]!;
+      this.freeHead = this.listNext[id]!;
     } else {
       id = this.highWater++;
     }
@@ -126,7 +122,6 @@ export class FlowTable {
     const base = id * KEY_WORDS;
     for (let i = 0; i < KEY_WORDS; i++) this.keys[base + i] = key[i]!;
     this.hashOf[id] = hash;
-    this.generation[id] = (this.generation[id]! + 1) >>> 0;
     let s = hash & this.slotMask;
     while (this.slots[s] !== 0) s = (s + 1) & this.slotMask;
     this.slots[s] = id + 1;
@@ -160,7 +155,7 @@ export class FlowTable {
       next = (next + 1) & mask;
     }
     slots[hole] = 0;
-    this.freeNext[id] = this.freeHead;
+    this.listNext[id] = this.freeHead;
     this.freeHead = id;
     this.count--;
   }

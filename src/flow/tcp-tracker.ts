@@ -11,7 +11,7 @@
  * compared for equality, as Zeek's history logic does).
  */
 import type { PacketView } from '../decode/packet-view.js';
-import { FlowState, HistBit, isScaledHistoryPoint, TcpEndpointState as St } from './flow-state.js';
+import { FlowState, HistBit, isScaledHistoryPoint, NO_OFFSET, TcpEndpointState as St, timeOffset } from './flow-state.js';
 
 const FIN = 0x01;
 const SYN = 0x02;
@@ -287,12 +287,12 @@ export function trackTcpSegment(s: FlowState, id: number, side: number, v: Packe
   // Handshake times: first SYN, the SYN-ACK answering it, and the originator's ACK completing it.
   if (flags & SYN) {
     if (!(flags & ACK)) {
-      if (isOrig && s.synTs[id]! < 0) s.synTs[id] = tsUs;
-    } else if (!isOrig && s.synTs[id]! >= 0 && s.synAckTs[id]! < 0) {
-      s.synAckTs[id] = tsUs;
+      if (isOrig && s.synTs[id] === NO_OFFSET) s.synTs[id] = timeOffset(s, id, tsUs);
+    } else if (!isOrig && s.synTs[id] !== NO_OFFSET && s.synAckTs[id] === NO_OFFSET) {
+      s.synAckTs[id] = timeOffset(s, id, tsUs);
     }
-  } else if (isOrig && flags & ACK && s.synAckTs[id]! >= 0 && s.ackTs[id]! < 0 && !(flags & RST)) {
-    s.ackTs[id] = tsUs;
+  } else if (isOrig && flags & ACK && s.synAckTs[id] !== NO_OFFSET && s.ackTs[id] === NO_OFFSET && !(flags & RST)) {
+    s.ackTs[id] = timeOffset(s, id, tsUs);
   }
 }
 

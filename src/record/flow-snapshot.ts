@@ -5,7 +5,7 @@
  * for the CLI. One snapshot is SNAPSHOT_STRIDE doubles plus HISTORY_MAX bytes of history.
  */
 import { KEY_WORDS } from '../flow/flow-table.js';
-import { HISTORY_MAX } from '../flow/flow-state.js';
+import { HISTORY_MAX, NO_OFFSET } from '../flow/flow-state.js';
 import { tcpConnState } from '../flow/tcp-tracker.js';
 import type { EndReasonCode, FlowEngine } from '../flow/flow-engine.js';
 
@@ -160,27 +160,28 @@ export function appendSnapshot(batch: SnapshotBatch, engine: FlowEngine, id: num
   n[b + Snap.RESP_DUPACK] = s.dupAcks[r]!;
   n[b + Snap.ORIG_ZEROWIN] = s.zeroWindowCount[o]!;
   n[b + Snap.RESP_ZEROWIN] = s.zeroWindowCount[r]!;
-  n[b + Snap.SYN_TS] = s.synTs[id]!;
-  n[b + Snap.SYNACK_TS] = s.synAckTs[id]!;
-  n[b + Snap.ACK_TS] = s.ackTs[id]!;
-  n[b + Snap.ICMP_TYPE] = s.icmpType[id]!;
-  n[b + Snap.ICMP_CODE] = s.icmpCode[id]!;
-  n[b + Snap.ICMP_ID] = s.icmpId[id]!;
-  n[b + Snap.ICMP_ERRORS] = s.icmpErrors[id]!;
+  const first = s.firstTs[id]!;
+  n[b + Snap.SYN_TS] = s.synTs[id] === NO_OFFSET ? -1 : first + s.synTs[id]!;
+  n[b + Snap.SYNACK_TS] = s.synAckTs[id] === NO_OFFSET ? -1 : first + s.synAckTs[id]!;
+  n[b + Snap.ACK_TS] = s.ackTs[id] === NO_OFFSET ? -1 : first + s.ackTs[id]!;
   const cold = s.cold[id];
+  n[b + Snap.ICMP_TYPE] = cold?.icmpType ?? -1;
+  n[b + Snap.ICMP_CODE] = cold?.icmpCode ?? -1;
+  n[b + Snap.ICMP_ID] = cold?.icmpId ?? -1;
+  n[b + Snap.ICMP_ERRORS] = cold?.icmpErrors ?? 0;
   n[b + Snap.ICMP_ERROR_TYPE] = cold?.icmpErrorType ?? -1;
   n[b + Snap.ICMP_ERROR_CODE] = cold?.icmpErrorCode ?? -1;
   n[b + Snap.VLAN] = s.vlanOuter[id]!;
   n[b + Snap.VLAN_INNER] = s.vlanInner[id]!;
   n[b + Snap.TUNNEL] = s.tunnel[id]!;
-  n[b + Snap.TUNNEL_ID] = s.tunnelId[id]!;
+  n[b + Snap.TUNNEL_ID] = cold?.tunnelId ?? -1;
   const outer = s.tunnel[id] !== 0 && cold?.outerSrc && cold.outerDst ? cold : undefined;
   n[b + Snap.OUTER_VERSION] = outer?.outerIpVersion ?? 0;
   for (let i = 0; i < 4; i++) {
     n[b + Snap.OUTER_SRC + i] = outer ? outer.outerSrc![i]! : 0;
     n[b + Snap.OUTER_DST + i] = outer ? outer.outerDst![i]! : 0;
   }
-  n[b + Snap.FRAGMENTS] = s.fragments[id]!;
+  n[b + Snap.FRAGMENTS] = cold?.fragments ?? 0;
   batch.count++;
 }
 
