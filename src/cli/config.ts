@@ -7,7 +7,7 @@
 
 import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
-import { resolve as resolvePath } from 'node:path';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { DlltError } from './errors.js';
 
 export type ConfigSource = 'flag' | 'env' | 'file' | 'default';
@@ -200,7 +200,7 @@ export const CONFIG_CATALOG = [
     description: 'Record format of the .log files: JSON Lines, or an aligned grep-friendly text rendering of the same fields.',
   },
   {
-    key: 'DLLT_OUT', field: 'outRoot', type: 'path', defaultText: '`/dllt` when writable, else `./dllt`',
+    key: 'DLLT_OUT', field: 'outRoot', type: 'path', defaultText: '`/dllt` when writable or creatable, else `./dllt`',
     flag: { attr: 'out', spelling: '--out' },
     description: 'Output root; files go to `<root>/logs/dllt<ifindex>/` (live) or `<root>/logs/<file>/` (read).',
   },
@@ -526,13 +526,21 @@ function defaultValue(spec: ConfigKeySpec, cwd: string, writable: (dir: string) 
   return parseValue(spec, { text: spec.default, origin: { source: 'default' } });
 }
 
+/** A writable directory, or one that can be created (its parent is a writable directory): as
+ *  root on a node, `/dllt` need not exist before the first run, as with the seed agent. */
 function isWritableDir(dir: string): boolean {
   try {
     if (!statSync(dir).isDirectory()) return false;
     accessSync(dir, fsConstants.W_OK);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+    try {
+      accessSync(dirname(dir), fsConstants.W_OK);
+      return statSync(dirname(dir)).isDirectory();
+    } catch {
+      return false;
+    }
   }
 }
 

@@ -24,7 +24,7 @@ interface CommonOptions {
 
 function addCommonOptions(cmd: Command): Command {
   return cmd
-    .option('--out <dir>', 'output root (default /dllt when writable, else ./dllt); files go to <out>/logs/<name>/')
+    .option('--out <dir>', 'output root (default /dllt when writable or creatable, else ./dllt); files go to <out>/logs/<name>/')
     .option('--config <file>', 'config file of KEY=VALUE lines (default ./dlltagent_searchpod when present)')
     .option('--filter <bpf>', 'BPF capture filter (capture only)')
     .option('--snaplen <bytes>', 'bytes captured per packet (DLLT_SNAPLEN)')
