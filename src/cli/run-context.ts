@@ -5,7 +5,6 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { MALFORMED_REASON_NAMES } from '../decode/status.js';
 import { notifRecord } from '../record/notif.js';
 import type { NotifLevel } from '../record/records.js';
 import { describeConfig, type Config } from './config.js';
@@ -109,6 +108,3 @@ export class RunContext {
     await this.stage.close();
   }
 }
-
-/** Names of malformed reasons, re-exported for the CLI's help text. */
-export const MALFORMED_REASONS = MALFORMED_REASON_NAMES.slice(1);
