@@ -11,6 +11,7 @@ import { CLASS_COUNT, FlowClass, FlowTable, hashKey, KEY_WORDS } from './flow-ta
 import { FlowFlag, FlowState, HistBit, NO_OFFSET, ORIG, RESP } from './flow-state.js';
 import { tcpIsClosed, tcpWasReset, trackTcpSegment } from './tcp-tracker.js';
 import { isLikelyServerPort } from './likely-server-ports.js';
+import { icmpCounterpart } from '../wire/community-id.js';
 
 export const enum EndReasonCode {
   FIN = 0,
@@ -56,17 +57,6 @@ const CH_CARET = 0x5e;
 
 /** How far packet time must advance before the timer lists are scanned again (µs). */
 const SWEEP_GRANULARITY_US = 100_000;
-
-const ICMP4_COUNTERPART = new Int16Array(256).fill(-1);
-const ICMP6_COUNTERPART = new Int16Array(256).fill(-1);
-for (const [a, b] of [[8, 0], [13, 14], [15, 16], [10, 9], [17, 18]] as const) {
-  ICMP4_COUNTERPART[a] = b;
-  ICMP4_COUNTERPART[b] = a;
-}
-for (const [a, b] of [[128, 129], [133, 134], [135, 136], [130, 131], [144, 145]] as const) {
-  ICMP6_COUNTERPART[a] = b;
-  ICMP6_COUNTERPART[b] = a;
-}
 
 export interface FlowEngineCounters {
   packets: number;
@@ -348,7 +338,7 @@ export class FlowEngine {
     const proto = v.ipProto;
     if (proto === PROTO_ICMP || proto === PROTO_ICMP6) {
       const type = v.icmpType & 0xff;
-      const counterpart = (proto === PROTO_ICMP ? ICMP4_COUNTERPART : ICMP6_COUNTERPART)[type]!;
+      const counterpart = icmpCounterpart(proto, type);
       if (v.icmpId >= 0 && (type === 8 || type === 0 || type === 128 || type === 129)) {
         sp = v.icmpId;
         dp = v.icmpId;

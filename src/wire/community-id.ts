@@ -90,10 +90,23 @@ function base64Digest(d: Uint8Array): string {
   return out + B64[n >>> 18]! + B64[(n >>> 12) & 63]! + B64[(n >>> 6) & 63]! + '=';
 }
 
-const ICMP4_COUNTERPART: Record<number, number> = { 8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17 };
-const ICMP6_COUNTERPART: Record<number, number> = {
-  128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135, 130: 131, 131: 130, 144: 145, 145: 144,
-};
+/** ICMP message types that come in request/reply pairs (the spec's port equivalents); the flow
+ *  key uses the same pairs so both messages of a pair land in one flow. */
+const ICMP4_COUNTERPART = new Int16Array(256).fill(-1);
+const ICMP6_COUNTERPART = new Int16Array(256).fill(-1);
+for (const [a, b] of [[8, 0], [13, 14], [15, 16], [10, 9], [17, 18]] as const) {
+  ICMP4_COUNTERPART[a] = b;
+  ICMP4_COUNTERPART[b] = a;
+}
+for (const [a, b] of [[128, 129], [133, 134], [135, 136], [130, 131], [144, 145]] as const) {
+  ICMP6_COUNTERPART[a] = b;
+  ICMP6_COUNTERPART[b] = a;
+}
+
+/** The paired type of an ICMP (proto 1) or ICMPv6 (58) type, or -1 for one-way messages. */
+export function icmpCounterpart(proto: number, type: number): number {
+  return (proto === 1 ? ICMP4_COUNTERPART : ICMP6_COUNTERPART)[type & 0xff]!;
+}
 
 function writeAddr(out: Uint8Array, off: number, version: number, words: Int32Array): number {
   const n = version === 4 ? 1 : 4;
@@ -136,8 +149,8 @@ export function communityId(
   let oneWay = false;
   const isIcmp = proto === 1 || proto === 58;
   if (isIcmp) {
-    const counterpart = (proto === 1 ? ICMP4_COUNTERPART : ICMP6_COUNTERPART)[srcPort];
-    if (counterpart === undefined) oneWay = true;
+    const counterpart = icmpCounterpart(proto, srcPort);
+    if (counterpart < 0) oneWay = true;
     else dport = counterpart;
   }
   const hasPorts = isIcmp || proto === 6 || proto === 17 || proto === 132;
