@@ -7,8 +7,8 @@
  * records, so nothing here allocates per packet.
  */
 import type { PacketView } from '../decode/packet-view.js';
-import { CLASS_COUNT, FlowClass, FlowTable, hashKey, KEY_WORDS } from './flow-table.js';
-import { FlowFlag, FlowState, HistBit, NO_OFFSET, ORIG, RESP } from './flow-state.js';
+import { CLASS_COUNT, FIRST_TO_EVICT_CLASSES, FlowClass, FlowTable, hashKey, KEY_WORDS } from './flow-table.js';
+import { FlowFlag, FlowState, HistBit, NO_OFFSET, ORIG, RESP, TcpEndpointState } from './flow-state.js';
 import { tcpIsClosed, tcpWasReset, trackTcpSegment } from './tcp-tracker.js';
 import { isLikelyServerPort } from './likely-server-ports.js';
 import { icmpCounterpart } from '../wire/community-id.js';
@@ -146,10 +146,8 @@ export class FlowEngine {
     if (isNew) id = this.createFlow(v, hash);
     const side = this.keyDir === s.origEndpoint[id] ? ORIG : RESP;
     const e = id * 2 + side;
-    s.pkts[e]!++;
-    s.bytes[e]! += v.wireLen;
+    this.countPacket(id, e, v);
     s.payloadBytes[e]! += v.payloadLen;
-    if (v.tsUs > s.lastTs[id]!) s.lastTs[id] = v.tsUs;
     if (v.isFragment) {
       const cold = s.coldOf(id);
       cold.fragments = (cold.fragments ?? 0) + 1;
@@ -184,11 +182,17 @@ export class FlowEngine {
     if (id < 0) return false;
     const s = this.state;
     const e = id * 2 + (this.keyDir === s.origEndpoint[id] ? ORIG : RESP);
+    this.countPacket(id, e, v);
+    this.table.touch(id, this.table.flowClass[id]! as FlowClass, this.clock);
+    return true;
+  }
+
+  /** Packet and wire-byte counters of endpoint `e` and the flow's last packet time. */
+  private countPacket(id: number, e: number, v: PacketView): void {
+    const s = this.state;
     s.pkts[e]!++;
     s.bytes[e]! += v.wireLen;
     if (v.tsUs > s.lastTs[id]!) s.lastTs[id] = v.tsUs;
-    this.table.touch(id, this.table.flowClass[id]! as FlowClass, this.clock);
-    return true;
   }
 
   /** Ends every open flow: `shutdown` (live) or `eof` (file) unless a flow already closed. */
@@ -242,7 +246,7 @@ export class FlowEngine {
     if (t.isFull) {
       const victim = t.evictionCandidate();
       this.counters.evictions++;
-      if (t.flowClass[victim]! < 5) this.counters.evictionsFirstClass++;
+      if (t.flowClass[victim]! < FIRST_TO_EVICT_CLASSES) this.counters.evictionsFirstClass++;
       this.endFlow(victim, EndReasonCode.EVICTED);
     }
     const proto = v.ipProto;
@@ -315,7 +319,7 @@ export class FlowEngine {
     if (tcpIsClosed(s, id)) return true;
     if (side !== ORIG) return false;
     const st = s.epState[id * 2]!;
-    const attemptInProgress = st === 1 || st === 2;
+    const attemptInProgress = st === TcpEndpointState.SYN_SENT || st === TcpEndpointState.SYN_ACK_SENT;
     return !attemptInProgress && v.seq !== s.startSeq[id * 2];
   }
 
@@ -420,11 +424,9 @@ export class FlowEngine {
       return;
     }
     const e = id * 2 + side;
-    s.pkts[e]!++;
-    s.bytes[e]! += v.wireLen;
+    this.countPacket(id, e, v);
     const cold = s.coldOf(id);
     cold.fragments = (cold.fragments ?? 0) + 1;
-    if (v.tsUs > s.lastTs[id]!) s.lastTs[id] = v.tsUs;
     this.table.touch(id, this.table.flowClass[id]! as FlowClass, this.clock);
   }
 
