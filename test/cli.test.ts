@@ -13,7 +13,7 @@ import { CORPUS_DIR } from './support/corpus.js';
 const CLI = resolve(import.meta.dirname, '../src/cli/main.js');
 
 function dllt(args: string[], env: Record<string, string> = {}, input?: Buffer): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, input, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, input, encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -96,4 +96,14 @@ test('a corrupt capture is read as far as it goes, with the offset reported, and
   assert.ok(sourceError, 'the corruption is reported');
   assert.equal(typeof sourceError.offset, 'number');
   assert.ok(files['end_flows.log']!.trim().split('\n').length >= 10, 'the rest of the file is still read');
+});
+
+test('an output root that cannot be a directory exits 1 with one line, and does not hang', () => {
+  const out = mkdtempSync(join(tmpdir(), 'dllt-cli-'));
+  const notADir = join(out, 'a-file');
+  writeFileSync(notADir, 'x');
+  const r = dllt(['read', join(CORPUS_DIR, 'zeek-pop3.pcap'), '--out', notADir]);
+  assert.equal(r.status, 1, `exit ${r.status}, stderr: ${r.stderr}`);
+  assert.match(r.stderr, /DLLT_ERR_OUTPUT_UNWRITABLE.*a-file/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
 });

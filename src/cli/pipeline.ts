@@ -34,7 +34,6 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
     malformed: 0,
     malformedByReason: new Float64Array(MALFORMED_REASON_COUNT),
   };
-  readonly interfaces = new Map<number, { name: string; linkType: number }>();
   sourceErrors = 0;
   flowStarts = 0;
   flowEnds = 0;
@@ -95,8 +94,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
     this.engine.advanceClock(tsUs);
   }
 
-  onInterface(ifaceId: number, linkType: number, name: string): void {
-    this.interfaces.set(ifaceId, { name, linkType });
+  onInterface(ifaceId: number, _linkType: number, name: string): void {
     this.stage.interfaceName(ifaceId, name);
   }
 

@@ -3,12 +3,9 @@
  * files, the start banner, notifications, the human-readable summary (stdout and
  * outputfile.txt) and the closing report.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { notifRecord } from '../record/notif.js';
 import type { NotifLevel } from '../record/records.js';
 import { describeConfig, type Config } from './config.js';
-import { DlltError } from './errors.js';
 import { Pipeline } from './pipeline.js';
 import { WorkerRecordStage } from './worker-record-stage.js';
 
@@ -30,16 +27,12 @@ export class RunContext {
   }
 
   /**
-   * Creates `<out>/logs/<dirName>/` and starts the record worker on it. `dirName` is
+   * Starts the record worker on `<out>/logs/<dirName>/`: its file sink creates the directory and
+   * fails with DLLT_ERR_OUTPUT_UNWRITABLE (or DLLT_ERR_DISK_FULL) when it cannot. `dirName` is
    * `dllt<ifindex>` for live capture, the capture file's base name for `read`.
    */
   static async open(config: Config, dirName: string, ifName: string): Promise<RunContext> {
     const dir = join(config.outRoot, 'logs', dirName);
-    try {
-      mkdirSync(dir, { recursive: true });
-    } catch (err) {
-      throw new DlltError('DLLT_ERR_OUTPUT_UNWRITABLE', `cannot create output directory ${dir}: ${(err as Error).message}`);
-    }
     const stage = await WorkerRecordStage.start(
       {
         sink: { dir, format: config.format, rotateBytes: config.rotateMb * MIB, maxDiskBytes: config.maxDiskMb * MIB, flushIntervalMs: config.flushIntervalMs },
@@ -54,7 +47,7 @@ export class RunContext {
   }
 
   notify(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void {
-    this.stage.notif(notifRecord(this.ifName, level, kind, message, extra));
+    this.pipeline.notify(level, kind, message, extra);
     if (level !== 'info' && !this.config.quiet) process.stderr.write(`dllt: ${level}: ${message}\n`);
   }
 

@@ -84,7 +84,11 @@ export class WorkerRecordStage implements RecordStage {
     return new Promise((resolve, reject) => {
       worker.on('message', (m: WorkerReply) => {
         if (m.t === 'ready') resolve(stage);
-        else if (m.t === 'error') reject(new DlltError(m.code as DlltErrorCode, m.message, m.hint === undefined ? undefined : { hint: m.hint }));
+        else if (m.t === 'error') {
+          // The worker could not open its files: stop it, or its open port keeps the process alive.
+          void worker.terminate();
+          reject(new DlltError(m.code as DlltErrorCode, m.message, m.hint === undefined ? undefined : { hint: m.hint }));
+        }
         else if (m.t === 'warning') onWarning(m.text);
       });
       let started = false;
