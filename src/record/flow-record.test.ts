@@ -10,7 +10,7 @@ import { readCaptureFile } from '../sources/capture-file.js';
 import { FlowStringCache, flowJsonLineFromSnapshot, flowRecordFromSnapshot } from './flow-record.js';
 import type { RecordStage } from './record-stage.js';
 import { newBatchArrays } from './flow-snapshot.js';
-import { flowToJsonLine } from './serialize.js';
+import { toJsonLine } from './serialize.js';
 
 /** A stage that renders every snapshot both ways and keeps any difference. */
 class BothWays implements RecordStage {
@@ -23,7 +23,7 @@ class BothWays implements RecordStage {
   }
   flows(nums: Float64Array, history: Uint8Array, count: number): void {
     for (let i = 0; i < count; i++) {
-      const viaObject = flowToJsonLine(flowRecordFromSnapshot(nums, history, i, 'if "0"', this.forObjects));
+      const viaObject = toJsonLine(flowRecordFromSnapshot(nums, history, i, 'if "0"', this.forObjects));
       const direct = flowJsonLineFromSnapshot(nums, history, i, JSON.stringify('if "0"'), this.forLines);
       this.lines++;
       if (viaObject !== direct && this.differences.length < 5) this.differences.push(`${viaObject}${direct}`);

@@ -204,7 +204,7 @@ const ABSENT = undefined;
 
 /**
  * The record of snapshot `slot`. Every property is assigned in FLOW_FIELDS order in one literal,
- * absent ones as undefined, so all flow records share one shape and serialize without reordering.
+ * absent ones as undefined, so all flow records share one shape.
  */
 export function flowRecordFromSnapshot(nums: Float64Array, history: Uint8Array, slot: number, ifName: string, strings: FlowStringCache): FlowRecord {
   const r = readSnapshot(nums, slot, strings);
@@ -283,7 +283,7 @@ function str(key: string, v: string | undefined): string {
 /**
  * The JSON line of snapshot `slot`, written straight from the numbers: the file path's fast
  * lane, with no record object and no JSON.stringify (their garbage and generic walk cost ~10 µs
- * per record). Must equal flowToJsonLine(flowRecordFromSnapshot(...)) byte for byte; a test
+ * per record). Must equal toJsonLine(flowRecordFromSnapshot(...)) byte for byte; a test
  * checks it on the corpus. `ifJson` is the interface name already JSON-quoted.
  */
 export function flowJsonLineFromSnapshot(nums: Float64Array, history: Uint8Array, slot: number, ifJson: string, strings: FlowStringCache): string {

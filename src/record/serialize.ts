@@ -6,7 +6,6 @@
  */
 
 import { FLOW_FIELDS, NESTED_FIELDS, NOTIF_FIELDS } from './fields.js';
-import type { FlowRecord } from './records.js';
 
 type Fields = Record<string, unknown>;
 
@@ -26,62 +25,6 @@ const IF_COLUMN = 8;
 
 export function toJsonLine(rec: object): string {
   return JSON.stringify(ordered(rec as Fields)) + '\n';
-}
-
-/**
- * The busiest path: flow records from the builder (flow-record.ts) already carry their fields
- * in documented order with absent ones undefined (a test checks it), so they need no reordering.
- */
-/**
- * Flow fields whose values dllt itself makes from numbers (addresses, timestamps, Community IDs,
- * Zeek letters, names from fixed tables): never in need of JSON escapes.
- */
-const PLAIN_FLOW_STRINGS = new Set<string>([
-  'type', 'ts', 'proto', 'srcIP', 'dstIP', 'communityId', 'firstTs', 'lastTs', 'connState', 'history', 'endReason',
-  'clientIP', 'serverIP', 'roleMethod', 'srcTcpFlags', 'dstTcpFlags', 'tunnel', 'outerSrcIP', 'outerDstIP',
-]);
-const NUMBER_FLOW_FIELDS = new Set<string>([
-  'tsUs', 'srcPort', 'dstPort', 'durationUs', 'srcPkts', 'srcBytes', 'dstPkts', 'dstBytes', 'srcPayloadBytes',
-  'dstPayloadBytes', 'servicePort', 'retransSrc', 'retransDst', 'outOfOrderSrc', 'outOfOrderDst', 'dupAckSrc',
-  'dupAckDst', 'zeroWindowSrc', 'zeroWindowDst', 'synToSynAckUs', 'synAckToAckUs', 'icmpType', 'icmpCode', 'icmpId',
-  'icmpErrors', 'icmpErrorType', 'icmpErrorCode', 'vlan', 'vlanInner', 'tunnelId', 'fragments',
-]);
-
-/**
- * Builds flowToJsonLine from FLOW_FIELDS once at start-up (as fast-json-stringify does): one
- * monomorphic property read and one append per field, escaping only where a value can carry
- * arbitrary text. Hand-made because JSON.stringify on a flow record, whose absent properties are
- * undefined, leaves V8's fast path (~6 µs per record on the busiest output path).
- */
-function compileFlowSerializer(): (rec: FlowRecord) => string {
-  const lines = ["let o = '{';", 'let v;'];
-  FLOW_FIELDS.forEach((key, i) => {
-    const prefix = JSON.stringify((i === 0 ? '' : ',') + JSON.stringify(key) + ':');
-    const read = `v = r[${JSON.stringify(key)}];`;
-    let value: string;
-    if (PLAIN_FLOW_STRINGS.has(key)) value = `'"' + v + '"'`;
-    else if (NUMBER_FLOW_FIELDS.has(key)) value = `(Number.isFinite(v) ? '' + v : 'null')`;
-    else if (key === 'rolesFlipped') value = `(v ? 'true' : 'false')`;
-    else value = 'other(v)';
-    // The first field (type) is always present, so every later one starts with a comma.
-    lines.push(`${read} if (v !== undefined) o += ${prefix} + ${value};`);
-  });
-  lines.push("return o + '}\\n';");
-  const body = lines.join('\n');
-  const compiled = new Function('other', 'r', body) as (other: (v: unknown) => string, r: FlowRecord) => string;
-  return (rec) => compiled(otherJsonValue, rec);
-}
-
-export const flowToJsonLine: (rec: FlowRecord) => string = compileFlowSerializer();
-
-/** Values that may hold arbitrary text (interface names, SNI, HTTP fields): full JSON escaping,
- *  nested objects in their documented order. */
-function otherJsonValue(v: unknown): string {
-  if (isPlainObject(v)) {
-    const nested = ordered(v, Object.keys(v));
-    return JSON.stringify(nested);
-  }
-  return JSON.stringify(v);
 }
 
 /**

@@ -29,7 +29,7 @@ import {
 import { join } from 'node:path';
 import { DlltError } from '../cli/errors.js';
 import type { FlowRecord, NotifLevel, NotifRecord } from '../record/records.js';
-import { fileTimestamp, flowToJsonLine, toJsonLine, toTextLine } from '../record/serialize.js';
+import { fileTimestamp, toJsonLine, toTextLine } from '../record/serialize.js';
 
 export type NoticeFn = (level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>) => void;
 
@@ -134,7 +134,6 @@ export class DlltFileSink {
   private readonly summary: OutputFile;
   private readonly files: OutputFile[];
   private readonly serialize: (rec: object) => string;
-  private readonly serializeFlow: (rec: FlowRecord) => string;
   private readonly backlogLimit: number;
   /** Closed dllt files in the directory, oldest first: what the disk cap deletes. */
   private deletable: DeletableFile[] = [];
@@ -158,7 +157,6 @@ export class DlltFileSink {
     this.summary = new OutputFile(opts.dir, 'outputfile.txt', `outputfile_${ts}`, '.txt');
     this.files = [this.notif, this.flows, this.endFlows, this.events, this.summary];
     this.serialize = opts.format === 'text' ? toTextLine : toJsonLine;
-    this.serializeFlow = opts.format === 'text' ? toTextLine : flowToJsonLine;
     this.backlogLimit = opts.backlogBytes ?? DEFAULT_BACKLOG_BYTES;
   }
 
@@ -204,7 +202,7 @@ export class DlltFileSink {
   }
 
   writeFlow(rec: FlowRecord): void {
-    this.enqueue(rec.type === 'flow_end' ? this.endFlows : this.flows, this.serializeFlow(rec));
+    this.enqueue(rec.type === 'flow_end' ? this.endFlows : this.flows, this.serialize(rec));
   }
 
   writeNotif(rec: NotifRecord): void {
