@@ -35,8 +35,6 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
     malformedByReason: new Float64Array(MALFORMED_REASON_COUNT),
   };
   sourceErrors = 0;
-  flowStarts = 0;
-  flowEnds = 0;
   private readonly view = new PacketView();
   private batch: SnapshotBatch;
   private evictionsReported = 0;
@@ -118,7 +116,6 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
   }
 
   flowStarted(id: number): void {
-    this.flowStarts++;
     this.snapshot(id, KIND_START, -1);
     this.engine.table.reported(id, this.engine.clock);
   }
@@ -128,7 +125,6 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
   }
 
   flowEnded(id: number, reason: EndReasonCode): void {
-    this.flowEnds++;
     this.snapshot(id, KIND_END, reason);
   }
 

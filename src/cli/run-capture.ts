@@ -45,7 +45,7 @@ export async function runCapture(config: Config, ifname: string | undefined): Pr
       const pps = Math.round((packets - lastPackets) / Math.max((now - lastStatsMs) / 1000, 1e-3));
       lastPackets = packets;
       lastStatsMs = now;
-      run.say(`${new Date(now).toISOString()} ${nic.name}: ${packets} packets (${pps} pkt/s), ${pipeline.engine.activeFlows} active flows, ${pipeline.flowEnds} ended, kernel drops ${stats.dropped}`);
+      run.say(`${new Date(now).toISOString()} ${nic.name}: ${packets} packets (${pps} pkt/s), ${pipeline.engine.activeFlows} active flows, ${pipeline.engine.counters.flowsEnded} ended, kernel drops ${stats.dropped}`);
     },
     (message) => {
       fatal = message;

@@ -81,8 +81,8 @@ export class RunContext {
       malformed: d.malformed,
       malformedByReason: malformed,
       sourceErrors: p.sourceErrors,
-      flowsStarted: p.flowStarts,
-      flowsEnded: p.flowEnds,
+      flowsStarted: c.flowsCreated,
+      flowsEnded: c.flowsEnded,
       evictions: c.evictions,
       tcpPortReuses: c.tcpReuses,
       icmpErrorsAttached: c.icmpErrorsAttached,
@@ -91,7 +91,7 @@ export class RunContext {
     const reasons = Object.entries(malformed).map(([k, v]) => `${k} ${v}`).join(', ');
     this.say(
       `${packetsLabel}: ${d.packets} packets in ${elapsedS.toFixed(1)} s (${Math.round(d.packets / Math.max(elapsedS, 1e-3))} pkt/s), ` +
-        `${p.flowEnds} flows, ${d.malformed} malformed${reasons ? ` (${reasons})` : ''}, ${d.notIp} not IP, ${c.evictions} evicted`,
+        `${c.flowsEnded} flows, ${d.malformed} malformed${reasons ? ` (${reasons})` : ''}, ${d.notIp} not IP, ${c.evictions} evicted`,
     );
   }
 
