@@ -20,11 +20,15 @@ const SAMPLE_EVERY = 100_000;
 class CountingOutput implements RecordOutput {
   flows = 0;
   notifs = 0;
+  events = 0;
   writeFlow(_rec: FlowRecord): void {
     this.flows++;
   }
   writeNotif(_rec: NotifRecord): void {
     this.notifs++;
+  }
+  writeEvent(): void {
+    this.events++;
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { basename } from 'node:path';
 import { EndReasonCode } from '../flow/flow-engine.js';
-import type { FlowRecord, NotifRecord } from '../record/records.js';
+import type { EventRecord, FlowRecord, NotifRecord } from '../record/records.js';
 import { readCaptureFile } from '../sources/capture-file.js';
 import { loadConfig, type Config } from './config.js';
 import { InlineRecordStage, type RecordOutput } from '../record/record-stage.js';
@@ -14,6 +14,10 @@ import { Pipeline } from './pipeline.js';
 export class MemoryOutput implements RecordOutput {
   readonly flows: FlowRecord[] = [];
   readonly notifs: NotifRecord[] = [];
+  readonly events: EventRecord[] = [];
+  writeEvent(rec: EventRecord): void {
+    this.events.push(rec);
+  }
   writeFlow(rec: FlowRecord): void {
     this.flows.push(rec);
   }

@@ -9,6 +9,7 @@ import { accessSync, constants as fsConstants, existsSync, readFileSync, statSyn
 import { isIPv4, isIPv6 } from 'node:net';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { DlltError } from './errors.js';
+import { parseEventCode } from '../analyze/events/catalog.js';
 
 export type ConfigSource = 'flag' | 'env' | 'file' | 'default';
 
@@ -51,6 +52,19 @@ export interface Config {
   format: 'json' | 'text';
   outRoot: string;
   tlsEvents: boolean;
+  tlsPorts: number[];
+  eventsOff: number[];
+  eventsPerFlow: number;
+  eventsPerSecond: number;
+  staleMinS: number;
+  staleGapFactor: number;
+  staleMinDataPkts: number;
+  staleStrongS: number;
+  resetStormCount: number;
+  resetStormWindowS: number;
+  zeroWindowStallS: number;
+  retransRatePct: number;
+  retransMinPkts: number;
   onVifGone: 'wait' | 'exit';
   kubeletPodsDir: string;
   /** BPF filter from `--filter` (flag only: a filter belongs to one invocation). */
@@ -78,6 +92,7 @@ export type ConfigValueType =
   | 'bool-YN'
   | 'port-list'
   | 'cidr-list'
+  | 'code-list'
   | 'header-match'
   | 'enum'
   | 'path';
@@ -207,6 +222,58 @@ export const CONFIG_CATALOG = [
   {
     key: 'DLLT_TLS_EVENTS', field: 'tlsEvents', type: 'bool-YN', default: 'Y',
     description: 'Raise event 00003 (CODE_TCP_IS_TLS_STR) for each TLS handshake.',
+  },
+  {
+    key: 'DLLT_TLS_PORTS', field: 'tlsPorts', type: 'port-list', default: '443,465,636,853,989,990,992,993,994,995,5061,6443,8443,9443,10250',
+    description: 'Server ports where clients must speak TLS from the first byte: anything else there is event 00005 `not_tls`.',
+  },
+  {
+    key: 'DLLT_EVENTS_OFF', field: 'eventsOff', type: 'code-list',
+    description: 'Event codes not to raise (comma list, e.g. `00003,00101`).',
+  },
+  {
+    key: 'DLLT_EVENTS_PER_FLOW', field: 'eventsPerFlow', type: 'int', default: '20', unit: 'events', min: 1, max: 255,
+    description: 'At most this many events per flow (00010 aside); the rest are counted as suppressed in log_notif.',
+  },
+  {
+    key: 'DLLT_EVENTS_PER_S', field: 'eventsPerSecond', type: 'int', default: '100', unit: 'events/s', min: 1, max: 1_000_000,
+    description: 'At most this many events of one code per second of packet time, so a storm cannot flood netwevents; the rest are counted as suppressed in log_notif.',
+  },
+  {
+    key: 'DLLT_STALE_MIN_S', field: 'staleMinS', type: 'seconds', default: '5', unit: 's', max: DAY_S,
+    description: 'Event 00007: the least silence that makes a data-carrying connection stale; also how long a direction must have carried data to count.',
+  },
+  {
+    key: 'DLLT_STALE_GAP_FACTOR', field: 'staleGapFactor', type: 'int', default: '10', unit: '×', min: 1, max: 1000,
+    description: 'Event 00007: a silence longer than this many times the direction\'s usual gap between data segments (if more than `DLLT_STALE_MIN_S`).',
+  },
+  {
+    key: 'DLLT_STALE_MIN_DATA_PKTS', field: 'staleMinDataPkts', type: 'int', default: '10', unit: 'segments', min: 1, max: 1_000_000,
+    description: 'Events 00007/00008: a direction carries data once it has sent this many new-data segments over at least `DLLT_STALE_MIN_S`.',
+  },
+  {
+    key: 'DLLT_STALE_STRONG_S', field: 'staleStrongS', type: 'seconds', default: '30', unit: 's', max: DAY_S,
+    description: 'Event 00008: silence past this (or 3× the 00007 threshold if longer), or a retransmission during the silence.',
+  },
+  {
+    key: 'DLLT_RESET_STORM_COUNT', field: 'resetStormCount', type: 'int', default: '20', unit: 'resets', min: 1, max: 100_000,
+    description: 'Event 00010: more than this many reset connections for one server IP:port within the window.',
+  },
+  {
+    key: 'DLLT_RESET_STORM_WINDOW_S', field: 'resetStormWindowS', type: 'seconds', default: '60', unit: 's', max: DAY_S,
+    description: 'Event 00010: the sliding window; raised once per window.',
+  },
+  {
+    key: 'DLLT_ZERO_WINDOW_STALL_S', field: 'zeroWindowStallS', type: 'seconds', default: '5', unit: 's', max: DAY_S,
+    description: 'Event 00100: a side advertising a zero receive window for this long.',
+  },
+  {
+    key: 'DLLT_RETRANS_RATE_PCT', field: 'retransRatePct', type: 'int', default: '10', unit: '%', min: 1, max: 100,
+    description: 'Event 00101: a side whose retransmitted share of data segments reaches this.',
+  },
+  {
+    key: 'DLLT_RETRANS_MIN_PKTS', field: 'retransMinPkts', type: 'int', default: '20', unit: 'segments', min: 1, max: 1_000_000,
+    description: 'Event 00101: only once the side has sent this many data segments.',
   },
   {
     key: 'DLLT_ON_VIF_GONE', field: 'onVifGone', type: 'enum', default: 'wait', values: ['wait', 'exit'],
@@ -490,6 +557,12 @@ function parseValue(spec: ConfigKeySpec, raw: RawValue): unknown {
         if (cidr === undefined) throw invalid(spec, raw, `${JSON.stringify(item.trim())} is not a CIDR`);
         return cidr;
       });
+    case 'code-list':
+      return text.split(',').map((item) => {
+        const code = parseEventCode(item.trim());
+        if (code === undefined) throw invalid(spec, raw, `${JSON.stringify(item.trim())} is not an event code`);
+        return code;
+      });
     case 'header-match': {
       const header = parseHeaderMatch(text);
       if (header === undefined) throw invalid(spec, raw, 'the header name must be an HTTP token');
@@ -515,6 +588,8 @@ function allowedText(spec: ConfigKeySpec): string {
       return 'a comma list of ports from 1 to 65535';
     case 'cidr-list':
       return 'a comma list of IPv4/IPv6 networks such as 10.0.0.0/8,fd00::/8';
+    case 'code-list':
+      return 'a comma list of event codes from the event table, e.g. 00003,00101';
     case 'header-match':
       return '`Name` or `Name: value`';
   }
@@ -522,7 +597,7 @@ function allowedText(spec: ConfigKeySpec): string {
 
 function defaultValue(spec: ConfigKeySpec, cwd: string, writable: (dir: string) => boolean): unknown {
   if (spec.field === 'outRoot') return writable('/dllt') ? '/dllt' : resolvePath(cwd, 'dllt');
-  if (spec.default === undefined) return spec.type === 'port-list' || spec.type === 'cidr-list' ? [] : undefined;
+  if (spec.default === undefined) return spec.type === 'port-list' || spec.type === 'cidr-list' || spec.type === 'code-list' ? [] : undefined;
   return parseValue(spec, { text: spec.default, origin: { source: 'default' } });
 }
 
@@ -661,6 +736,8 @@ function formatValue(spec: ConfigKeySpec, value: unknown): string {
       return (value as number[]).length === 0 ? 'unset' : (value as number[]).join(',');
     case 'cidr-list':
       return (value as Cidr[]).length === 0 ? 'unset' : (value as Cidr[]).map(formatCidr).join(',');
+    case 'code-list':
+      return (value as number[]).length === 0 ? 'unset' : (value as number[]).map((c) => String(c).padStart(5, '0')).join(',');
     case 'header-match': {
       const h = value as HeaderMatch;
       return h.value === undefined ? h.name : `${h.name}: ${h.value}`;

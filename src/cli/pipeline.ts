@@ -1,6 +1,6 @@
 /**
- * The composition root of one run: source packets → decode → flow engine → snapshots → record
- * stage. It receives packets in place from any source (file, stdin, live), keeps decode
+ * The composition root of one run: source packets → decode → flow engine → event detectors →
+ * snapshots → record stage. It receives packets in place from any source (file, stdin, live), keeps decode
  * counters by status and malformed reason, and turns flow lifecycle calls into numeric flow
  * snapshots, handed to the record stage in batches (inline in tests, a worker thread in the CLI).
  */
@@ -8,7 +8,11 @@ import { PacketView } from '../decode/packet-view.js';
 import { decodePacket } from '../decode/decode-packet.js';
 import { DecodeStatus, MALFORMED_REASON_COUNT, MALFORMED_REASON_NAMES, MalformedReason } from '../decode/status.js';
 import { EndReasonCode, FlowEngine, type FlowLifecycleSink } from '../flow/flow-engine.js';
-import { appendSnapshot, KIND_END, KIND_START, KIND_UPDATE, SnapshotBatch } from '../record/flow-snapshot.js';
+import { appendEventSnapshot, appendSnapshot, KIND_END, KIND_START, KIND_UPDATE, SnapshotBatch } from '../record/flow-snapshot.js';
+import { EventDetector, type EventOutput } from '../analyze/events/detector.js';
+import { eventSpec, type EventCode } from '../analyze/events/catalog.js';
+import type { LocalNet } from '../analyze/local-side.js';
+import type { FlowAppInfo } from '../record/records.js';
 import type { RecordStage } from '../record/record-stage.js';
 import { notifRecord } from '../record/notif.js';
 import type { NotifLevel } from '../record/records.js';
@@ -24,8 +28,9 @@ export interface DecodeCounters {
   malformedByReason: Float64Array;
 }
 
-export class Pipeline implements PacketHandler, FlowLifecycleSink {
+export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
   readonly engine: FlowEngine;
+  readonly detector: EventDetector;
   readonly decode: DecodeCounters = {
     packets: 0,
     ok: 0,
@@ -44,6 +49,8 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
     private readonly stage: RecordStage,
     /** The record's `if` when the source names no interface (file basename, live ifname). */
     private readonly defaultIfName: string,
+    /** Addresses of the monitored side besides DLLT_LOCAL_NETS (live: the interface's). */
+    extraLocalNets: readonly LocalNet[] = [],
   ) {
     const first = stage.nextBatch();
     this.batch = new SnapshotBatch(first.nums, first.history);
@@ -62,15 +69,43 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
       },
       this,
     );
+    this.detector = new EventDetector(
+      this.engine,
+      {
+        maxFlows: config.maxFlows,
+        partialTimeoutUs: config.partialTimeoutS * us,
+        staleMinUs: config.staleMinS * us,
+        staleGapFactor: config.staleGapFactor,
+        staleMinDataPkts: config.staleMinDataPkts,
+        staleStrongUs: config.staleStrongS * us,
+        resetStormCount: config.resetStormCount,
+        resetStormWindowUs: config.resetStormWindowS * us,
+        zeroWindowStallUs: config.zeroWindowStallS * us,
+        retransRatePct: config.retransRatePct,
+        retransMinPkts: config.retransMinPkts,
+        eventsPerFlow: config.eventsPerFlow,
+        eventsPerSecond: config.eventsPerSecond,
+        disabled: config.eventsOff,
+        localNets: [...config.localNets, ...extraLocalNets],
+        tlsEvents: config.tlsEvents,
+        tlsPorts: config.tlsPorts,
+        avoidHeader: config.avoidLivenessProbe === undefined
+          ? undefined
+          : { name: config.avoidLivenessProbe.name.toLowerCase(), ...(config.avoidLivenessProbe.value === undefined ? {} : { value: config.avoidLivenessProbe.value }) },
+      },
+      this,
+    );
   }
 
   onPacket(data: Uint8Array, dv: DataView, start: number, capLen: number, wireLen: number, tsUs: number, linkType: number, ifaceId: number): void {
     const d = this.decode;
     d.packets++;
     const status = decodePacket(this.view, data, dv, start, capLen, wireLen, tsUs, linkType, ifaceId);
+    this.detector.beforePacket(tsUs);
     if (status === DecodeStatus.OK) {
       d.ok++;
       this.engine.processPacket(this.view);
+      this.detector.onPacket(this.view);
       return;
     }
     if (status === DecodeStatus.NOT_IP) d.notIp++;
@@ -83,6 +118,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
         // Cut inside the options: still a whole segment for tracking. Cut before: count it only.
         if (v.tcpHdrLen > 0) {
           this.engine.processPacket(v);
+          this.detector.onPacket(v);
           return;
         }
         if (v.srcPort + v.dstPort > 0 && this.engine.accountTruncated(v)) return;
@@ -104,6 +140,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
   /** Live mode: wall time moves the clock when the interface is quiet. */
   advanceClock(nowUs: number): void {
     this.engine.advanceClock(nowUs);
+    this.detector.onClock();
     this.drain();
     this.reportEvictions();
   }
@@ -113,6 +150,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
     this.engine.flushAll(reason);
     this.drain();
     this.reportEvictions();
+    this.reportSuppressedEvents();
   }
 
   flowStarted(id: number): void {
@@ -121,15 +159,48 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink {
   }
 
   flowUpdated(id: number): void {
+    this.detector.app.flushInfo(id);
     this.snapshot(id, KIND_UPDATE, -1);
   }
 
   flowEnded(id: number, reason: EndReasonCode): void {
+    this.detector.flowEnding(id);
     this.snapshot(id, KIND_END, reason);
+  }
+
+  event(id: number, tsUs: number, code: EventCode, side: number, value: number, aux: number, nodeIp: number): void {
+    appendEventSnapshot(this.batch, this.engine, id, tsUs, code, side, value, aux, nodeIp);
+    if (this.batch.full) this.drain();
+  }
+
+  appInfo(id: number, info: FlowAppInfo): void {
+    this.stage.appInfo(this.engine.state.serial[id]!, info);
+  }
+
+  dnsAnswers(pairs: [string, string][]): void {
+    this.stage.dnsAnswers(pairs);
+  }
+
+  /** Events the per-flow cap or the per-code rate limit held back, one notification per report. */
+  reportSuppressedEvents(): void {
+    const suppressed = this.detector.takeSuppressed();
+    if (suppressed === undefined) return;
+    const describe = (m: Map<number, number>): string =>
+      [...m].map(([code, n]) => `${n} × ${eventSpec(code).codeText}`).join(', ');
+    const parts: string[] = [];
+    if (suppressed.perSecond.size > 0) parts.push(`over DLLT_EVENTS_PER_S: ${describe(suppressed.perSecond)}`);
+    if (suppressed.perFlow.size > 0) parts.push(`over DLLT_EVENTS_PER_FLOW: ${describe(suppressed.perFlow)}`);
+    const byCode = (m: Map<number, number>): Record<string, number> =>
+      Object.fromEntries([...m].map(([code, n]) => [eventSpec(code).codeText, n]));
+    this.notify('warn', 'events_suppressed', `events not written (storm protection): ${parts.join('; ')}`, {
+      suppressedPerSecond: byCode(suppressed.perSecond),
+      suppressedPerFlow: byCode(suppressed.perFlow),
+    });
   }
 
   /** Hands the snapshots gathered so far to the record stage (at least once a second live). */
   drain(): void {
+    this.reportSuppressedEvents();
     if (this.batch.count === 0) return;
     const full = this.batch;
     this.stage.flows(full.nums, full.history, full.count);

@@ -60,6 +60,12 @@ port.on('message', (m: StageMessage) => {
     case 'iface':
       stage.interfaceName(m.id, m.name);
       break;
+    case 'app':
+      stage.appInfo(m.serial, m.info);
+      break;
+    case 'dns':
+      stage.dnsAnswers(m.pairs);
+      break;
     case 'close':
       void sink.close().then(() => reply({ t: 'closed' }));
       break;

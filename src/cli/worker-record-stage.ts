@@ -9,7 +9,7 @@
 import { Worker } from 'node:worker_threads';
 import type { BatchArrays, RecordStage } from '../record/record-stage.js';
 import { BATCH_HISTORY_BYTES, BATCH_NUMS_BYTES, newBatchArrays } from '../record/flow-snapshot.js';
-import type { NotifRecord } from '../record/records.js';
+import type { FlowAppInfo, NotifRecord } from '../record/records.js';
 import type { DlltFileSinkOptions } from '../sinks/dllt-files.js';
 import { DlltError, type DlltErrorCode } from './errors.js';
 
@@ -43,6 +43,8 @@ export type StageMessage =
   | { t: 'notif'; rec: NotifRecord }
   | { t: 'summary'; text: string }
   | { t: 'iface'; id: number; name: string }
+  | { t: 'app'; serial: number; info: FlowAppInfo }
+  | { t: 'dns'; pairs: [string, string][] }
   | { t: 'close' };
 
 export type WorkerReply =
@@ -144,6 +146,14 @@ export class WorkerRecordStage implements RecordStage {
 
   interfaceName(id: number, name: string): void {
     this.post({ t: 'iface', id, name });
+  }
+
+  appInfo(serial: number, info: FlowAppInfo): void {
+    this.post({ t: 'app', serial, info });
+  }
+
+  dnsAnswers(pairs: [string, string][]): void {
+    this.post({ t: 'dns', pairs });
   }
 
   /** Flushes every record to disk and stops the worker. */

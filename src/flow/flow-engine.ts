@@ -84,6 +84,18 @@ export class FlowEngine {
   };
   /** Packet clock in µs: the newest packet time seen (or wall-clock advance when live and idle). */
   clock = 0;
+  /** What the last processPacket did, for the analyzers that run after it: the flow it counted
+   *  (-1: none), the sending side, whether the flow was created by it, and the two TCP endpoint
+   *  states before the segment. An ICMP error attached to a flow sets lastIcmpErrorFlow instead. */
+  lastFlow = -1;
+  lastSide = 0;
+  lastFlowIsNew = false;
+  lastPrevOrigState = 0;
+  lastPrevRespState = 0;
+  /** The sending endpoint's first sequence number before the segment (a SYN with a new ISN
+   *  changes it). */
+  lastPrevStartSeq = 0;
+  lastIcmpErrorFlow = -1;
   private lastSweep = 0;
   private readonly timeoutByClass = new Float64Array(CLASS_COUNT);
   private readonly activeUs: number;
@@ -125,6 +137,8 @@ export class FlowEngine {
   /** Accounts one decoded IP packet (view.status OK). */
   processPacket(v: PacketView): void {
     this.counters.packets++;
+    this.lastFlow = -1;
+    this.lastIcmpErrorFlow = -1;
     this.advanceClock(v.tsUs);
     const proto = v.ipProto;
     if (v.hasQuoted && this.attachIcmpError(v)) return;
@@ -154,8 +168,14 @@ export class FlowEngine {
       this.rememberFragment(v, id);
     }
     let cls: FlowClass;
+    this.lastFlow = id;
+    this.lastSide = side;
+    this.lastFlowIsNew = isNew;
     if (proto === PROTO_TCP) {
       s.tcpFlagsSeen[e]! |= v.tcpFlags;
+      this.lastPrevOrigState = s.epState[id * 2]!;
+      this.lastPrevRespState = s.epState[id * 2 + 1]!;
+      this.lastPrevStartSeq = s.startSeq[e]!;
       trackTcpSegment(s, id, side, v);
       cls = this.tcpClass(id);
     } else if (proto === PROTO_UDP) {
@@ -392,6 +412,7 @@ export class FlowEngine {
     cold.icmpErrorCode = v.icmpCode;
     if (v.tsUs > s.lastTs[id]!) s.lastTs[id] = v.tsUs;
     this.counters.icmpErrorsAttached++;
+    this.lastIcmpErrorFlow = id;
     return true;
   }
 

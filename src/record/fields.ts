@@ -4,7 +4,7 @@
  * a listed field is missing from docs/records.md or a serialized record has an unlisted key.
  */
 
-import type { FlowRecord, HttpInfo, NotifRecord, TlsInfo } from './records.js';
+import type { EventRecord, FlowRecord, HttpInfo, NotifRecord, TlsInfo } from './records.js';
 
 export const BASE_FIELDS = ['type', 'ts', 'tsUs', 'if'] as const;
 
@@ -24,6 +24,14 @@ export const FLOW_FIELDS = [
   'tls', 'http', 'serverName',
 ] as const satisfies readonly (keyof FlowRecord)[];
 
+export const EVENT_FIELDS = [
+  ...BASE_FIELDS,
+  'code', 'name', 'value', 'nodeIP', 'latency', 'localLatency',
+  'proto', 'srcIP', 'srcPort', 'dstIP', 'dstPort', 'communityId', 'side',
+  'clientIP', 'serverIP', 'servicePort',
+  'description', 'cause',
+] as const satisfies readonly (keyof EventRecord)[];
+
 export const TLS_FIELDS = ['version', 'sni', 'alpn', 'alert'] as const satisfies readonly (keyof TlsInfo)[];
 
 export const HTTP_FIELDS = ['method', 'host', 'path'] as const satisfies readonly (keyof HttpInfo)[];
@@ -31,14 +39,14 @@ export const HTTP_FIELDS = ['method', 'host', 'path'] as const satisfies readonl
 export const NOTIF_FIELDS = [...BASE_FIELDS, 'level', 'kind', 'message'] as const satisfies readonly (keyof NotifRecord)[];
 
 /** Extra notification fields with a documented meaning (NotifRecord allows any extra). */
-export const NOTIF_EXTRA_FIELDS = ['path', 'nextPath', 'bytes', 'droppedLines', 'errorCode'] as const;
+export const NOTIF_EXTRA_FIELDS = ['path', 'nextPath', 'bytes', 'droppedLines', 'errorCode', 'suppressedPerSecond', 'suppressedPerFlow'] as const;
 
 /** Nested objects and their fields, written `tls.sni` in docs and in the text format. */
 export const NESTED_FIELDS: Readonly<Record<string, readonly string[]>> = { tls: TLS_FIELDS, http: HTTP_FIELDS };
 
 /** Every documented name, nested ones as `parent.child`. */
 export function documentedFieldNames(): string[] {
-  const names = new Set<string>([...FLOW_FIELDS, ...NOTIF_FIELDS, ...NOTIF_EXTRA_FIELDS]);
+  const names = new Set<string>([...FLOW_FIELDS, ...EVENT_FIELDS, ...NOTIF_FIELDS, ...NOTIF_EXTRA_FIELDS]);
   for (const [parent, children] of Object.entries(NESTED_FIELDS)) {
     for (const child of children) names.add(`${parent}.${child}`);
   }
@@ -47,5 +55,6 @@ export function documentedFieldNames(): string[] {
 
 type AssertNever<T extends never> = T;
 export type FlowFieldsAreComplete = AssertNever<Exclude<keyof FlowRecord, (typeof FLOW_FIELDS)[number]>>;
+export type EventFieldsAreComplete = AssertNever<Exclude<keyof EventRecord, (typeof EVENT_FIELDS)[number]>>;
 export type TlsFieldsAreComplete = AssertNever<Exclude<keyof TlsInfo, (typeof TLS_FIELDS)[number]>>;
 export type HttpFieldsAreComplete = AssertNever<Exclude<keyof HttpInfo, (typeof HTTP_FIELDS)[number]>>;

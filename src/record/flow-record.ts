@@ -9,9 +9,10 @@ import { TUNNEL_NAMES } from '../decode/status.js';
 import { HISTORY_MAX } from '../flow/flow-state.js';
 import { FlowFlag } from '../flow/flow-state.js';
 import { END_REASON_NAMES } from '../flow/flow-engine.js';
-import type { FlowRecord } from './records.js';
+import type { FlowAppInfo, FlowRecord } from './records.js';
 import { formatTs } from './serialize.js';
 import { CONN_STATES, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
+import { HTTP_FIELDS, TLS_FIELDS } from './fields.js';
 
 const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp6' };
 const FLAG_LETTERS = 'FSRPAUEC';
@@ -156,7 +157,19 @@ const f = {
   strings: undefined as unknown as FlowStringSet,
 };
 
-function readSnapshot(n: Float64Array, slot: number, strings: FlowStringCache): typeof f {
+export type SnapshotView = typeof f;
+
+/** What the application parsers and DNS answers add to a flow's records. */
+export interface FlowExtras {
+  /** The flow's application info (never given for flow_start: it is made at the first packet). */
+  app: FlowAppInfo | undefined;
+  /** Server address → name, from observed DNS answers. */
+  serverNames: ReadonlyMap<string, string>;
+}
+
+const NO_EXTRAS: FlowExtras = { app: undefined, serverNames: new Map() };
+
+export function readSnapshot(n: Float64Array, slot: number, strings: FlowStringCache): SnapshotView {
   const b = slot * SNAPSHOT_STRIDE;
   f.b = b;
   f.proto = n[b + Snap.PROTO]!;
@@ -206,7 +219,7 @@ const ABSENT = undefined;
  * The record of snapshot `slot`. Every property is assigned in FLOW_FIELDS order in one literal,
  * absent ones as undefined, so all flow records share one shape.
  */
-export function flowRecordFromSnapshot(nums: Float64Array, history: Uint8Array, slot: number, ifName: string, strings: FlowStringCache): FlowRecord {
+export function flowRecordFromSnapshot(nums: Float64Array, history: Uint8Array, slot: number, ifName: string, strings: FlowStringCache, extras: FlowExtras = NO_EXTRAS): FlowRecord {
   const r = readSnapshot(nums, slot, strings);
   const n = nums;
   const b = r.b;
@@ -266,9 +279,9 @@ export function flowRecordFromSnapshot(nums: Float64Array, history: Uint8Array, 
     outerSrcIP: r.outerVersion !== 0 ? formatIp(r.outerVersion, outerSrc) : ABSENT,
     outerDstIP: r.outerVersion !== 0 ? formatIp(r.outerVersion, outerDst) : ABSENT,
     fragments: r.fragments > 0 ? r.fragments : ABSENT,
-    tls: ABSENT,
-    http: ABSENT,
-    serverName: ABSENT,
+    tls: extras.app?.tls,
+    http: extras.app?.http,
+    serverName: roles ? extras.serverNames.get(clientIsOrig ? dstIP : srcIP) : ABSENT,
   };
 }
 
@@ -286,7 +299,7 @@ function str(key: string, v: string | undefined): string {
  * per record). Must equal toJsonLine(flowRecordFromSnapshot(...)) byte for byte; a test
  * checks it on the corpus. `ifJson` is the interface name already JSON-quoted.
  */
-export function flowJsonLineFromSnapshot(nums: Float64Array, history: Uint8Array, slot: number, ifJson: string, strings: FlowStringCache): string {
+export function flowJsonLineFromSnapshot(nums: Float64Array, history: Uint8Array, slot: number, ifJson: string, strings: FlowStringCache, extras: FlowExtras = NO_EXTRAS): string {
   const r = readSnapshot(nums, slot, strings);
   const n = nums;
   const b = r.b;
@@ -334,5 +347,22 @@ export function flowJsonLineFromSnapshot(nums: Float64Array, history: Uint8Array
   if (r.outerVersion !== 0) {
     line += ',"outerSrcIP":"' + formatIp(r.outerVersion, outerSrc) + '","outerDstIP":"' + formatIp(r.outerVersion, outerDst) + '"';
   }
-  return line + num('fragments', r.fragments > 0 ? r.fragments : ABSENT) + '}\n';
+  line += num('fragments', r.fragments > 0 ? r.fragments : ABSENT);
+  const app = extras.app;
+  if (app?.tls !== undefined && hasAny(app.tls)) line += ',"tls":' + JSON.stringify(app.tls, TLS_KEYS);
+  if (app?.http !== undefined && hasAny(app.http)) line += ',"http":' + JSON.stringify(app.http, HTTP_KEYS);
+  if (roles && extras.serverNames.size > 0) {
+    const name = extras.serverNames.get(clientIsOrig ? set.dstIP : set.srcIP);
+    if (name !== undefined) line += ',"serverName":' + JSON.stringify(name);
+  }
+  return line + '}\n';
+}
+
+/** Replacer lists: JSON.stringify writes only these keys, in this (the documented) order. */
+const TLS_KEYS: string[] = [...TLS_FIELDS];
+const HTTP_KEYS: string[] = [...HTTP_FIELDS];
+
+function hasAny(o: object): boolean {
+  for (const v of Object.values(o)) if (v !== undefined) return true;
+  return false;
 }

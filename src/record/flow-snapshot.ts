@@ -60,14 +60,22 @@ export const enum Snap {
   OUTER_DST = 56,
   FRAGMENTS = 60,
   HISTORY_LEN = 61,
+  /** Event snapshots only (KIND_EVENT): the detector's numbers (EventOutput.event). */
+  EV_CODE = 62,
+  EV_SIDE = 63,
+  EV_VALUE = 64,
+  EV_AUX = 65,
+  EV_NODE_IP = 66,
 }
-export const SNAPSHOT_STRIDE = 62;
+export const SNAPSHOT_STRIDE = 67;
 
 export const SNAPSHOT_KINDS = ['flow_start', 'flow_update', 'flow_end'] as const;
 export type SnapshotKind = (typeof SNAPSHOT_KINDS)[number];
 export const KIND_START = 0;
 export const KIND_UPDATE = 1;
 export const KIND_END = 2;
+/** A network event on the flow: the flow's numbers at that moment plus the EV_ slots. */
+export const KIND_EVENT = 3;
 
 /** Zeek conn_state names, indexed by the code a snapshot carries. */
 export const CONN_STATES = ['S0', 'S1', 'SF', 'REJ', 'S2', 'S3', 'RSTO', 'RSTR', 'RSTOS0', 'RSTRH', 'SH', 'SHR', 'OTH'] as const;
@@ -183,6 +191,18 @@ export function appendSnapshot(batch: SnapshotBatch, engine: FlowEngine, id: num
   }
   n[b + Snap.FRAGMENTS] = cold?.fragments ?? 0;
   batch.count++;
+}
+
+/** Appends an event on flow `id`: the flow's snapshot at `nowUs` plus the event's numbers. */
+export function appendEventSnapshot(batch: SnapshotBatch, engine: FlowEngine, id: number, nowUs: number, code: number, side: number, value: number, aux: number, nodeIp: number): void {
+  const b = batch.count * SNAPSHOT_STRIDE;
+  appendSnapshot(batch, engine, id, engine.state.serial[id]!, KIND_EVENT, -1, nowUs);
+  const n = batch.nums;
+  n[b + Snap.EV_CODE] = code;
+  n[b + Snap.EV_SIDE] = side;
+  n[b + Snap.EV_VALUE] = value;
+  n[b + Snap.EV_AUX] = aux;
+  n[b + Snap.EV_NODE_IP] = nodeIp;
 }
 
 /**

@@ -3,13 +3,18 @@
  * memory in tests). It runs inline (tests, `analyze-file`) or inside the record worker (the
  * CLI), so the per-packet thread never builds strings or JSON.
  */
-import type { FlowRecord, NotifRecord } from './records.js';
-import { FlowStringCache, flowJsonLineFromSnapshot, flowRecordFromSnapshot } from './flow-record.js';
-import { newBatchArrays, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
+import type { EventRecord, FlowAppInfo, FlowRecord, NotifRecord } from './records.js';
+import { FlowStringCache, flowJsonLineFromSnapshot, flowRecordFromSnapshot, type FlowExtras } from './flow-record.js';
+import { KIND_END, KIND_EVENT, KIND_START, newBatchArrays, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
+import { eventRecordFromSnapshot } from './event-record.js';
+
+/** Server names remembered from DNS answers; the oldest go first beyond this. */
+const MAX_SERVER_NAMES = 65_536;
 
 export interface RecordOutput {
   writeFlow(rec: FlowRecord): void;
   writeNotif(rec: NotifRecord): void;
+  writeEvent(rec: EventRecord): void;
   writeSummary?(text: string): void;
   /** Outputs that store JSON lines take flow lines made straight from snapshots (no objects). */
   readonly wantsFlowJsonLines?: boolean;
@@ -29,12 +34,20 @@ export interface RecordStage {
   notif(rec: NotifRecord): void;
   summary(text: string): void;
   interfaceName(ifaceId: number, name: string): void;
+  /** What the application parsers learned about the flow with this serial (replaces earlier
+   *  info); sent before any snapshot that should carry it. */
+  appInfo(serial: number, info: FlowAppInfo): void;
+  /** Address → name pairs from a DNS answer. */
+  dnsAnswers(pairs: [string, string][]): void;
   close(): Promise<void>;
 }
 
 export class InlineRecordStage implements RecordStage {
   private readonly strings = new FlowStringCache();
   private readonly ifNames = new Map<number, string>();
+  private readonly appBySerial = new Map<number, FlowAppInfo>();
+  private readonly serverNames = new Map<string, string>();
+  private readonly extras: FlowExtras = { app: undefined, serverNames: this.serverNames };
 
   /** Records are made synchronously in `flows`, so one pair of arrays serves every batch. */
   private readonly arrays: BatchArrays = newBatchArrays();
@@ -51,14 +64,36 @@ export class InlineRecordStage implements RecordStage {
   flows(nums: Float64Array, history: Uint8Array, count: number): void {
     const out = this.output;
     const lines = out.wantsFlowJsonLines === true && out.writeFlowJsonLine !== undefined;
+    const apps = this.appBySerial;
     for (let i = 0; i < count; i++) {
-      const ifName = this.ifNames.get(nums[i * SNAPSHOT_STRIDE + Snap.IFACE]!) || this.defaultIfName;
-      if (lines) {
-        const kind = SNAPSHOT_KINDS[nums[i * SNAPSHOT_STRIDE + Snap.KIND]!]!;
-        out.writeFlowJsonLine!(kind, flowJsonLineFromSnapshot(nums, history, i, this.jsonOf(ifName), this.strings));
-      } else {
-        out.writeFlow(flowRecordFromSnapshot(nums, history, i, ifName, this.strings));
+      const b = i * SNAPSHOT_STRIDE;
+      const ifName = this.ifNames.get(nums[b + Snap.IFACE]!) || this.defaultIfName;
+      const kindCode = nums[b + Snap.KIND]!;
+      const app = apps.size > 0 ? apps.get(nums[b + Snap.SERIAL]!) : undefined;
+      if (kindCode === KIND_EVENT) {
+        out.writeEvent(eventRecordFromSnapshot(nums, i, ifName, this.strings, app));
+        continue;
       }
+      this.extras.app = kindCode === KIND_START ? undefined : app;
+      if (lines) {
+        out.writeFlowJsonLine!(SNAPSHOT_KINDS[kindCode]!, flowJsonLineFromSnapshot(nums, history, i, this.jsonOf(ifName), this.strings, this.extras));
+      } else {
+        out.writeFlow(flowRecordFromSnapshot(nums, history, i, ifName, this.strings, this.extras));
+      }
+      if (kindCode === KIND_END && app !== undefined) apps.delete(nums[b + Snap.SERIAL]!);
+    }
+  }
+
+  appInfo(serial: number, info: FlowAppInfo): void {
+    this.appBySerial.set(serial, info);
+  }
+
+  dnsAnswers(pairs: [string, string][]): void {
+    const names = this.serverNames;
+    for (const [address, name] of pairs) {
+      names.delete(address);
+      names.set(address, name);
+      if (names.size > MAX_SERVER_NAMES) names.delete(names.keys().next().value!);
     }
   }
 

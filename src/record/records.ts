@@ -31,6 +31,21 @@ export interface HttpInfo {
   path?: string;
 }
 
+/** DNS question of a port-53 flow (not written in flow records; events 00103 use it). */
+export interface DnsInfo {
+  query: string;
+  qtype: string;
+  /** Set when the answer was a failure: NXDOMAIN, SERVFAIL, REFUSED. */
+  rcode?: string;
+}
+
+/** What the application parsers learned about one flow, sent to the record stage by serial. */
+export interface FlowAppInfo {
+  tls?: TlsInfo;
+  http?: HttpInfo;
+  dns?: DnsInfo;
+}
+
 export interface FlowRecord extends BaseRecord {
   type: 'flow_start' | 'flow_update' | 'flow_end';
   proto: string;
@@ -98,4 +113,33 @@ export interface NotifRecord extends BaseRecord {
   [extra: string]: unknown;
 }
 
-export type AnyRecord = FlowRecord | NotifRecord;
+/** A network event (SPEC 6): `netwevents_` files. */
+export interface EventRecord extends BaseRecord {
+  type: 'event';
+  /** Five digits, as the seed writes codes (`00009`). */
+  code: string;
+  name: string;
+  /** Code-dependent, always text (see the README event table). */
+  value?: string;
+  /** 0: the source address is the monitored side; 1: the destination is. */
+  nodeIP: 0 | 1;
+  /** µs; nodeIP 0: SYN → SYN-ACK; nodeIP 1: SYN-ACK → final ACK. */
+  latency?: number;
+  /** µs; nodeIP 1 only: SYN received → SYN-ACK sent. */
+  localLatency?: number;
+  proto: string;
+  srcIP: string;
+  srcPort?: number;
+  dstIP: string;
+  dstPort?: number;
+  communityId: string;
+  /** Which endpoint of this record did it: `src` or `dst` (absent when both or neither). */
+  side?: 'src' | 'dst';
+  clientIP?: string;
+  serverIP?: string;
+  servicePort?: number;
+  description: string;
+  cause: string;
+}
+
+export type AnyRecord = FlowRecord | NotifRecord | EventRecord;

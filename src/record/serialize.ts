@@ -5,7 +5,7 @@
  * null properties and empty nested objects are left out.
  */
 
-import { FLOW_FIELDS, NESTED_FIELDS, NOTIF_FIELDS } from './fields.js';
+import { EVENT_FIELDS, FLOW_FIELDS, NESTED_FIELDS, NOTIF_FIELDS } from './fields.js';
 
 type Fields = Record<string, unknown>;
 
@@ -14,6 +14,7 @@ const ORDER_BY_TYPE: Readonly<Record<string, readonly string[]>> = {
   flow_update: FLOW_FIELDS,
   flow_end: FLOW_FIELDS,
   notif: NOTIF_FIELDS,
+  event: EVENT_FIELDS,
 };
 
 const LEADING_ORDER = ['type', 'ts', 'tsUs', 'if'];

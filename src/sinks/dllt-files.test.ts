@@ -69,7 +69,10 @@ test('open creates the seed-named files; records go to the right one', async () 
   sink.writeFlow(flow('flow_update', 2));
   sink.writeFlow(flow('flow_end', 3));
   sink.writeNotif(notif('started'));
-  sink.writeEvent({ type: 'event', ts: formatTs(0), tsUs: 0, if: 'dllt5', code: '00001', name: 'CODE_TCP_SYN_RETRANS_STR' });
+  sink.writeEvent({
+    type: 'event', ts: formatTs(0), tsUs: 0, if: 'dllt5', code: '00001', name: 'CODE_TCP_SYN_RETRANS_STR', nodeIP: 0,
+    proto: 'tcp', srcIP: '10.77.0.1', dstIP: '10.77.0.2', communityId: '1:x', description: 'd', cause: 'c',
+  });
   sink.writeSummary('3 flows');
   sink.writeSummary('done\n');
   await sink.close();
@@ -77,7 +80,7 @@ test('open creates the seed-named files; records go to the right one', async () 
   assert.deepEqual(lines(join(dir, `end_flows_${TS}.log`)).map((l) => JSON.parse(l).srcPort), [1003]);
   assert.equal(JSON.parse(lines(join(dir, `log_notif_${TS}.log`))[0]!).message, 'started');
   assert.equal(lines(join(dir, `netwevents_${TS}.log`))[0],
-    '{"type":"event","ts":"1970-01-01T00:00:00.000000Z","tsUs":0,"if":"dllt5","code":"00001","name":"CODE_TCP_SYN_RETRANS_STR"}');
+    '{"type":"event","ts":"1970-01-01T00:00:00.000000Z","tsUs":0,"if":"dllt5","code":"00001","name":"CODE_TCP_SYN_RETRANS_STR","nodeIP":0,"proto":"tcp","srcIP":"10.77.0.1","dstIP":"10.77.0.2","communityId":"1:x","description":"d","cause":"c"}');
   assert.equal(readFileSync(join(dir, 'outputfile.txt'), 'utf8'), '3 flows\ndone\n');
 });
 

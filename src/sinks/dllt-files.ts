@@ -28,7 +28,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { DlltError } from '../cli/errors.js';
-import type { FlowRecord, NotifLevel, NotifRecord } from '../record/records.js';
+import type { EventRecord, FlowRecord, NotifLevel, NotifRecord } from '../record/records.js';
 import { fileTimestamp, toJsonLine, toTextLine } from '../record/serialize.js';
 
 export type NoticeFn = (level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>) => void;
@@ -209,7 +209,7 @@ export class DlltFileSink {
     this.enqueue(this.notif, this.serialize(rec));
   }
 
-  writeEvent(rec: object): void {
+  writeEvent(rec: EventRecord): void {
     this.enqueue(this.events, this.serialize(rec));
   }
 

@@ -1,0 +1,288 @@
+/**
+ * Application understanding per flow: decides from the first client bytes whether a TCP flow
+ * speaks TLS or HTTP/1 (or should, on a TLS port), feeds the parsers the reassembled streams,
+ * and reads DNS messages on port 53. What it learns goes to the flow record (FlowAppInfo) and
+ * becomes events 00003, 00004, 00005 and 00103. Sessions exist only for flows being parsed and
+ * are dropped as soon as the parser has nothing more to learn, so bulk traffic costs one
+ * probe per flow.
+ */
+import type { PacketView } from '../../decode/packet-view.js';
+import type { FlowEngine } from '../../flow/flow-engine.js';
+import { KEY_WORDS } from '../../flow/flow-table.js';
+import { NO_OFFSET, ORIG, RESP } from '../../flow/flow-state.js';
+import type { FlowAppInfo } from '../../record/records.js';
+import { probeTls, TlsSession, TlsViolation, tlsAlertDescriptionName, tlsAlertLevelName, tlsVersionName, type TlsClientHelloInfo, type TlsListener, type TlsServerHelloInfo } from '../../app/tls/tls-session.js';
+import { HttpHeadStatus, HttpRequestHead, probeHttpRequest, type HeaderSpec } from '../../app/http1/request-head.js';
+import { addressNames, parseDnsMessage } from '../../app/dns/dns-message.js';
+import { DNS_NO_ANSWER, EventCode } from '../events/catalog.js';
+import { TcpStreams, type StreamReceiver } from './tcp-stream.js';
+
+export interface AppLayerOptions {
+  /** Raise 00003 for each TLS handshake. */
+  tlsEvents: boolean;
+  /** Ports where a client must speak TLS: other bytes there are 00005 `not_tls`. */
+  tlsPorts: readonly number[];
+  /** AVOID_LIVENESS_PROBE: connections whose request carries it get no events. */
+  avoidHeader?: HeaderSpec | undefined;
+}
+
+export interface AppLayerOutput {
+  raise(id: number, code: EventCode, side: number, value: number, aux: number): void;
+  appInfo(id: number, info: FlowAppInfo): void;
+  dnsAnswers(pairs: [string, string][]): void;
+  ignore(id: number): void;
+}
+
+const PROTO_TCP = 6;
+const ACK = 0x10;
+const DNS_PORT = 53;
+const DNS_HEADER_LEN = 12;
+/** A query unanswered this long is a failure (the resolver's default timeout, resolv.conf(5));
+ *  a flow cut short by the end of a capture file is not. */
+const DNS_ANSWER_TIMEOUT_US = 5_000_000;
+
+const enum AppState {
+  UNDECIDED = 0,
+  PARSING = 1,
+  DONE = 2,
+}
+
+class Session implements StreamReceiver, TlsListener {
+  readonly streams: TcpStreams;
+  tls: TlsSession | undefined;
+  http: HttpRequestHead | undefined;
+  info: FlowAppInfo = {};
+  /** Info changed since it was last sent to the record stage. */
+  dirty = false;
+  private clientHelloSeen = false;
+
+  constructor(
+    private readonly layer: AppLayer,
+    readonly id: number,
+    readonly serial: number,
+  ) {
+    this.streams = new TcpStreams(this);
+  }
+
+  data(dir: 0 | 1, data: Uint8Array, start: number, end: number): void {
+    if (this.tls !== undefined) {
+      this.tls.feed(dir, data, start, end);
+      if (this.tls.finished) this.layer.endSession(this);
+      return;
+    }
+    const http = this.http!;
+    const status = http.feed(data, start, end);
+    if (status === HttpHeadStatus.NEED_MORE) return;
+    if (status === HttpHeadStatus.DONE || status === HttpHeadStatus.TOO_LONG) this.layer.httpHead(this, http);
+    this.layer.endSession(this);
+  }
+
+  gap(dir: 0 | 1): void {
+    if (this.tls !== undefined) {
+      this.tls.gap(dir);
+      if (this.tls.finished) this.layer.endSession(this);
+    } else {
+      this.layer.endSession(this);
+    }
+  }
+
+  clientHello(info: TlsClientHelloInfo): void {
+    this.clientHelloSeen = true;
+    const tls = (this.info.tls ??= {});
+    if (info.sni !== undefined) tls.sni = info.sni;
+    if (info.alpn.length > 0) tls.alpn = info.alpn.join(',');
+    this.layer.publish(this);
+  }
+
+  serverHello(info: TlsServerHelloInfo): void {
+    if (info.helloRetryRequest) return;
+    const tls = (this.info.tls ??= {});
+    tls.version = tlsVersionName(info.selectedVersion);
+    if (info.alpn !== undefined) tls.alpn = info.alpn;
+    this.layer.publish(this);
+    if (this.clientHelloSeen) this.layer.tlsHandshake(this, info.selectedVersion);
+  }
+
+  alert(dir: 0 | 1, level: number, description: number, encrypted: boolean): void {
+    const tls = (this.info.tls ??= {});
+    tls.alert = encrypted ? 'encrypted' : `${tlsAlertLevelName(level)} ${tlsAlertDescriptionName(description)}`;
+    this.layer.publish(this);
+    this.layer.raise(this, EventCode.TLS_ALERT, dir, encrypted ? -1 : level * 256 + description);
+  }
+
+  violation(dir: 0 | 1, reason: TlsViolation): void {
+    this.layer.raise(this, EventCode.TLS_EXCEPTION, dir, reason);
+  }
+}
+
+export class AppLayer {
+  private readonly state: Uint8Array;
+  private readonly sessions = new Map<number, Session>();
+  /** UDP port-53 flows: the first question asked, for a failure or a missing answer. */
+  private readonly dnsQueries = new Map<number, { serial: number; info: FlowAppInfo }>();
+  private readonly tlsPort = new Uint8Array(65536);
+
+  constructor(
+    private readonly engine: FlowEngine,
+    private readonly opts: AppLayerOptions,
+    private readonly out: AppLayerOutput,
+  ) {
+    this.state = new Uint8Array(engine.table.capacity);
+    for (const p of opts.tlsPorts) this.tlsPort[p] = 1;
+  }
+
+  flowCreated(id: number): void {
+    this.state[id] = AppState.UNDECIDED;
+  }
+
+  flowEnding(id: number): void {
+    if (this.state[id] === AppState.PARSING) {
+      const session = this.sessions.get(id);
+      if (session !== undefined) this.endSession(session);
+    }
+    const dns = this.dnsQueries.get(id);
+    if (dns !== undefined) {
+      this.dnsQueries.delete(id);
+      const s = this.engine.state;
+      const waited = this.engine.clock - s.firstTs[id]!;
+      if (dns.serial === s.serial[id] && s.pkts[id * 2 + 1] === 0 && waited >= DNS_ANSWER_TIMEOUT_US) {
+        this.out.appInfo(id, dns.info);
+        this.out.raise(id, EventCode.DNS_FAILURE, RESP, DNS_NO_ANSWER, 0);
+      }
+    }
+  }
+
+  /** Sends the flow's application info if it changed (before a record that should carry it). */
+  flushInfo(id: number): void {
+    if (this.state[id] !== AppState.PARSING) return;
+    const session = this.sessions.get(id);
+    if (session !== undefined) this.send(session);
+  }
+
+  tcpSegment(id: number, side: number, v: PacketView): void {
+    const st = this.state[id]!;
+    if (st === AppState.DONE) return;
+    if (st === AppState.UNDECIDED) {
+      if (v.payloadLen <= 0) return;
+      if (!this.decide(id, side, v)) return;
+    }
+    const session = this.sessions.get(id);
+    if (session === undefined) return;
+    const s = this.engine.state;
+    const dir = side as 0 | 1;
+    if (v.tcpFlags & ACK) session.streams.acked((dir ^ 1) as 0 | 1, v.ack);
+    if (v.payloadLen > 0 && session.streams.active(dir)) {
+      const e = id * 2 + side;
+      const handshakeTs = side === ORIG ? s.synTs[id] : s.synAckTs[id];
+      const firstSeq = handshakeTs !== NO_OFFSET ? (s.startSeq[e]! + 1) | 0 : NaN;
+      session.streams.segment(dir, v.seq, v.data, v.payloadOff, v.payloadCapLen, v.payloadLen, firstSeq);
+    }
+  }
+
+  udpPacket(id: number, side: number, v: PacketView): void {
+    if (v.srcPort !== DNS_PORT && v.dstPort !== DNS_PORT) return;
+    const d = v.data;
+    const off = v.payloadOff;
+    const end = off + v.payloadCapLen;
+    if (end - off < DNS_HEADER_LEN) return;
+    const isResponse = (d[off + 2]! & 0x80) !== 0;
+    const serial = this.engine.state.serial[id]!;
+    if (!isResponse) {
+      if (side !== ORIG || this.dnsQueries.get(id)?.serial === serial) return;
+      const msg = parseDnsMessage(d, off, end);
+      const q = msg?.questions[0];
+      if (q === undefined) return;
+      this.dnsQueries.set(id, { serial, info: { dns: { query: q.name, qtype: q.type } } });
+      return;
+    }
+    const rcode = d[off + 3]! & 0x0f;
+    const answers = (d[off + 6]! << 8) | d[off + 7]!;
+    const failed = rcode === 2 || rcode === 3 || rcode === 5;
+    if (!failed && !(rcode === 0 && answers > 0)) return;
+    const msg = parseDnsMessage(d, off, end);
+    if (msg === undefined) return;
+    if (failed) {
+      const q = msg.questions[0];
+      const info: FlowAppInfo = { dns: { query: q?.name ?? '', qtype: q?.type ?? '', rcode: msg.rcodeName } };
+      this.dnsQueries.set(id, { serial, info });
+      this.out.appInfo(id, info);
+      this.out.raise(id, EventCode.DNS_FAILURE, side, rcode, 0);
+      return;
+    }
+    const pairs = addressNames(msg);
+    if (pairs.length > 0) this.out.dnsAnswers(pairs);
+  }
+
+  /** First payload of a flow: start a parser, or decide there is nothing to parse. */
+  private decide(id: number, side: number, v: PacketView): boolean {
+    this.state[id] = AppState.DONE;
+    if (v.ipProto !== PROTO_TCP || side !== ORIG || v.payloadCapLen <= 0) return false;
+    const s = this.engine.state;
+    const fromStart = s.synTs[id] !== NO_OFFSET;
+    if (fromStart && v.seq !== ((s.startSeq[id * 2]! + 1) | 0)) return false;
+    const start = v.payloadOff;
+    const end = start + v.payloadCapLen;
+    const session = new Session(this, id, s.serial[id]!);
+    if (probeTls(v.data, start, end) === 1) {
+      session.tls = new TlsSession(session);
+    } else if (probeHttpRequest(v.data, start, end) === 1) {
+      session.http = new HttpRequestHead();
+      session.streams.stop(1);
+    } else {
+      if (fromStart && this.tlsPort[this.responderPort(id)]) this.out.raise(id, EventCode.TLS_EXCEPTION, ORIG, TlsViolation.NOT_TLS, 0);
+      return false;
+    }
+    this.state[id] = AppState.PARSING;
+    this.sessions.set(id, session);
+    return true;
+  }
+
+  private responderPort(id: number): number {
+    const ports = this.engine.table.keys[id * KEY_WORDS + 8]!;
+    return this.engine.state.origEndpoint[id] === 0 ? ports & 0xffff : ports >>> 16;
+  }
+
+  endSession(session: Session): void {
+    if (this.sessions.get(session.id) !== session) return;
+    this.send(session);
+    this.sessions.delete(session.id);
+    this.state[session.id] = AppState.DONE;
+  }
+
+  /** Info changed; it is sent before the flow's next record or event, not on every change. */
+  publish(session: Session): void {
+    session.dirty = true;
+  }
+
+  private send(session: Session): void {
+    if (!session.dirty || !this.isCurrent(session)) return;
+    session.dirty = false;
+    const info = session.info;
+    this.out.appInfo(session.id, { ...info, ...(info.tls ? { tls: { ...info.tls } } : {}), ...(info.http ? { http: { ...info.http } } : {}) });
+  }
+
+  raise(session: Session, code: EventCode, side: number, value: number): void {
+    if (!this.isCurrent(session)) return;
+    this.send(session);
+    this.out.raise(session.id, code, side, value, 0);
+  }
+
+  tlsHandshake(session: Session, version: number): void {
+    if (this.opts.tlsEvents) this.raise(session, EventCode.TCP_IS_TLS, RESP, version);
+  }
+
+  httpHead(session: Session, head: HttpRequestHead): void {
+    if (!this.isCurrent(session)) return;
+    const http: NonNullable<FlowAppInfo['http']> = {};
+    if (head.method !== undefined) http.method = head.method;
+    if (head.host !== undefined) http.host = head.host;
+    if (head.path !== undefined) http.path = head.path;
+    session.info.http = http;
+    this.publish(session);
+    if (this.opts.avoidHeader !== undefined && head.matches(this.opts.avoidHeader)) this.out.ignore(session.id);
+  }
+
+  private isCurrent(session: Session): boolean {
+    return this.engine.state.serial[session.id] === session.serial;
+  }
+}
