@@ -1,0 +1,161 @@
+/**
+ * A summary of one DNS message — id, response bit, opcode, rcode, TC, questions, answers —
+ * for DNS failure events (NXDOMAIN/SERVFAIL/no answer) and for naming flow servers from the
+ * answers observed.
+ *
+ * Decoding is left to the `dns-packet` library: name compression, pointer-loop defences and
+ * forty-odd record types are a library's job, well kept there, and DNS packets are a tiny
+ * share of traffic, so its object-per-record output costs nothing that matters. What this
+ * file adds is what the library does not promise: it never throws (the library throws on
+ * malformed input, and is caught here), it rejects a message the library read past the end
+ * of (its A/AAAA decoders check neither the record length nor the buffer's end, and return
+ * text like "1.2.undefined.undefined" for a cut record), and IPv6 answers are rewritten in RFC 5952 form, the one
+ * wire/ip-format writes for flow addresses, so the two can be compared as strings.
+ */
+import { decode } from 'dns-packet';
+import { formatIp } from '../../wire/ip-format.js';
+
+export interface DnsQuestion {
+  name: string;
+  /** As dns-packet names it: 'A', 'AAAA', 'CNAME', ..., 'UNKNOWN_<n>'. */
+  type: string;
+}
+
+export interface DnsAnswer {
+  name: string;
+  type: string;
+  ttl: number;
+  /** A/AAAA: the address; CNAME/PTR/NS: the target name; absent for other types. */
+  data?: string;
+}
+
+export interface DnsSummary {
+  id: number;
+  isResponse: boolean;
+  opcode: string;
+  rcode: number;
+  /** 'NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', else 'RCODE<n>'. */
+  rcodeName: string;
+  truncated: boolean;
+  questions: DnsQuestion[];
+  answers: DnsAnswer[];
+}
+
+const DNS_HEADER_LEN = 12;
+const TCP_LENGTH_PREFIX = 2;
+
+const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+/** RFC 1035, 1996 (NOTIFY), 2136 (UPDATE), 8490 (DSO); 3 is unassigned. */
+const OPCODE_NAMES = ['QUERY', 'IQUERY', 'STATUS', undefined, 'NOTIFY', 'UPDATE', 'DSO'];
+
+/** The header's 4-bit codes sit in dns-packet's `flags` (the header word without QR). */
+const RCODE_MASK = 0xf;
+const OPCODE_SHIFT = 11;
+const OPCODE_MASK = 0xf;
+
+/** dns-packet's IPv6 text shortens the first run of zero groups, not the longest one that
+ *  RFC 5952 asks for (2001:0:0:1:0:0:0:1 comes out as 2001::1:0:0:0:1): re-render it. */
+function canonicalIpv6(text: string): string {
+  const halves = text.split('::');
+  if (halves.length > 2) return text;
+  const groupsOf = (part: string): number[] => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
+  const head = groupsOf(halves[0]!);
+  const tail = halves.length === 2 ? groupsOf(halves[1]!) : [];
+  const missing = 8 - head.length - tail.length;
+  if (missing < 0 || (halves.length === 1 && missing !== 0)) return text;
+  const groups = [...head, ...new Array<number>(missing).fill(0), ...tail];
+  if (groups.some((g) => !(g >= 0 && g <= 0xffff))) return text;
+  const words = new Int32Array(4);
+  for (let i = 0; i < 4; i++) words[i] = (groups[2 * i]! << 16) | groups[2 * i + 1]!;
+  return formatIp(6, words);
+}
+
+function rcodeName(rcode: number): string {
+  return RCODE_NAMES[rcode] ?? `RCODE${rcode}`;
+}
+
+function opcodeName(opcode: number): string {
+  return OPCODE_NAMES[opcode] ?? `OPCODE${opcode}`;
+}
+
+function summarize(data: Uint8Array, start: number, end: number): DnsSummary | undefined {
+  const length = end - start;
+  if (!(start >= 0 && end <= data.length && length >= DNS_HEADER_LEN)) return undefined;
+  const packet = decode(Buffer.from(data.buffer, data.byteOffset + start, length));
+  if (decode.bytes > length) return undefined;
+
+  const flags = packet.flags ?? 0;
+  const rcode = flags & RCODE_MASK;
+  const questions: DnsQuestion[] = (packet.questions ?? []).map((q) => ({ name: q.name, type: q.type }));
+  const answers: DnsAnswer[] = [];
+  for (const a of packet.answers ?? []) {
+    // An OPT pseudo-record belongs in the additional section; in the answers it answers nothing.
+    if (a.type === 'OPT') continue;
+    const answer: DnsAnswer = { name: a.name, type: a.type, ttl: a.ttl ?? 0 };
+    if (a.type === 'AAAA') answer.data = canonicalIpv6(a.data);
+    else if (a.type === 'A' || a.type === 'CNAME' || a.type === 'PTR' || a.type === 'NS') answer.data = a.data;
+    answers.push(answer);
+  }
+  return {
+    id: packet.id ?? 0,
+    isResponse: packet.flag_qr,
+    opcode: opcodeName((flags >> OPCODE_SHIFT) & OPCODE_MASK),
+    rcode,
+    rcodeName: rcodeName(rcode),
+    truncated: packet.flag_tc,
+    questions,
+    answers,
+  };
+}
+
+/** One DNS message in data[start..end) (a UDP payload); undefined when it does not decode. */
+export function parseDnsMessage(data: Uint8Array, start: number, end: number): DnsSummary | undefined {
+  // dns-packet reports malformed input by throwing; here that is just "not a DNS message".
+  try {
+    return summarize(data, start, end);
+  } catch {
+    return undefined;
+  }
+}
+
+/** DNS over TCP: the first length-prefixed message of data[start..end), when it is all there. */
+export function parseDnsTcpMessage(data: Uint8Array, start: number, end: number): DnsSummary | undefined {
+  if (!(start >= 0 && end <= data.length && end - start >= TCP_LENGTH_PREFIX)) return undefined;
+  const messageEnd = start + TCP_LENGTH_PREFIX + ((data[start]! << 8) | data[start + 1]!);
+  if (messageEnd > end) return undefined;
+  return parseDnsMessage(data, start + TCP_LENGTH_PREFIX, messageEnd);
+}
+
+/** [address, question name] for every A/AAAA answer reachable from a question through CNAMEs
+ *  (www.x.com CNAME y.cdn.net A 1.2.3.4 gives ['1.2.3.4', 'www.x.com']). Answers no question
+ *  leads to name nothing: they are not what the client asked about. */
+export function addressNames(summary: DnsSummary): [address: string, name: string][] {
+  const pairs: [string, string][] = [];
+  const answers = summary.answers;
+  const done = new Set<string>();
+  for (const question of summary.questions) {
+    const asked = question.name.toLowerCase();
+    if (done.has(asked)) continue;
+    done.add(asked);
+    // Names reachable from the question through CNAMEs. Every pass that continues adds a name
+    // and names come from answers, so answers.length passes bound it even for CNAME loops.
+    const reached = new Set([asked]);
+    let grew = true;
+    for (let pass = 0; grew && pass < answers.length; pass++) {
+      grew = false;
+      for (const a of answers) {
+        if (a.type !== 'CNAME' || a.data === undefined || !reached.has(a.name.toLowerCase())) continue;
+        const target = a.data.toLowerCase();
+        if (reached.has(target)) continue;
+        reached.add(target);
+        grew = true;
+      }
+    }
+    for (const a of answers) {
+      if ((a.type === 'A' || a.type === 'AAAA') && a.data !== undefined && reached.has(a.name.toLowerCase())) {
+        pairs.push([a.data, question.name]);
+      }
+    }
+  }
+  return pairs;
+}
