@@ -6,6 +6,9 @@
  */
 import { EndReasonCode } from '../flow/flow-engine.js';
 import { BLOCK_TIMEOUT_MS, LiveCapture } from '../sources/live-capture.js';
+import { networkInterfaces } from 'node:os';
+import { parseCidr } from './config.js';
+import type { LocalNet } from '../analyze/local-side.js';
 import { describeInterfaces, firstUpInterface, resolveInterface, type NetInterface } from '../sources/interfaces.js';
 import type { Config } from './config.js';
 import { DlltError } from './errors.js';
@@ -21,9 +24,21 @@ function chooseInterface(config: Config, ifname: string | undefined): NetInterfa
   return found;
 }
 
+/** The monitored interface's own networks (SPEC 6 "monitored side", read from the system). */
+function interfaceNets(ifname: string): LocalNet[] {
+  const nets: LocalNet[] = [];
+  for (const a of networkInterfaces()[ifname] ?? []) {
+    // The interface's own addresses, not its whole subnet: neighbours on the LAN are the far side.
+    if (a.scopeid) continue;
+    const net = parseCidr(a.address);
+    if (net !== undefined) nets.push(net);
+  }
+  return nets;
+}
+
 export async function runCapture(config: Config, ifname: string | undefined): Promise<number> {
   const nic = chooseInterface(config, ifname);
-  const run = await RunContext.open(config, `dllt${nic.index}`, nic.name);
+  const run = await RunContext.open(config, `dllt${nic.index}`, nic.name, interfaceNets(nic.name));
   run.banner(`interface ${nic.name} (index ${nic.index})`);
   const pipeline = run.pipeline;
   let fatal: string | undefined;

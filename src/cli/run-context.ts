@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { NotifLevel } from '../record/records.js';
 import { describeConfig, type Config } from './config.js';
 import { Pipeline } from './pipeline.js';
+import type { LocalNet } from '../analyze/local-side.js';
 import { WorkerRecordStage } from './worker-record-stage.js';
 
 const MIB = 1024 * 1024;
@@ -22,8 +23,9 @@ export class RunContext {
     /** The record's `if` value. */
     readonly ifName: string,
     private readonly stage: WorkerRecordStage,
+    localNets: readonly LocalNet[],
   ) {
-    this.pipeline = new Pipeline(config, stage, ifName);
+    this.pipeline = new Pipeline(config, stage, ifName, localNets);
   }
 
   /**
@@ -31,7 +33,7 @@ export class RunContext {
    * fails with DLLT_ERR_OUTPUT_UNWRITABLE (or DLLT_ERR_DISK_FULL) when it cannot. `dirName` is
    * `dllt<ifindex>` for live capture, the capture file's base name for `read`.
    */
-  static async open(config: Config, dirName: string, ifName: string): Promise<RunContext> {
+  static async open(config: Config, dirName: string, ifName: string, localNets: readonly LocalNet[] = []): Promise<RunContext> {
     const dir = join(config.outRoot, 'logs', dirName);
     const stage = await WorkerRecordStage.start(
       {
@@ -43,7 +45,7 @@ export class RunContext {
         if (!config.quiet) process.stderr.write(text + '\n');
       },
     );
-    return new RunContext(config, dir, ifName, stage);
+    return new RunContext(config, dir, ifName, stage, localNets);
   }
 
   notify(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void {

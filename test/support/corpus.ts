@@ -51,7 +51,8 @@ export class CollectingHandler implements PacketHandler {
   readonly interfaces: InterfaceInfo[] = [];
   readonly errors: { offset: number; message: string }[] = [];
   onPacket(data: Uint8Array, _dv: DataView, start: number, capLen: number, wireLen: number, tsUs: number, linkType: number, ifaceId: number): void {
-    this.packets.push({ bytes: data.slice(start, start + capLen), wireLen, tsUs, linkType, ifaceId });
+    // A real copy: the reader lends its batch Buffer, whose slice() would share it.
+    this.packets.push({ bytes: Uint8Array.prototype.slice.call(data, start, start + capLen), wireLen, tsUs, linkType, ifaceId });
   }
   onInterface(ifaceId: number, linkType: number, name: string, snapLen: number): void {
     this.interfaces.push({ ifaceId, linkType, name, snapLen });

@@ -107,6 +107,9 @@ class Session implements StreamReceiver, TlsListener {
     const tls = (this.info.tls ??= {});
     tls.alert = encrypted ? 'encrypted' : `${tlsAlertLevelName(level)} ${tlsAlertDescriptionName(description)}`;
     this.layer.publish(this);
+    // An encrypted alert once data has flowed both ways is, on all but broken sessions, the
+    // close_notify that ends it (the seed: "not a problem"): recorded in the flow, not raised.
+    if (encrypted && this.tls?.applicationDataBothWays) return;
     this.layer.raise(this, EventCode.TLS_ALERT, dir, encrypted ? -1 : level * 256 + description);
   }
 

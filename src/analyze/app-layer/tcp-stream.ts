@@ -93,7 +93,10 @@ export class TcpStreams {
     }
     let i = d.held.length;
     while (i > 0 && ((d.held[i - 1]!.seq - seq) | 0) > 0) i--;
-    d.held.splice(i, 0, { seq, bytes: data.slice(start, start + wireLen) });
+    // A copy: sources lend their batch buffer (a Buffer, whose slice() would not copy).
+    const bytes = new Uint8Array(wireLen);
+    bytes.set(data.subarray(start, start + wireLen));
+    d.held.splice(i, 0, { seq, bytes });
     d.heldBytes += wireLen;
   }
 

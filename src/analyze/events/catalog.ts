@@ -70,7 +70,7 @@ export const EVENT_CATALOG: readonly EventSpec[] = [
     code: EventCode.TLS_ALERT, codeText: '00004', name: 'CODE_TLS_ALERT_STR',
     description: 'When a TLS alert is sent by one side of a TLS connection.',
     cause: 'This happens 1) On TLS handshake failure 2) An error during the communication, this is not usual 3) A close alert indicating connection is to be closed (not a problem)',
-    value: 'level and description, e.g. `fatal unknown_ca`, or `encrypted` when the alert is encrypted',
+    value: 'level and description, e.g. `fatal unknown_ca`, or `encrypted` when the alert is encrypted (an encrypted alert after application data went both ways is the session\'s close: kept in the flow\'s `tls.alert`, not raised)',
     defaultOn: true, settings: '—',
   },
   {

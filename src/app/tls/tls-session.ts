@@ -121,6 +121,8 @@ class DirectionState {
   helloFill = 0;
   /** An alert's level byte whose description byte is still to come. */
   pendingAlertLevel = -1;
+  /** An encrypted application_data record was sent: this side's handshake is over. */
+  sentApplicationData = false;
 }
 
 export class TlsSession {
@@ -135,6 +137,12 @@ export class TlsSession {
 
   constructor(listener: TlsListener) {
     this.listener = listener;
+  }
+
+  /** Both sides have sent encrypted application data: the session is up, so an encrypted alert
+   *  from here on is most likely the close_notify that ends it. */
+  get applicationDataBothWays(): boolean {
+    return this.client.sentApplicationData && this.server.sentApplicationData;
   }
 
   /** True once neither direction will be parsed any more (violation, gaps, or limits). */
@@ -274,7 +282,10 @@ export class TlsSession {
   }
 
   private applicationData(side: 0 | 1, d: DirectionState): boolean {
-    if (d.encrypted) return true;
+    if (d.encrypted) {
+      d.sentApplicationData = true;
+      return true;
+    }
     if (d.messageHeaderFill !== 0) {
       return this.fail(side, TlsViolation.HANDSHAKE_OUT_OF_ORDER, 'application_data inside a fragmented handshake message');
     }
