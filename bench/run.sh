@@ -68,9 +68,11 @@ if want replay; then
 echo
 echo "== replay: $CAP, $PKTS packets ($(nproc) cores, $(node --version))"
 printf '%-8s %10s %14s %12s\n' tool 'wall s' 'packets/s' 'peak RSS MB'
-for tool in dllt tshark argus floor; do
+for tool in dllt flows tshark argus floor; do
   case $tool in
     dllt) measure dllt node "$CLI" read "$CAP" --out "$TMP/replay" ;;
+    # The same read without event detection and application parsing (DLLT_EVENTS=N).
+    flows) DLLT_EVENTS=N measure flows node "$CLI" read "$CAP" --out "$TMP/replay-flows" ;;
     tshark) measure tshark tshark -n -q -r "$CAP" -z conv,tcp ;;
     argus) measure argus argus -r "$CAP" -w /dev/null ;;
     floor) measure floor tcpdump -r "$CAP" -w /dev/null ;;
@@ -83,6 +85,11 @@ for other in tshark argus floor; do
   awk -v o="$other" -v dw="${WALLS[dllt]}" -v ow="${WALLS[$other]}" -v dr="${RSSS[dllt]}" -v orr="${RSSS[$other]}" \
     'BEGIN { printf "dllt/%-7s speed %.2fx (packets/s ratio), peak RSS %.2fx\n", o, ow / dw, dr / orr }'
 done
+awk -v dw="${WALLS[dllt]}" -v fw="${WALLS[flows]}" \
+  'BEGIN { printf "event detection cost: %.1f %% of dllt read throughput (target <= 15 %%)\n", (1 - fw / dw) * 100 }'
+EVENTS=$(cat "$TMP"/replay/logs/*/netwevents_*.log 2>/dev/null | wc -l)
+echo "events written: $EVENTS"
+cat "$TMP"/replay/logs/*/netwevents_*.log 2>/dev/null | sed -n 's/.*"code":"\([0-9]*\)".*/\1/p' | sort | uniq -c | awk '{ printf "  %s x %s\n", $2, $1 }'
 fi
 
 if want memory; then

@@ -165,6 +165,7 @@ test('every validation error names its key', () => {
     DLLT_FORMAT: 'xml',
     DLLT_TLS_EVENTS: '1',
     DLLT_TLS_PORTS: '443,https',
+    DLLT_EVENTS: 'off',
     DLLT_EVENTS_OFF: '00099',
     DLLT_EVENTS_PER_FLOW: '256',
     DLLT_EVENTS_PER_S: '0',

@@ -51,6 +51,7 @@ export interface Config {
   promisc: boolean;
   format: 'json' | 'text';
   outRoot: string;
+  events: boolean;
   tlsEvents: boolean;
   tlsPorts: number[];
   eventsOff: number[];
@@ -218,6 +219,10 @@ export const CONFIG_CATALOG = [
     key: 'DLLT_OUT', field: 'outRoot', type: 'path', defaultText: '`/dllt` when writable or creatable, else `./dllt`',
     flag: { attr: 'out', spelling: '--out' },
     description: 'Output root; files go to `<root>/logs/dllt<ifindex>/` (live) or `<root>/logs/<file>/` (read).',
+  },
+  {
+    key: 'DLLT_EVENTS', field: 'events', type: 'bool-YN', default: 'Y',
+    description: 'Network event detection and application parsing (TLS, HTTP, DNS). `N`: flow records only, a little faster.',
   },
   {
     key: 'DLLT_TLS_EVENTS', field: 'tlsEvents', type: 'bool-YN', default: 'Y',

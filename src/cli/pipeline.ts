@@ -30,7 +30,8 @@ export interface DecodeCounters {
 
 export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
   readonly engine: FlowEngine;
-  readonly detector: EventDetector;
+  /** Absent with DLLT_EVENTS=N. */
+  readonly detector: EventDetector | undefined;
   readonly decode: DecodeCounters = {
     packets: 0,
     ok: 0,
@@ -69,7 +70,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
       },
       this,
     );
-    this.detector = new EventDetector(
+    this.detector = !config.events ? undefined : new EventDetector(
       this.engine,
       {
         maxFlows: config.maxFlows,
@@ -101,11 +102,12 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
     const d = this.decode;
     d.packets++;
     const status = decodePacket(this.view, data, dv, start, capLen, wireLen, tsUs, linkType, ifaceId);
-    this.detector.beforePacket(tsUs);
+    const detector = this.detector;
+    detector?.beforePacket(tsUs);
     if (status === DecodeStatus.OK) {
       d.ok++;
       this.engine.processPacket(this.view);
-      this.detector.onPacket(this.view);
+      detector?.onPacket(this.view);
       return;
     }
     if (status === DecodeStatus.NOT_IP) d.notIp++;
@@ -118,7 +120,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
         // Cut inside the options: still a whole segment for tracking. Cut before: count it only.
         if (v.tcpHdrLen > 0) {
           this.engine.processPacket(v);
-          this.detector.onPacket(v);
+          detector?.onPacket(v);
           return;
         }
         if (v.srcPort + v.dstPort > 0 && this.engine.accountTruncated(v)) return;
@@ -140,7 +142,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
   /** Live mode: wall time moves the clock when the interface is quiet. */
   advanceClock(nowUs: number): void {
     this.engine.advanceClock(nowUs);
-    this.detector.onClock();
+    this.detector?.onClock();
     this.drain();
     this.reportEvictions();
   }
@@ -159,12 +161,12 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
   }
 
   flowUpdated(id: number): void {
-    this.detector.app.flushInfo(id);
+    this.detector?.app.flushInfo(id);
     this.snapshot(id, KIND_UPDATE, -1);
   }
 
   flowEnded(id: number, reason: EndReasonCode): void {
-    this.detector.flowEnding(id);
+    this.detector?.flowEnding(id);
     this.snapshot(id, KIND_END, reason);
   }
 
@@ -183,7 +185,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
 
   /** Events the per-flow cap or the per-code rate limit held back, one notification per report. */
   reportSuppressedEvents(): void {
-    const suppressed = this.detector.takeSuppressed();
+    const suppressed = this.detector?.takeSuppressed();
     if (suppressed === undefined) return;
     const describe = (m: Map<number, number>): string =>
       [...m].map(([code, n]) => `${n} × ${eventSpec(code).codeText}`).join(', ');
