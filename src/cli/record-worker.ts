@@ -43,6 +43,8 @@ port.on('message', (m: StageMessage) => {
     case 'flows': {
       const slot = slots[m.slot]!;
       try {
+        for (const [serial, info] of m.apps) stage.appInfo(serial, info);
+        if (m.dns.length > 0) stage.dnsAnswers(m.dns);
         stage.flows(slot.nums, slot.history, m.count);
       } finally {
         Atomics.store(slotStates, m.slot, SLOT_STATE_FREE);
@@ -59,12 +61,6 @@ port.on('message', (m: StageMessage) => {
       break;
     case 'iface':
       stage.interfaceName(m.id, m.name);
-      break;
-    case 'app':
-      stage.appInfo(m.serial, m.info);
-      break;
-    case 'dns':
-      stage.dnsAnswers(m.pairs);
       break;
     case 'close':
       void sink.close().then(() => reply({ t: 'closed' }));

@@ -39,12 +39,10 @@ export const SLOT_STATE_FREE = SLOT_FREE;
 export const SLOT_GENERATION = SLOTS;
 
 export type StageMessage =
-  | { t: 'flows'; slot: number; count: number }
+  | { t: 'flows'; slot: number; count: number; apps: [serial: number, info: FlowAppInfo][]; dns: [string, string][] }
   | { t: 'notif'; rec: NotifRecord }
   | { t: 'summary'; text: string }
   | { t: 'iface'; id: number; name: string }
-  | { t: 'app'; serial: number; info: FlowAppInfo }
-  | { t: 'dns'; pairs: [string, string][] }
   | { t: 'close' };
 
 export type WorkerReply =
@@ -57,6 +55,8 @@ export class WorkerRecordStage implements RecordStage {
   private readonly states: Int32Array;
   private readonly slots: BatchArrays[];
   private filling = 0;
+  private pendingApps: [number, FlowAppInfo][] = [];
+  private pendingDns: [string, string][] = [];
   private closed?: Promise<void>;
 
   private constructor(
@@ -132,8 +132,14 @@ export class WorkerRecordStage implements RecordStage {
     }
   }
 
+  /** App info and DNS answers ride with the next batch: one message per batch instead of one per
+   *  change, and the worker applies them before the snapshots that need them. */
   flows(_nums: Float64Array, _history: Uint8Array, count: number): void {
-    this.post({ t: 'flows', slot: this.filling, count });
+    const apps = this.pendingApps;
+    const dns = this.pendingDns;
+    this.pendingApps = [];
+    this.pendingDns = [];
+    this.post({ t: 'flows', slot: this.filling, count, apps, dns });
   }
 
   notif(rec: NotifRecord): void {
@@ -149,11 +155,11 @@ export class WorkerRecordStage implements RecordStage {
   }
 
   appInfo(serial: number, info: FlowAppInfo): void {
-    this.post({ t: 'app', serial, info });
+    this.pendingApps.push([serial, info]);
   }
 
   dnsAnswers(pairs: [string, string][]): void {
-    this.post({ t: 'dns', pairs });
+    for (const pair of pairs) this.pendingDns.push(pair);
   }
 
   /** Flushes every record to disk and stops the worker. */

@@ -67,7 +67,8 @@ function isOws(b: number): boolean {
 }
 
 function latin1(bytes: Uint8Array, from: number, to: number): string {
-  return String.fromCharCode(...bytes.subarray(from, to));
+  // apply() takes the typed array as it is; a spread would walk it through the iterator protocol.
+  return String.fromCharCode.apply(null, bytes.subarray(from, to) as unknown as number[]);
 }
 
 export class HttpRequestHead {
