@@ -90,7 +90,6 @@ class Session implements StreamReceiver, TlsListener {
     this.clientHelloSeen = true;
     const tls = (this.info.tls ??= {});
     if (info.sni !== undefined) tls.sni = info.sni;
-    if (info.alpn.length > 0) tls.alpn = info.alpn.join(',');
     this.layer.publish(this);
   }
 
@@ -98,6 +97,7 @@ class Session implements StreamReceiver, TlsListener {
     if (info.helloRetryRequest) return;
     const tls = (this.info.tls ??= {});
     tls.version = tlsVersionName(info.selectedVersion);
+    // Only the server's choice is `alpn` (TLS 1.3 hides it in EncryptedExtensions: absent then).
     if (info.alpn !== undefined) tls.alpn = info.alpn;
     this.layer.publish(this);
     if (this.clientHelloSeen) this.layer.tlsHandshake(this, info.selectedVersion);
