@@ -345,8 +345,10 @@ export class EventDetector {
     return st.newDataPkts[ix]! >= this.opts.staleMinDataPkts && st.lastData[ix]! - st.firstData[ix]! >= this.opts.staleMinUs;
   }
 
+  /** Whole µs: deadlines are `lastData + threshold` and must compare exactly with the silence
+   *  measured at them, or a deadline that rounds down would be re-armed at itself forever. */
   private earlyThreshold(ix: number): number {
-    const byGap = this.opts.staleGapFactor * this.streams.gapUs[ix]!;
+    const byGap = Math.ceil(this.opts.staleGapFactor * this.streams.gapUs[ix]!);
     return byGap > this.opts.staleMinUs ? byGap : this.opts.staleMinUs;
   }
 
