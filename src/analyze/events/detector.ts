@@ -56,6 +56,7 @@ const ACK = 0x10;
 const PROTO_TCP = 6;
 const PROTO_UDP = 17;
 const SECOND_US = 1_000_000;
+const MAX_PARTIAL_QUEUE = 262_144;
 
 /** Per-flow detector flags. */
 const enum F {
@@ -118,7 +119,9 @@ export class EventDetector {
     this.eventCount = new Uint8Array(n);
     this.streamSlot = new Int32Array(n).fill(-1);
     this.streams = new StreamStats(n);
-    this.partialQueue = new FlowFifo(n);
+    // Bounded below the flow cap: only a flood holds more embryonic flows than this within the
+    // half-open window, and a flow whose entry is dropped still gets its 00006 when it ends.
+    this.partialQueue = new FlowFifo(Math.min(n, MAX_PARTIAL_QUEUE));
     this.timers = new TimerHeap(1024, n * 2);
     this.resets = new ResetStormCounter(opts.resetStormCount, opts.resetStormWindowUs);
     this.local = new LocalSide(opts.localNets);
