@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { analyzeCaptureFile } from '../src/cli/analyze-file.js';
 import type { EventRecord, FlowRecord } from '../src/record/records.js';
 import { CORPUS, parseZeekLog } from './compare-zeek.js';
+import { tlsAlertDescriptionName, tlsAlertLevelName } from '../src/app/tls/tls-names.js';
 
 interface Packet {
   stream: number;
@@ -29,16 +30,6 @@ interface Packet {
   alerts: string[];
 }
 
-const ALERT_NAMES: Record<number, string> = {
-  0: 'close_notify', 10: 'unexpected_message', 20: 'bad_record_mac', 21: 'decryption_failed', 22: 'record_overflow',
-  30: 'decompression_failure', 40: 'handshake_failure', 41: 'no_certificate', 42: 'bad_certificate',
-  43: 'unsupported_certificate', 44: 'certificate_revoked', 45: 'certificate_expired', 46: 'certificate_unknown',
-  47: 'illegal_parameter', 48: 'unknown_ca', 49: 'access_denied', 50: 'decode_error', 51: 'decrypt_error',
-  70: 'protocol_version', 71: 'insufficient_security', 80: 'internal_error', 86: 'inappropriate_fallback',
-  90: 'user_canceled', 100: 'no_renegotiation', 109: 'missing_extension', 110: 'unsupported_extension',
-  112: 'unrecognized_name', 113: 'bad_certificate_status_response', 115: 'unknown_psk_identity',
-  116: 'certificate_required', 120: 'no_application_protocol',
-};
 
 function tsharkPackets(file: string): Packet[] {
   const text = execFileSync('tshark', ['-n', '-r', file, '-Y', 'tcp', '-T', 'fields', '-E', 'separator=\t', '-E', 'occurrence=a', '-E', 'aggregator=,',
@@ -61,7 +52,7 @@ function tsharkPackets(file: string): Packet[] {
       dstPort: Number(c[7]!.split(',')[0]),
       flags: Number(c[8]!.split(',')[0]),
       seq: Number(c[9]!.split(',')[0]),
-      alerts: descs.map((d, i) => `${levels[i] === '2' ? 'fatal' : levels[i] === '1' ? 'warning' : `level_${levels[i]}`} ${ALERT_NAMES[Number(d)] ?? `alert_${d}`}`),
+      alerts: descs.map((d, i) => `${tlsAlertLevelName(Number(levels[i]))} ${tlsAlertDescriptionName(Number(d))}`),
     });
   }
   return out;

@@ -13,22 +13,12 @@ import { PacketView } from '../src/decode/packet-view.js';
 import { createStreamParser } from '../src/sources/capture-format.js';
 import type { PacketHandler } from '../src/sources/packet-handler.js';
 import { CORPUS_DIR, loadCapture, readManifest, viewOf, type CapturedPacket } from './support/corpus.js';
+import { prng } from './support/prng.js';
 
 const PACKET_MUTATIONS = Number(process.env['DLLT_FUZZ_PACKETS'] ?? 150_000);
 const FILE_MUTATIONS = Number(process.env['DLLT_FUZZ_FILES'] ?? 10_000);
 const SEED = Number(process.env['DLLT_FUZZ_SEED'] ?? Date.now() % 0x7fffffff);
 
-/** mulberry32: small, fast, good enough to spread mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function snapshot(view: PacketView): string {
   const { data: _data, dv: _dv, ...fields } = view;

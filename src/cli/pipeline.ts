@@ -152,7 +152,6 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
     this.engine.flushAll(reason);
     this.drain();
     this.reportEvictions();
-    this.reportSuppressedEvents();
   }
 
   flowStarted(id: number): void {

@@ -10,9 +10,8 @@ import { TLS_VIOLATION_NAMES, tlsAlertDescriptionName, tlsAlertLevelName, tlsVer
 import type { EventRecord, FlowAppInfo } from './records.js';
 import { formatTs } from './serialize.js';
 import { Snap } from './flow-snapshot.js';
-import { readSnapshot, type FlowStringCache, type SnapshotView } from './flow-record.js';
+import { PROTO_NAMES, readSnapshot, type FlowStringCache, type SnapshotView } from './flow-record.js';
 
-const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp6' };
 const ORIG = 0;
 const RESP = 1;
 

@@ -14,7 +14,7 @@ import { formatTs } from './serialize.js';
 import { CONN_STATES, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
 import { HTTP_FIELDS, TLS_FIELDS } from './fields.js';
 
-const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp6' };
+export const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp6' };
 const FLAG_LETTERS = 'FSRPAUEC';
 const ORIG = 0;
 const RESP = 1;

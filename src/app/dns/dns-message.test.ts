@@ -14,6 +14,7 @@ import { PacketView } from '../../decode/packet-view.js';
 import { DecodeStatus } from '../../decode/status.js';
 import { tcpConnections } from '../http1/tcp-streams.test-support.js';
 import { CORPUS_DIR, loadCapture, viewOf } from '../../../test/support/corpus.js';
+import { prng } from '../../../test/support/prng.js';
 
 const UDP = 17;
 const DNS_PORT = 53;
@@ -434,17 +435,6 @@ test('messages inside a larger buffer: start/end respected, TCP framing, odd arg
   assert.equal(parseDnsMessage(new Uint8Array(11), 0, 11), undefined, 'shorter than a header');
 });
 
-/** mulberry32: small, fast, good enough to spread mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test(`fuzz: ${FUZZ_MESSAGES} mutated messages never throw and every summary is well formed (seed ${SEED})`, async () => {
   const seeds: Uint8Array[] = [

@@ -18,6 +18,7 @@ import {
 } from './request-head.js';
 import { tcpConnections, type TcpByteStream } from './tcp-streams.test-support.js';
 import { CORPUS_DIR } from '../../../test/support/corpus.js';
+import { prng } from '../../../test/support/prng.js';
 
 const HTTP_CAPTURES = [
   'zeek-http-get.pcap',
@@ -422,17 +423,6 @@ test('probeHttpRequest', () => {
   assert.equal(probeHttpRequest(framed, 2, 4), -1);
 });
 
-/** mulberry32: small, fast, good enough to spread mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test(`fuzz: ${FUZZ_HEADS} mutated heads never throw and random splits agree with the whole feed (seed ${SEED})`, async () => {
   const seeds: Uint8Array[] = [

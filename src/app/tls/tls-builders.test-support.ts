@@ -130,14 +130,3 @@ export function opaqueRecord(type: number, length: number): Uint8Array {
   return record(type, new Uint8Array(length).fill(0xa5));
 }
 
-/** A deterministic PRNG (mulberry32) so a failure can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

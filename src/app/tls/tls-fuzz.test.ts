@@ -17,9 +17,9 @@ import {
   clientHelloRecord,
   concat,
   opaqueRecord,
-  prng,
   serverHelloRecord,
 } from './tls-builders.test-support.js';
+import { prng } from '../../../test/support/prng.js';
 
 const ITERATIONS = 25_000;
 const CORPUS_SEEDS = [

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readTcpConnections, tlsStartIndex, type StreamChunk } from './tcp-streams.test-support.js';
 import { runSession, type ListenerCall } from './tls-observation.test-support.js';
-import { prng } from './tls-builders.test-support.js';
+import { prng } from '../../../test/support/prng.js';
 
 async function tlsChunks(file: string): Promise<StreamChunk[]> {
   const conn = (await readTcpConnections(file)).find((c) => tlsStartIndex(c) >= 0)!;
