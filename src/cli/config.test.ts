@@ -159,6 +159,9 @@ test('every validation error names its key', () => {
     DLLT_ROTATE_MB: '0',
     DLLT_MAX_DISK_MB: '1.5',
     DLLT_FOLLOW_DELAY_S: 'soon',
+    DLLT_FOLLOW_MAX: '0',
+    DLLT_FOLLOW_MAX_FILE_MB: '0.5',
+    DLLT_AVOID_KUBE_PROBES: 'no',
     DLLT_LOCAL_NETS: '10.0.0.0/33',
     DLLT_SNAPLEN: '262145',
     DLLT_PROMISC: 'true',
@@ -192,6 +195,11 @@ test('every validation error names its key', () => {
 test('cross-key check: the disk cap must hold one file part', () => {
   expectError('DLLT_ERR_CONFIG_INVALID', () => load({ env: { DLLT_MAX_DISK_MB: '50' } }), 'DLLT_MAX_DISK_MB', 'DLLT_ROTATE_MB');
   assert.equal(load({ env: { DLLT_MAX_DISK_MB: '50', DLLT_ROTATE_MB: '10' } }).maxDiskMb, 50);
+});
+
+test('cross-key check: SEARCH_HTTP_HEADER needs the HTTP parser (DLLT_EVENTS=Y)', () => {
+  expectError('DLLT_ERR_CONFIG_INVALID', () => load({ env: { SEARCH_HTTP_HEADER: 'X-Trace-Id', DLLT_EVENTS: 'N' } }), 'SEARCH_HTTP_HEADER', 'DLLT_EVENTS=N');
+  assert.deepEqual(load({ env: { FOLLOW_PORT: '8080', DLLT_EVENTS: 'N' } }).followPorts, [8080]);
 });
 
 test('unknown DLLT_ keys are errors with a suggestion; other unknown keys are ignored', () => {

@@ -46,6 +46,9 @@ export interface Config {
   rotateMb: number;
   maxDiskMb: number;
   followDelayS: number;
+  followMax: number;
+  followMaxFileMb: number;
+  avoidKubeProbes: boolean;
   localNets: Cidr[];
   snaplen: number;
   promisc: boolean;
@@ -195,6 +198,18 @@ export const CONFIG_CATALOG = [
   {
     key: 'DLLT_FOLLOW_DELAY_S', field: 'followDelayS', type: 'seconds', default: '30', unit: 's', max: DAY_S,
     description: 'A followed connection\'s pcap is written this long after the match, or at the connection\'s end if sooner.',
+  },
+  {
+    key: 'DLLT_FOLLOW_MAX', field: 'followMax', type: 'int', default: '100', unit: 'follows', min: 1, max: 10_000,
+    description: 'At most this many connections followed at once; more matches are logged (`follow_cap`) and not followed.',
+  },
+  {
+    key: 'DLLT_FOLLOW_MAX_FILE_MB', field: 'followMaxFileMb', type: 'int', default: '100', unit: 'MiB', min: 1, max: 1_048_576,
+    description: 'A follow pcap stops growing at this size; it is still written, and log_notif says it was truncated.',
+  },
+  {
+    key: 'DLLT_AVOID_KUBE_PROBES', field: 'avoidKubeProbes', type: 'bool-YN', default: 'Y',
+    description: 'Treat Kubernetes probe requests (`User-Agent: kube-probe/...`) like `AVOID_LIVENESS_PROBE`: no follow, no events. The start banner says when it is on.',
   },
   {
     key: 'DLLT_LOCAL_NETS', field: 'localNets', type: 'cidr-list',
@@ -378,6 +393,13 @@ export function loadConfig(input: LoadConfigInput): Config {
 }
 
 function checkCrossKey(cfg: Config): void {
+  if (cfg.searchHttpHeader !== undefined && !cfg.events) {
+    throw new DlltError(
+      'DLLT_ERR_CONFIG_INVALID',
+      'SEARCH_HTTP_HEADER is set but DLLT_EVENTS=N turns off the HTTP parser it needs',
+      { hint: 'set DLLT_EVENTS=Y (or unset it), or follow by port with FOLLOW_PORT' },
+    );
+  }
   if (cfg.maxDiskMb < cfg.rotateMb) {
     throw new DlltError(
       'DLLT_ERR_CONFIG_INVALID',

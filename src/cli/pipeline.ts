@@ -7,7 +7,7 @@
 import { PacketView } from '../decode/packet-view.js';
 import { decodePacket } from '../decode/decode-packet.js';
 import { DecodeStatus, MALFORMED_REASON_COUNT, MALFORMED_REASON_NAMES, MalformedReason } from '../decode/status.js';
-import { EndReasonCode, FlowEngine, type FlowLifecycleSink } from '../flow/flow-engine.js';
+import { END_REASON_NAMES, EndReasonCode, FlowEngine, type FlowLifecycleSink } from '../flow/flow-engine.js';
 import { appendEventSnapshot, appendSnapshot, KIND_END, KIND_START, KIND_UPDATE, SnapshotBatch } from '../record/flow-snapshot.js';
 import { EventDetector, type EventOutput } from '../analyze/events/detector.js';
 import { eventSpec, type EventCode } from '../analyze/events/catalog.js';
@@ -17,7 +17,25 @@ import type { RecordStage } from '../record/record-stage.js';
 import { notifRecord } from '../record/notif.js';
 import type { NotifLevel } from '../record/records.js';
 import type { PacketHandler } from '../sources/packet-handler.js';
-import type { Config } from './config.js';
+import type { Config, HeaderMatch } from './config.js';
+import { Follower } from '../analyze/follow/follower.js';
+import type { HeaderSpec, HttpRequestHead } from '../app/http1/request-head.js';
+
+const MIB = 1024 * 1024;
+/** What DLLT_AVOID_KUBE_PROBES adds: the kubelet's probes say `User-Agent: kube-probe/<version>`. */
+export const KUBE_PROBE_HEADER: HeaderSpec = { name: 'user-agent', value: 'kube-probe/' };
+
+function headerSpec(h: HeaderMatch): HeaderSpec {
+  return h.value === undefined ? { name: h.name.toLowerCase() } : { name: h.name.toLowerCase(), value: h.value };
+}
+
+/** AVOID_LIVENESS_PROBE and, unless switched off, the kube-probe user agent. */
+export function avoidHeaders(config: Config): HeaderSpec[] {
+  const out: HeaderSpec[] = [];
+  if (config.avoidLivenessProbe !== undefined) out.push(headerSpec(config.avoidLivenessProbe));
+  if (config.avoidKubeProbes) out.push(KUBE_PROBE_HEADER);
+  return out;
+}
 
 export interface DecodeCounters {
   packets: number;
@@ -32,6 +50,8 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
   readonly engine: FlowEngine;
   /** Absent with DLLT_EVENTS=N. */
   readonly detector: EventDetector | undefined;
+  /** Absent unless SEARCH_HTTP_HEADER or FOLLOW_PORT is set. */
+  readonly follower: Follower | undefined;
   readonly decode: DecodeCounters = {
     packets: 0,
     ok: 0,
@@ -52,6 +72,8 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
     private readonly defaultIfName: string,
     /** Addresses of the monitored side besides DLLT_LOCAL_NETS (live: the interface's). */
     extraLocalNets: readonly LocalNet[] = [],
+    /** Where follow pcaps go; without it nothing is followed. */
+    followDir?: string,
   ) {
     const first = stage.nextBatch();
     this.batch = new SnapshotBatch(first.nums, first.history);
@@ -90,11 +112,23 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
         localNets: [...config.localNets, ...extraLocalNets],
         tlsEvents: config.tlsEvents,
         tlsPorts: config.tlsPorts,
-        avoidHeader: config.avoidLivenessProbe === undefined
-          ? undefined
-          : { name: config.avoidLivenessProbe.name.toLowerCase(), ...(config.avoidLivenessProbe.value === undefined ? {} : { value: config.avoidLivenessProbe.value }) },
+        avoidHeaders: avoidHeaders(config),
       },
       this,
+    );
+    const follows = config.searchHttpHeader !== undefined || config.followPorts.length > 0;
+    this.follower = !follows || followDir === undefined ? undefined : new Follower(
+      this.engine,
+      {
+        dir: followDir,
+        searchHeader: config.searchHttpHeader === undefined ? undefined : headerSpec(config.searchHttpHeader),
+        followPorts: config.followPorts,
+        delayUs: Math.round(config.followDelayS * us),
+        maxConcurrent: config.followMax,
+        maxFileBytes: config.followMaxFileMb * MIB,
+        maxTotalBytes: config.maxDiskMb * MIB,
+      },
+      (level, kind, message, extra) => this.notify(level, kind, message, extra),
     );
   }
 
@@ -106,8 +140,10 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
     detector?.beforePacket(tsUs);
     if (status === DecodeStatus.OK) {
       d.ok++;
-      this.engine.processPacket(this.view);
-      detector?.onPacket(this.view);
+      const v = this.view;
+      this.engine.processPacket(v);
+      detector?.onPacket(v);
+      this.follower?.onPacket(data, start, capLen, wireLen, tsUs, linkType, v.srcPort, v.dstPort, v.ipProto);
       return;
     }
     if (status === DecodeStatus.NOT_IP) d.notIp++;
@@ -121,6 +157,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
         if (v.tcpHdrLen > 0) {
           this.engine.processPacket(v);
           detector?.onPacket(v);
+          this.follower?.onPacket(data, start, capLen, wireLen, tsUs, linkType, v.srcPort, v.dstPort, v.ipProto);
           return;
         }
         if (v.srcPort + v.dstPort > 0 && this.engine.accountTruncated(v)) return;
@@ -143,6 +180,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
   advanceClock(nowUs: number): void {
     this.engine.advanceClock(nowUs);
     this.detector?.onClock();
+    this.follower?.onClock(this.engine.clock);
     this.drain();
     this.reportEvictions();
   }
@@ -166,6 +204,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
 
   flowEnded(id: number, reason: EndReasonCode): void {
     this.detector?.flowEnding(id);
+    this.follower?.flowEnding(id, END_REASON_NAMES[reason]!);
     this.snapshot(id, KIND_END, reason);
   }
 
@@ -180,6 +219,14 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
 
   dnsAnswers(pairs: [string, string][]): void {
     this.stage.dnsAnswers(pairs);
+  }
+
+  requestHead(id: number, head: HttpRequestHead | undefined): void {
+    this.follower?.httpHead(id, head);
+  }
+
+  ignored(id: number): void {
+    this.follower?.ignore(id);
   }
 
   /** Events the per-flow cap or the per-code rate limit held back, one notification per report. */

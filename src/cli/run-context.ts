@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { NotifLevel } from '../record/records.js';
-import { describeConfig, type Config } from './config.js';
+import { describeConfig, type Config, type HeaderMatch } from './config.js';
 import { Pipeline } from './pipeline.js';
 import type { LocalNet } from '../analyze/local-side.js';
 import { WorkerRecordStage } from './worker-record-stage.js';
@@ -25,7 +25,7 @@ export class RunContext {
     private readonly stage: WorkerRecordStage,
     localNets: readonly LocalNet[],
   ) {
-    this.pipeline = new Pipeline(config, stage, ifName, localNets);
+    this.pipeline = new Pipeline(config, stage, ifName, localNets, dir);
   }
 
   /**
@@ -59,7 +59,8 @@ export class RunContext {
     const team = c.mejorEquipo ? `, MEJOR_EQUIPO ${c.mejorEquipo}` : '';
     const author = c.author ? `, AUTHOR ${c.author}` : '';
     this.notify('info', 'start', `dllt ${VERSION} started on ${what}${team}${author}`, { version: VERSION, outDir: this.dir, config: describeConfig(c) });
-    this.say(`dllt ${VERSION}: ${what} → ${this.dir}`);
+    this.say(`dllt ${VERSION}: ${what} → ${this.dir}${team}${author}`);
+    for (const line of followBanner(c)) this.say(line);
   }
 
   /** A line of the human-readable summary: stdout (unless -q) and outputfile.txt. */
@@ -102,4 +103,25 @@ export class RunContext {
     this.pipeline.drain();
     await this.stage.close();
   }
+}
+
+/** What is followed and what is ignored, said at start so an operator knows why a pcap did or
+ *  did not appear. */
+export function followBanner(c: Config): string[] {
+  const lines: string[] = [];
+  const triggers: string[] = [];
+  if (c.searchHttpHeader !== undefined) triggers.push(`requests with header ${headerText(c.searchHttpHeader)} (SEARCH_HTTP_HEADER)`);
+  if (c.followPorts.length > 0) triggers.push(`port ${c.followPorts.join(',')} (FOLLOW_PORT)`);
+  if (triggers.length > 0) {
+    lines.push(`following ${triggers.join(' and ')}: pcap written ${c.followDelayS} s after the match or at the connection's end`);
+  }
+  const avoided: string[] = [];
+  if (c.avoidLivenessProbe !== undefined) avoided.push(`${headerText(c.avoidLivenessProbe)} (AVOID_LIVENESS_PROBE)`);
+  if (c.avoidKubeProbes) avoided.push('User-Agent: kube-probe/ (Kubernetes probes; DLLT_AVOID_KUBE_PROBES=N to keep them)');
+  if (avoided.length > 0) lines.push(`ignoring requests with ${avoided.join(' and ')}: no events, no follow`);
+  return lines;
+}
+
+function headerText(h: HeaderMatch): string {
+  return h.value === undefined ? h.name : `${h.name}: ${h.value}`;
 }

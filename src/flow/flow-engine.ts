@@ -69,6 +69,19 @@ export interface FlowEngineCounters {
   fragmentsNoFlow: number;
 }
 
+export interface FlowEndpoints {
+  version: number;
+  proto: number;
+  origAddr: Int32Array;
+  respAddr: Int32Array;
+  origPort: number;
+  respPort: number;
+}
+
+export function newFlowEndpoints(): FlowEndpoints {
+  return { version: 0, proto: 0, origAddr: new Int32Array(4), respAddr: new Int32Array(4), origPort: 0, respPort: 0 };
+}
+
 export class FlowEngine {
   readonly table: FlowTable;
   readonly state: FlowState;
@@ -224,6 +237,25 @@ export class FlowEngine {
         this.endFlow(id, c === FlowClass.TCP_CLOSING ? this.closingReason(id) : reason);
       }
     }
+  }
+
+  /** Flow `id`'s endpoints, originator first, into `out` (cold paths: file names, messages). */
+  endpointsOf(id: number, out: FlowEndpoints = newFlowEndpoints()): FlowEndpoints {
+    const keys = this.table.keys;
+    const k = id * KEY_WORDS;
+    const familyProto = keys[k + 9]!;
+    out.version = familyProto >>> 8;
+    out.proto = familyProto & 0xff;
+    const origIsA = this.state.origEndpoint[id] === 0;
+    for (let i = 0; i < 4; i++) {
+      out.origAddr[i] = keys[k + (origIsA ? i : 4 + i)]!;
+      out.respAddr[i] = keys[k + (origIsA ? 4 + i : i)]!;
+    }
+    const portA = keys[k + 8]! >>> 16;
+    const portB = keys[k + 8]! & 0xffff;
+    out.origPort = origIsA ? portA : portB;
+    out.respPort = origIsA ? portB : portA;
+    return out;
   }
 
   /** Number of flows currently in the table. */

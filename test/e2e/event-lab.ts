@@ -5,6 +5,7 @@
  * capture file and the live run that made it give the same events).
  */
 import { execFileSync } from 'node:child_process';
+import { test, type TestContext } from 'node:test';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -57,6 +58,8 @@ export async function waitFor(cond: () => boolean, what: string, timeoutMs = 15_
 export interface LiveRun {
   /** The reference capture of the same interface, written by tcpdump. */
   refPcap: string;
+  /** dllt's log directory for the interface (where its follow pcaps go too). */
+  dir: string;
   /** Stops dllt (SIGTERM) and tcpdump; returns dllt's records. */
   stop(): Promise<Records & { dllt: RunResult }>;
 }
@@ -89,24 +92,27 @@ export class EventLab {
     const dlltDone = collect(dllt, 120_000);
     await waitFor(() => packetSocketsOn(ifindex) >= before + 2, 'tcpdump and dllt to open the interface');
     await sleep(300);
+    const dir = join(out, 'logs', `dllt${ifindex}`);
     return {
       refPcap,
+      dir,
       stop: async () => {
         dllt.kill('SIGTERM');
         const run = await dlltDone;
         ref.kill('SIGTERM');
         await collect(ref, 10_000);
         if (run.code !== 0) throw new Error(`dllt capture exited ${run.code} ${run.signal}: ${run.stderr}`);
-        return { ...readRecords(join(out, 'logs', `dllt${ifindex}`)), dllt: run };
+        return { ...readRecords(dir), dllt: run };
       },
     };
   }
 
   /** `dllt read` of a capture file with `env`; its records. */
-  readFile(pcap: string, env: Record<string, string>): Records {
+  readFile(pcap: string, env: Record<string, string>): Records & { dir: string } {
     const out = mkdtempSync(join(this.tmp, 'read-'));
     execFileSync(process.execPath, [CLI, 'read', pcap, '--out', out, '-q'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    return readRecords(join(out, 'logs', basename(pcap)));
+    const dir = join(out, 'logs', basename(pcap));
+    return { ...readRecords(dir), dir };
   }
 
   markPassed(): void {
@@ -142,4 +148,19 @@ export function handshakeTimesUs(pcap: string, clientPort: number): { syn?: numb
     else if ((flags & 0x17) === 0x10 && fromClient && out.synAck !== undefined && out.ack === undefined) out.ack = us;
   }
   return out;
+}
+
+/** One lab scenario as a test: a fresh EventLab, cleaned up (artifacts kept on failure); when
+ *  the lab cannot run, the test is skipped and `label` says why. */
+export function labScenario(label: string, skip: string | undefined, name: string, body: (lab: EventLab, t: TestContext) => Promise<void>, timeout = 60_000): void {
+  test(name, { skip, timeout }, async (t) => {
+    const lab = new EventLab();
+    try {
+      await body(lab, t);
+      lab.markPassed();
+    } finally {
+      lab.cleanup();
+    }
+  });
+  if (skip) console.log(`# ${label} e2e "${name}" skipped: ${skip}`);
 }

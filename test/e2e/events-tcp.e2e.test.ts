@@ -13,11 +13,10 @@
  * Runs as root with tcpdump, tshark, python3, curl and nft present and the CLI built; otherwise
  * each test prints why it is skipped.
  */
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EventLab, eventKey, eventLabUnavailable, handshakeTimesUs, sleep, type LiveRun, type Records } from './event-lab.js';
+import { EventLab, eventKey, eventLabUnavailable, handshakeTimesUs, sleep, type LiveRun, type Records, labScenario } from './event-lab.js';
 import { waitForTcpPort } from './netns.js';
 import type { EventRecord } from '../../src/record/records.js';
 import {
@@ -64,16 +63,7 @@ function envLocal(ip: string): Record<string, string> {
 }
 
 function scenario(name: string, body: (lab: EventLab) => Promise<void>, timeout = 60_000): void {
-  test(name, { skip, timeout }, async () => {
-    const lab = new EventLab();
-    try {
-      await body(lab);
-      lab.markPassed();
-    } finally {
-      lab.cleanup();
-    }
-  });
-  if (skip) console.log(`# events-tcp e2e "${name}" skipped: ${skip}`);
+  labScenario('events-tcp', skip, name, body, timeout);
 }
 
 function dump(events: EventRecord[]): string {

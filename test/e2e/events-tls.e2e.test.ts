@@ -21,13 +21,13 @@
  * Runs as root with tcpdump, tshark, python3, openssl and nc present and the CLI built; otherwise
  * each test prints why it is skipped.
  */
-import { after, test, type TestContext } from 'node:test';
+import { after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventLab, eventKey, eventLabUnavailable, sleep, type LiveRun, type Records } from './event-lab.js';
+import { EventLab, eventKey, eventLabUnavailable, sleep, type LiveRun, type Records, labScenario } from './event-lab.js';
 import { waitForTcpPort, type RunResult } from './netns.js';
 import type { EventRecord, FlowRecord } from '../../src/record/records.js';
 
@@ -276,16 +276,7 @@ async function stop(run: LiveRun): Promise<Records> {
 }
 
 function scenario(name: string, body: (lab: EventLab, t: TestContext) => Promise<void>, timeout = 60_000): void {
-  test(name, { skip, timeout }, async (t) => {
-    const lab = new EventLab();
-    try {
-      await body(lab, t);
-      lab.markPassed();
-    } finally {
-      lab.cleanup();
-    }
-  });
-  if (skip) console.log(`# events-tls e2e "${name}" skipped: ${skip}`);
+  labScenario('events-tls', skip, name, body, timeout);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,8 +22,9 @@ export interface AppLayerOptions {
   tlsEvents: boolean;
   /** Ports where a client must speak TLS: other bytes there are 00005 `not_tls`. */
   tlsPorts: readonly number[];
-  /** AVOID_LIVENESS_PROBE: connections whose request carries it get no events. */
-  avoidHeader?: HeaderSpec | undefined;
+  /** AVOID_LIVENESS_PROBE (and kube-probe): connections whose request carries one get no
+   *  events and no follow. */
+  avoidHeaders: readonly HeaderSpec[];
 }
 
 export interface AppLayerOutput {
@@ -31,6 +32,9 @@ export interface AppLayerOutput {
   appInfo(id: number, info: FlowAppInfo): void;
   dnsAnswers(pairs: [string, string][]): void;
   ignore(id: number): void;
+  /** The client's request head of a TCP flow, once read; undefined when the flow turned out
+   *  to have none (TLS, another protocol, a gap, or it ended first). At most once per flow. */
+  requestHead(id: number, head: HttpRequestHead | undefined): void;
 }
 
 const PROTO_TCP = 6;
@@ -54,6 +58,8 @@ class Session implements StreamReceiver, TlsListener {
   info: FlowAppInfo = {};
   /** Info changed since it was last sent to the record stage. */
   dirty = false;
+  /** The HTTP request head was handed on (requestHead). */
+  headSeen = false;
   private clientHelloSeen = false;
 
   constructor(
@@ -167,7 +173,10 @@ export class AppLayer {
     if (st === AppState.DONE) return;
     if (st === AppState.UNDECIDED) {
       if (v.payloadLen <= 0) return;
-      if (!this.decide(id, side, v)) return;
+      if (!this.decide(id, side, v)) {
+        this.out.requestHead(id, undefined);
+        return;
+      }
     }
     const session = this.sessions.get(id);
     if (session === undefined) return;
@@ -228,6 +237,7 @@ export class AppLayer {
     const session = new Session(this, id, s.serial[id]!);
     if (probeTls(v.data, start, end) === 1) {
       session.tls = new TlsSession(session);
+      this.out.requestHead(id, undefined);
     } else if (probeHttpRequest(v.data, start, end) === 1) {
       session.http = new HttpRequestHead();
       session.streams.stop(1);
@@ -247,6 +257,7 @@ export class AppLayer {
 
   endSession(session: Session): void {
     if (this.sessions.get(session.id) !== session) return;
+    if (session.http !== undefined && !session.headSeen && this.isCurrent(session)) this.out.requestHead(session.id, undefined);
     this.send(session);
     this.sessions.delete(session.id);
     this.state[session.id] = AppState.DONE;
@@ -281,8 +292,15 @@ export class AppLayer {
     if (head.host !== undefined) http.host = head.host;
     if (head.path !== undefined) http.path = head.path;
     session.info.http = http;
+    session.headSeen = true;
     this.publish(session);
-    if (this.opts.avoidHeader !== undefined && head.matches(this.opts.avoidHeader)) this.out.ignore(session.id);
+    for (const avoid of this.opts.avoidHeaders) {
+      if (head.matches(avoid)) {
+        this.out.ignore(session.id);
+        return;
+      }
+    }
+    this.out.requestHead(session.id, head);
   }
 
   private isCurrent(session: Session): boolean {

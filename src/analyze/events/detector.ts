@@ -15,6 +15,7 @@ import { KEY_WORDS } from '../../flow/flow-table.js';
 import { FlowFlag, NO_OFFSET, ORIG, RESP, TcpEndpointState as St } from '../../flow/flow-state.js';
 import type { FlowAppInfo } from '../../record/records.js';
 import { AppLayer, type AppLayerOptions } from '../app-layer/app-layer.js';
+import type { HttpRequestHead } from '../../app/http1/request-head.js';
 import { LocalSide, type LocalNet } from '../local-side.js';
 import { EventCode } from './catalog.js';
 import { endpointKey, ResetStormCounter } from './reset-storm.js';
@@ -29,6 +30,10 @@ export interface EventOutput {
   appInfo(id: number, info: FlowAppInfo): void;
   /** Address → name pairs from a DNS answer (for the flows' `serverName`). */
   dnsAnswers(pairs: [address: string, name: string][]): void;
+  /** The client's HTTP request head of flow `id`, or undefined when it has none (follows). */
+  requestHead(id: number, head: HttpRequestHead | undefined): void;
+  /** AVOID_LIVENESS_PROBE matched flow `id`: it gets no events, and no follow either. */
+  ignored(id: number): void;
 }
 
 export interface DetectorOptions extends AppLayerOptions {
@@ -130,7 +135,11 @@ export class EventDetector {
       raise: (id, code, side, value, aux) => this.raise(id, code, side, value, aux),
       appInfo: (id, info) => out.appInfo(id, info),
       dnsAnswers: (pairs) => out.dnsAnswers(pairs),
-      ignore: (id) => (this.flags[id]! |= F.IGNORED),
+      ignore: (id) => {
+        this.flags[id]! |= F.IGNORED;
+        out.ignored(id);
+      },
+      requestHead: (id, head) => out.requestHead(id, head),
     });
   }
 
