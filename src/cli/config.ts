@@ -46,6 +46,7 @@ export interface Config {
   rotateMb: number;
   maxDiskMb: number;
   followDelayS: number;
+  roleRulesPath?: string;
   followMax: number;
   followMaxFileMb: number;
   avoidKubeProbes: boolean;
@@ -198,6 +199,10 @@ export const CONFIG_CATALOG = [
   {
     key: 'DLLT_FOLLOW_DELAY_S', field: 'followDelayS', type: 'seconds', default: '30', unit: 's', max: DAY_S,
     description: 'A followed connection\'s pcap is written this long after the match, or at the connection\'s end if sooner.',
+  },
+  {
+    key: 'DLLT_ROLE_RULES', field: 'roleRulesPath', type: 'path',
+    description: 'A role rules file (JSON, or an ES module with a default export): shodohflo-style networks and FlowMapping rules that decide client, server and service port before the built-in heuristics (docs/roles.md).',
   },
   {
     key: 'DLLT_FOLLOW_MAX', field: 'followMax', type: 'int', default: '100', unit: 'follows', min: 1, max: 10_000,

@@ -4,6 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { InlineRecordStage } from '../record/record-stage.js';
+import { compileRoleRules } from '../analyze/roles/compiled-role-rules.js';
 import { notifRecord } from '../record/notif.js';
 import { DlltFileSink } from '../sinks/dllt-files.js';
 import { newBatchArrays } from '../record/flow-snapshot.js';
@@ -31,7 +32,8 @@ try {
     },
   });
   sink.open();
-  stage = new InlineRecordStage(sink, init.ifName);
+  const rules = init.roleRules;
+  stage = new InlineRecordStage(sink, init.ifName, rules === undefined ? undefined : compileRoleRules(rules.config, rules.ourNets, rules.source));
   reply({ t: 'ready' });
 } catch (err) {
   const e = err as { code?: string; message?: string; hint?: string };

@@ -5,10 +5,14 @@
  */
 import { join } from 'node:path';
 import type { NotifLevel } from '../record/records.js';
-import { describeConfig, type Config, type HeaderMatch } from './config.js';
+import { describeConfig, formatCidr, type Config, type HeaderMatch } from './config.js';
+import { DlltError } from './errors.js';
+import { loadRoleRules } from '../analyze/roles/load.js';
+import { compileRoleRules } from '../analyze/roles/compiled-role-rules.js';
+import { RoleRulesError } from '../analyze/roles/role-rules-error.js';
 import { Pipeline } from './pipeline.js';
 import type { LocalNet } from '../analyze/local-side.js';
-import { WorkerRecordStage } from './worker-record-stage.js';
+import { WorkerRecordStage, type WorkerInit } from './worker-record-stage.js';
 
 const MIB = 1024 * 1024;
 export const VERSION = '0.1.0';
@@ -35,8 +39,10 @@ export class RunContext {
    */
   static async open(config: Config, dirName: string, ifName: string, localNets: readonly LocalNet[] = []): Promise<RunContext> {
     const dir = join(config.outRoot, 'logs', dirName);
+    const roleRules = await loadRules(config, localNets);
     const stage = await WorkerRecordStage.start(
       {
+        roleRules,
         sink: { dir, format: config.format, rotateBytes: config.rotateMb * MIB, maxDiskBytes: config.maxDiskMb * MIB, flushIntervalMs: config.flushIntervalMs },
         startTimeMs: Date.now(),
         ifName,
@@ -124,4 +130,22 @@ export function followBanner(c: Config): string[] {
 
 function headerText(h: HeaderMatch): string {
   return h.value === undefined ? h.name : `${h.name}: ${h.value}`;
+}
+
+/** DLLT_ROLE_RULES read and compiled once here, so a bad file stops the run at start with every
+ *  problem named; "our nets" are DLLT_LOCAL_NETS plus the monitored interface's addresses. */
+async function loadRules(config: Config, localNets: readonly LocalNet[]): Promise<WorkerInit['roleRules']> {
+  const path = config.roleRulesPath;
+  if (path === undefined) return undefined;
+  const ourNets = [...config.localNets, ...localNets].map((n) => formatCidr(n));
+  try {
+    const rules = await loadRoleRules(path);
+    compileRoleRules(rules, ourNets, path);
+    return { config: rules, ourNets, source: path };
+  } catch (err) {
+    if (!(err instanceof RoleRulesError)) throw err;
+    throw new DlltError('DLLT_ERR_CONFIG_INVALID', `DLLT_ROLE_RULES ${path}: ${err.problems.join('; ')}`, {
+      hint: 'fix the rules file (docs/roles.md shows the format), or unset DLLT_ROLE_RULES to use the built-in heuristics',
+    });
+  }
 }

@@ -12,6 +12,7 @@ import { BATCH_HISTORY_BYTES, BATCH_NUMS_BYTES, newBatchArrays } from '../record
 import type { FlowAppInfo, NotifRecord } from '../record/records.js';
 import type { DlltFileSinkOptions } from '../sinks/dllt-files.js';
 import { DlltError, type DlltErrorCode } from './errors.js';
+import type { RoleRulesConfig } from '../analyze/roles/config-types.js';
 
 /** Batches in the ring: one being filled plus up to SLOTS - 1 waiting for or in the worker. */
 const SLOTS = 6;
@@ -27,6 +28,8 @@ export interface WorkerInit {
   sink: Omit<DlltFileSinkOptions, 'onNotice' | 'startTime'>;
   startTimeMs: number;
   ifName: string;
+  /** DLLT_ROLE_RULES, validated on the main thread and compiled again in the worker. */
+  roleRules?: { config: RoleRulesConfig; ourNets: string[]; source: string } | undefined;
   /** Int32 per slot (SLOT_FREE or SLOT_BUSY), then one generation word the worker bumps and
    *  notifies each time it frees a slot. */
   slotStates: SharedArrayBuffer;

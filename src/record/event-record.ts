@@ -106,7 +106,7 @@ export function eventRecordFromSnapshot(nums: Float64Array, slot: number, ifName
     side: side === ORIG ? 'src' : side === RESP ? 'dst' : undefined,
     clientIP: roles ? (r.clientIsOrig ? srcIP : dstIP) : undefined,
     serverIP: roles ? (r.clientIsOrig ? dstIP : srcIP) : undefined,
-    servicePort: roles ? (r.clientIsOrig ? r.respPort : r.origPort) : undefined,
+    servicePort: roles ? r.servicePort : undefined,
     description: spec.description,
     cause: spec.cause,
   };

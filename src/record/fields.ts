@@ -14,7 +14,7 @@ export const FLOW_FIELDS = [
   'firstTs', 'lastTs', 'durationUs',
   'srcPkts', 'srcBytes', 'dstPkts', 'dstBytes', 'srcPayloadBytes', 'dstPayloadBytes',
   'connState', 'history', 'endReason',
-  'clientIP', 'serverIP', 'servicePort', 'roleMethod', 'rolesFlipped',
+  'clientIP', 'serverIP', 'servicePort', 'roleMethod', 'flowKey', 'rolesFlipped',
   'srcTcpFlags', 'dstTcpFlags',
   'retransSrc', 'retransDst', 'outOfOrderSrc', 'outOfOrderDst', 'dupAckSrc', 'dupAckDst',
   'zeroWindowSrc', 'zeroWindowDst',

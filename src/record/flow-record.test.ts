@@ -10,15 +10,21 @@ import { readCaptureFile } from '../sources/capture-file.js';
 import { FlowStringCache, flowJsonLineFromSnapshot, flowRecordFromSnapshot } from './flow-record.js';
 import type { RecordStage } from './record-stage.js';
 import { KIND_EVENT, KIND_START, newBatchArrays, Snap, SNAPSHOT_STRIDE } from './flow-snapshot.js';
-import type { FlowAppInfo } from './records.js';
+import type { FlowAppInfo, FlowRecord } from './records.js';
+import { compileRoleRules, type CompiledRoleRules } from '../analyze/roles/compiled-role-rules.js';
 import { toJsonLine } from './serialize.js';
 
 /** A stage that renders every snapshot both ways and keeps any difference. */
 class BothWays implements RecordStage {
   lines = 0;
   readonly differences: string[] = [];
-  private readonly forObjects = new FlowStringCache();
-  private readonly forLines = new FlowStringCache();
+  private readonly forObjects: FlowStringCache;
+  private readonly forLines: FlowStringCache;
+  readonly records: FlowRecord[] = [];
+  constructor(rules?: CompiledRoleRules) {
+    this.forObjects = new FlowStringCache(rules);
+    this.forLines = new FlowStringCache(rules);
+  }
   private readonly apps = new Map<number, FlowAppInfo>();
   private readonly serverNames = new Map<string, string>();
   withApp = 0;
@@ -32,7 +38,9 @@ class BothWays implements RecordStage {
       const app = kind === KIND_START ? undefined : this.apps.get(nums[i * SNAPSHOT_STRIDE + Snap.SERIAL]!);
       if (app?.tls !== undefined || app?.http !== undefined) this.withApp++;
       const extras = { app, serverNames: this.serverNames };
-      const viaObject = toJsonLine(flowRecordFromSnapshot(nums, history, i, 'if "0"', this.forObjects, extras));
+      const rec = flowRecordFromSnapshot(nums, history, i, 'if "0"', this.forObjects, extras);
+      if (kind !== KIND_START) this.records.push(rec);
+      const viaObject = toJsonLine(rec);
       const direct = flowJsonLineFromSnapshot(nums, history, i, JSON.stringify('if "0"'), this.forLines, extras);
       this.lines++;
       if (viaObject !== direct && this.differences.length < 5) this.differences.push(`${viaObject}${direct}`);
@@ -60,4 +68,52 @@ test('flow JSON lines made straight from snapshots equal the serialized records,
   assert.deepEqual(stage.differences, []);
   assert.ok(stage.withApp > 20, `flow records with TLS or HTTP info: ${stage.withApp}`);
   assert.ok(stage.lines > 4000, `only ${stage.lines} lines compared`);
+});
+
+/** Every corpus file through its own stage (flow serials, and so the per-flow caches, start
+ *  again with each pipeline); the records and differences of all of them. */
+async function readCorpus(rules?: CompiledRoleRules): Promise<{ records: FlowRecord[]; differences: string[] }> {
+  const all = { records: [] as FlowRecord[], differences: [] as string[] };
+  for (const name of readdirSync(CORPUS_DIR).filter((f) => /\.pcap(ng)?$/.test(f))) {
+    const stage = new BothWays(rules);
+    const pipeline = new Pipeline(configWith(), stage, name);
+    await readCaptureFile(join(CORPUS_DIR, name), pipeline);
+    pipeline.finish(EndReasonCode.EOF);
+    all.records.push(...stage.records);
+    all.differences.push(...stage.differences);
+  }
+  return all;
+}
+
+test('on the corpus, every flow whose SYN was captured has roleMethod syn, the SYN sender as client and its destination port as service port', async () => {
+  const stage = await readCorpus();
+  const withSyn = stage.records.filter((r) => r.proto === 'tcp' && r.history?.startsWith('S'));
+  assert.ok(withSyn.length > 1000, `${withSyn.length} flows with a captured SYN`);
+  const wrong = withSyn.filter((r) => r.roleMethod !== 'syn' || r.clientIP !== r.srcIP || r.servicePort !== r.dstPort || r.flowKey !== `${r.srcIP};${r.dstIP};${r.dstPort};flow`);
+  assert.deepEqual(wrong.slice(0, 3), []);
+});
+
+test('with role rules, JSON lines still equal the records; rules decide before the heuristics and drop removes the flow key', async () => {
+  const rules = compileRoleRules({
+    networks: [['low', ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16']], ['high', ['0.0.0.0/0', '::/0']]],
+    rules: [
+      { name: 'low-to-high-web', src: 'low', dst: 'high', action: { assign: { client: 'dst', port: 'dst', ports: [80, 443], drop: true } } },
+      { name: 'from-high', src: 'high', dst: null, action: { portMatch: { ports: [53, 443], precedence: 'dst' } } },
+      { name: 'rest', src: null, dst: null, action: { lowerPort: 'dst' } },
+    ],
+  }, []);
+  const stage = await readCorpus(rules);
+  assert.deepEqual(stage.differences, []);
+  const byMethod = new Map<string, number>();
+  for (const r of stage.records) byMethod.set(r.roleMethod ?? '-', (byMethod.get(r.roleMethod ?? '-') ?? 0) + 1);
+  for (const m of ['rule:low-to-high-web', 'rule:from-high', 'rule:rest']) assert.ok((byMethod.get(m) ?? 0) > 0, `${m}: ${JSON.stringify([...byMethod])}`);
+  for (const r of stage.records) {
+    if (r.roleMethod === 'rule:low-to-high-web') {
+      assert.equal(r.flowKey, undefined);
+      assert.equal(r.clientIP, r.dstIP);
+      assert.equal(r.servicePort, r.dstPort, JSON.stringify(r));
+    } else if (r.roleMethod?.startsWith('rule:')) {
+      assert.equal(r.flowKey, `${r.clientIP};${r.serverIP};${r.servicePort};flow`);
+    }
+  }
 });

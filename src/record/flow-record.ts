@@ -13,6 +13,7 @@ import type { FlowAppInfo, FlowRecord } from './records.js';
 import { formatTs } from './serialize.js';
 import { CONN_STATES, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
 import { HTTP_FIELDS, TLS_FIELDS } from './fields.js';
+import type { CompiledRoleRules } from '../analyze/roles/compiled-role-rules.js';
 
 export const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp6' };
 const FLAG_LETTERS = 'FSRPAUEC';
@@ -32,6 +33,11 @@ function flagString(flags: number): string {
 
 export interface Roles {
   clientSide: number;
+  /** The side whose port is the service port: the server's, unless a rule's Assign says otherwise. */
+  servicePortSide: number;
+  /** A rule's `drop`: the flow gets no flowKey (shodohflo leaves it out of its keyed outputs). */
+  drop: boolean;
+  /** `syn`, `port<1024`, `lower-port`, `originator` (equal ports, no SYN) or `rule:<name>`. */
   method: string;
 }
 
@@ -52,18 +58,21 @@ export function decideRoles(proto: number, origFlags: number, respFlags: number,
   if (origPort !== respPort) return respPort < origPort ? ROLE_ORIG_LOWER : ROLE_RESP_LOWER;
   return ROLE_ORIG_ORIGINATOR;
 }
-const ROLE_ORIG_SYN: Roles = { clientSide: ORIG, method: 'syn' };
-const ROLE_RESP_SYN: Roles = { clientSide: RESP, method: 'syn' };
-const ROLE_ORIG_WELL_KNOWN: Roles = { clientSide: ORIG, method: 'wellKnownPort' };
-const ROLE_RESP_WELL_KNOWN: Roles = { clientSide: RESP, method: 'wellKnownPort' };
-const ROLE_ORIG_LOWER: Roles = { clientSide: ORIG, method: 'lowerPort' };
-const ROLE_RESP_LOWER: Roles = { clientSide: RESP, method: 'lowerPort' };
-const ROLE_ORIG_ORIGINATOR: Roles = { clientSide: ORIG, method: 'originator' };
+const heuristic = (clientSide: number, method: string): Roles => ({ clientSide, servicePortSide: 1 - clientSide, drop: false, method });
+const ROLE_ORIG_SYN = heuristic(ORIG, 'syn');
+const ROLE_RESP_SYN = heuristic(RESP, 'syn');
+const ROLE_ORIG_WELL_KNOWN = heuristic(ORIG, 'port<1024');
+const ROLE_RESP_WELL_KNOWN = heuristic(RESP, 'port<1024');
+const ROLE_ORIG_LOWER = heuristic(ORIG, 'lower-port');
+const ROLE_RESP_LOWER = heuristic(RESP, 'lower-port');
+const ROLE_ORIG_ORIGINATOR = heuristic(ORIG, 'originator');
 
 interface FlowStringSet {
   communityId: string;
   srcIP: string;
   dstIP: string;
+  /** What the operator's role rules (DLLT_ROLE_RULES) decided for the flow, if any rule did. */
+  ruleRoles: Roles | undefined;
 }
 
 const addrA = new Int32Array(4);
@@ -78,6 +87,9 @@ const STRING_CACHE_SLOTS = 65_536;
 
 /** Per-flow strings (addresses, Community ID), made at a flow's first record and reused. */
 export class FlowStringCache {
+  /** `rules`: the operator's compiled role rules, evaluated once per flow (its first record). */
+  constructor(private readonly rules?: CompiledRoleRules) {}
+
   private readonly serials = new Float64Array(STRING_CACHE_SLOTS).fill(-1);
   private readonly sets: (FlowStringSet | undefined)[] = new Array<FlowStringSet | undefined>(STRING_CACHE_SLOTS).fill(undefined);
 
@@ -85,14 +97,14 @@ export class FlowStringCache {
     const serial = n[b + Snap.SERIAL]!;
     const slot = serial % STRING_CACHE_SLOTS;
     if (this.serials[slot] === serial) return this.sets[slot]!;
-    const set = makeStrings(n, b);
+    const set = makeStrings(n, b, this.rules);
     this.serials[slot] = serial;
     this.sets[slot] = set;
     return set;
   }
 }
 
-function makeStrings(n: Float64Array, b: number): FlowStringSet {
+function makeStrings(n: Float64Array, b: number, rules: CompiledRoleRules | undefined): FlowStringSet {
   for (let i = 0; i < 4; i++) {
     addrA[i] = n[b + Snap.ADDR_A + i]!;
     addrB[i] = n[b + Snap.ADDR_B + i]!;
@@ -111,6 +123,9 @@ function makeStrings(n: Float64Array, b: number): FlowStringSet {
       : communityId(version, proto, origAddr, respAddr, origPort, respPort),
     srcIP: formatIp(version, origAddr),
     dstIP: formatIp(version, respAddr),
+    ruleRoles: rules !== undefined && rules.decide(version as 4 | 6, proto, origAddr, origPort, respAddr, respPort)
+      ? { clientSide: rules.clientSide, servicePortSide: rules.servicePortSide, drop: rules.drop, method: `rule:${rules.ruleName(rules.ruleIndex)}` }
+      : undefined,
   };
 }
 
@@ -141,6 +156,7 @@ const f = {
   respFlags: 0,
   roles: undefined as Roles | undefined,
   clientIsOrig: false,
+  servicePort: 0,
   synTs: -1,
   synAckTs: -1,
   ackTs: -1,
@@ -188,8 +204,9 @@ export function readSnapshot(n: Float64Array, slot: number, strings: FlowStringC
   f.historyLen = n[b + Snap.HISTORY_LEN]!;
   f.origFlags = n[b + Snap.ORIG_TCP_FLAGS]!;
   f.respFlags = n[b + Snap.RESP_TCP_FLAGS]!;
-  f.roles = decideRoles(f.proto, f.origFlags, f.respFlags, f.origPort, f.respPort);
+  f.roles = f.strings.ruleRoles ?? decideRoles(f.proto, f.origFlags, f.respFlags, f.origPort, f.respPort);
   f.clientIsOrig = f.roles?.clientSide === ORIG;
+  f.servicePort = f.roles?.servicePortSide === ORIG ? f.origPort : f.respPort;
   f.synTs = n[b + Snap.SYN_TS]!;
   f.synAckTs = n[b + Snap.SYNACK_TS]!;
   f.ackTs = n[b + Snap.ACK_TS]!;
@@ -251,8 +268,9 @@ export function flowRecordFromSnapshot(nums: Float64Array, history: Uint8Array, 
     endReason: r.kind === 'flow_end' && r.reason >= 0 ? END_REASON_NAMES[r.reason] : ABSENT,
     clientIP: roles ? (clientIsOrig ? srcIP : dstIP) : ABSENT,
     serverIP: roles ? (clientIsOrig ? dstIP : srcIP) : ABSENT,
-    servicePort: roles ? (clientIsOrig ? r.respPort : r.origPort) : ABSENT,
+    servicePort: roles ? r.servicePort : ABSENT,
     roleMethod: roles ? roles.method : ABSENT,
+    flowKey: roles && !roles.drop ? `${clientIsOrig ? srcIP : dstIP};${clientIsOrig ? dstIP : srcIP};${r.servicePort};flow` : ABSENT,
     rolesFlipped: n[b + Snap.FLOW_FLAGS]! & FlowFlag.FLIPPED ? true : ABSENT,
     srcTcpFlags: r.isTcp ? flagString(r.origFlags) : ABSENT,
     dstTcpFlags: r.isTcp ? flagString(r.respFlags) : ABSENT,
@@ -321,9 +339,11 @@ export function flowJsonLineFromSnapshot(nums: Float64Array, history: Uint8Array
     (r.historyLen > 0 ? ',"history":"' + historyAt(history, slot, r.historyLen) + '"' : '') +
     str('endReason', r.kind === 'flow_end' && r.reason >= 0 ? END_REASON_NAMES[r.reason] : ABSENT);
   if (roles) {
+    const client = clientIsOrig ? set.srcIP : set.dstIP;
+    const server = clientIsOrig ? set.dstIP : set.srcIP;
     line +=
-      ',"clientIP":"' + (clientIsOrig ? set.srcIP : set.dstIP) + '","serverIP":"' + (clientIsOrig ? set.dstIP : set.srcIP) +
-      '","servicePort":' + (clientIsOrig ? respPort : origPort) + ',"roleMethod":"' + roles.method + '"';
+      ',"clientIP":"' + client + '","serverIP":"' + server + '","servicePort":' + r.servicePort + ',"roleMethod":' + JSON.stringify(roles.method);
+    if (!roles.drop) line += ',"flowKey":' + JSON.stringify(client + ';' + server + ';' + r.servicePort + ';flow');
   }
   if (n[b + Snap.FLOW_FLAGS]! & FlowFlag.FLIPPED) line += ',"rolesFlipped":true';
   if (r.isTcp) {

@@ -7,6 +7,7 @@ import type { EventRecord, FlowAppInfo, FlowRecord, NotifRecord } from './record
 import { FlowStringCache, flowJsonLineFromSnapshot, flowRecordFromSnapshot, type FlowExtras } from './flow-record.js';
 import { KIND_END, KIND_EVENT, KIND_START, newBatchArrays, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
 import { eventRecordFromSnapshot } from './event-record.js';
+import type { CompiledRoleRules } from '../analyze/roles/compiled-role-rules.js';
 
 /** Server names remembered from DNS answers; the oldest go first beyond this. */
 const MAX_SERVER_NAMES = 65_536;
@@ -43,7 +44,7 @@ export interface RecordStage {
 }
 
 export class InlineRecordStage implements RecordStage {
-  private readonly strings = new FlowStringCache();
+  private readonly strings: FlowStringCache;
   private readonly ifNames = new Map<number, string>();
   private readonly appBySerial = new Map<number, FlowAppInfo>();
   private readonly serverNames = new Map<string, string>();
@@ -55,7 +56,11 @@ export class InlineRecordStage implements RecordStage {
   constructor(
     private readonly output: RecordOutput,
     private readonly defaultIfName: string,
-  ) {}
+    /** DLLT_ROLE_RULES, compiled. */
+    roleRules?: CompiledRoleRules,
+  ) {
+    this.strings = new FlowStringCache(roleRules);
+  }
 
   nextBatch(): BatchArrays {
     return this.arrays;

@@ -70,6 +70,7 @@ export interface FlowRecord extends BaseRecord {
   serverIP?: string;
   servicePort?: number;
   roleMethod?: string;
+  flowKey?: string;
   srcTcpFlags?: string;
   dstTcpFlags?: string;
   retransSrc?: number;

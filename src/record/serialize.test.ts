@@ -105,7 +105,7 @@ test('every key a sample record emits is documented', () => {
   const documented = new Set(documentedFieldNames());
   const full: FlowRecord = {
     ...sampleFlow(),
-    clientIP: '10.0.0.1', serverIP: '10.0.0.2', servicePort: 443, roleMethod: 'syn', rolesFlipped: true,
+    clientIP: '10.0.0.1', serverIP: '10.0.0.2', servicePort: 443, roleMethod: 'syn', flowKey: '10.0.0.1;10.0.0.2;443;flow', rolesFlipped: true,
     srcTcpFlags: 'SAF', dstTcpFlags: 'SAF', retransDst: 1, outOfOrderSrc: 0, outOfOrderDst: 0,
     dupAckSrc: 0, dupAckDst: 0, zeroWindowSrc: 0, zeroWindowDst: 0, synToSynAckUs: 100, synAckToAckUs: 50,
     icmpType: 3, icmpCode: 1, icmpId: 7, icmpErrors: 1, icmpErrorType: 3, icmpErrorCode: 3, vlan: 10, vlanInner: 20, tunnel: 'vxlan', tunnelId: 42,
