@@ -6,18 +6,17 @@
  */
 
 import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
-import { isIPv4, isIPv6 } from 'node:net';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { DlltError } from './errors.js';
 import { parseEventCode } from '../analyze/events/catalog.js';
+import { parseHeaderText, type HeaderSpec } from '../app/http1/request-head.js';
+import { parseIp, prefixMaskWord } from '../wire/ip-parse.js';
 
 export type ConfigSource = 'flag' | 'env' | 'file' | 'default';
 
-/** `Name` or `Name: value`; the name compares case-insensitively, the value is a substring. */
-export interface HeaderMatch {
-  name: string;
-  value?: string;
-}
+/** `Name` or `Name: value` as written (parseHeaderText); the name compares case-insensitively,
+ *  the value is a substring. */
+export type HeaderMatch = HeaderSpec;
 
 /** A network: `words` holds the address masked to `prefix` (1 word for IPv4, 4 for IPv6). */
 export interface Cidr {
@@ -596,7 +595,7 @@ function parseValue(spec: ConfigKeySpec, raw: RawValue): unknown {
         return code;
       });
     case 'header-match': {
-      const header = parseHeaderMatch(text);
+      const header = parseHeaderText(text);
       if (header === undefined) throw invalid(spec, raw, 'the header name must be an HTTP token');
       return header;
     }
@@ -651,72 +650,19 @@ function isWritableDir(dir: string): boolean {
   }
 }
 
-const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-export function parseHeaderMatch(text: string): HeaderMatch | undefined {
-  const colon = text.indexOf(':');
-  const name = (colon < 0 ? text : text.slice(0, colon)).trim();
-  if (!HTTP_TOKEN.test(name)) return undefined;
-  const value = colon < 0 ? '' : text.slice(colon + 1).trim();
-  return value === '' ? { name } : { name, value };
-}
-
 /** `addr` or `addr/prefix`; host bits are cleared so `10.1.2.3/8` means 10.0.0.0/8. */
 export function parseCidr(text: string): Cidr | undefined {
   const slash = text.indexOf('/');
-  const addr = slash < 0 ? text : text.slice(0, slash);
+  const address = parseIp(slash < 0 ? text : text.slice(0, slash));
+  if (address === undefined) return undefined;
   const prefixText = slash < 0 ? undefined : text.slice(slash + 1);
-  let words: Int32Array;
-  let version: 4 | 6;
-  if (isIPv4(addr)) {
-    version = 4;
-    words = Int32Array.of(ipv4Word(addr));
-  } else if (isIPv6(addr) && !addr.includes('%')) {
-    version = 6;
-    words = ipv6Words(addr);
-  } else {
-    return undefined;
-  }
-  const maxPrefix = version === 4 ? 32 : 128;
+  const maxPrefix = address.version === 4 ? 32 : 128;
   if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) return undefined;
   const prefix = prefixText === undefined ? maxPrefix : Number(prefixText);
   if (prefix > maxPrefix) return undefined;
-  for (let w = 0; w < words.length; w++) {
-    const bits = Math.min(32, Math.max(0, prefix - w * 32));
-    words[w] = bits === 0 ? 0 : bits === 32 ? words[w]! : words[w]! & (-1 << (32 - bits));
-  }
-  return { version, words, prefix };
-}
-
-function ipv4Word(addr: string): number {
-  const [a, b, c, d] = addr.split('.').map(Number) as [number, number, number, number];
-  return ((a << 24) | (b << 16) | (c << 8) | d) | 0;
-}
-
-/** Expands any valid IPv6 text (`::`, embedded IPv4) into four 32-bit words. */
-function ipv6Words(addr: string): Int32Array {
-  let text = addr;
-  let embedded: number[] = [];
-  if (text.includes('.')) {
-    const lastColon = text.lastIndexOf(':');
-    const v4 = ipv4Word(text.slice(lastColon + 1)) >>> 0;
-    embedded = [v4 >>> 16, v4 & 0xffff];
-    text = text.slice(0, lastColon + 1);
-    if (!text.endsWith('::')) text = text.slice(0, -1);
-  }
-  const parse = (part: string): number[] => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
-  const gap = text.indexOf('::');
-  let groups: number[];
-  if (gap < 0) {
-    groups = [...parse(text), ...embedded];
-  } else {
-    const head = parse(text.slice(0, gap));
-    const tail = [...parse(text.slice(gap + 2)), ...embedded];
-    groups = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  }
-  const words = new Int32Array(4);
-  for (let w = 0; w < 4; w++) words[w] = ((groups[2 * w]! << 16) | groups[2 * w + 1]!) | 0;
-  return words;
+  const words = address.version === 4 ? Int32Array.of(address.words[0]!) : address.words;
+  for (let w = 0; w < words.length; w++) words[w] = words[w]! & prefixMaskWord(prefix, w);
+  return { version: address.version, words, prefix };
 }
 
 export function formatCidr(cidr: Cidr): string {
@@ -759,6 +705,11 @@ export function describeConfig(cfg: Config): Record<string, string> {
   return out;
 }
 
+/** A header setting as the operator wrote it: `Name` or `Name: value`. */
+export function formatHeaderMatch(h: HeaderMatch): string {
+  return h.value === undefined ? h.name : `${h.name}: ${h.value}`;
+}
+
 function formatValue(spec: ConfigKeySpec, value: unknown): string {
   if (value === undefined) return 'unset';
   switch (spec.type) {
@@ -770,10 +721,8 @@ function formatValue(spec: ConfigKeySpec, value: unknown): string {
       return (value as Cidr[]).length === 0 ? 'unset' : (value as Cidr[]).map(formatCidr).join(',');
     case 'code-list':
       return (value as number[]).length === 0 ? 'unset' : (value as number[]).map((c) => String(c).padStart(5, '0')).join(',');
-    case 'header-match': {
-      const h = value as HeaderMatch;
-      return h.value === undefined ? h.name : `${h.name}: ${h.value}`;
-    }
+    case 'header-match':
+      return formatHeaderMatch(value as HeaderMatch);
     default:
       return String(value);
   }

@@ -17,22 +17,18 @@ import type { RecordStage } from '../record/record-stage.js';
 import { notifRecord } from '../record/notif.js';
 import type { NotifLevel } from '../record/records.js';
 import type { PacketHandler } from '../sources/packet-handler.js';
-import type { Config, HeaderMatch } from './config.js';
+import type { Config } from './config.js';
 import { Follower } from '../analyze/follow/follower.js';
-import type { HeaderSpec, HttpRequestHead } from '../app/http1/request-head.js';
+import { headerSpecOf, type HeaderSpec, type HttpRequestHead } from '../app/http1/request-head.js';
 
 const MIB = 1024 * 1024;
 /** What DLLT_AVOID_KUBE_PROBES adds: the kubelet's probes say `User-Agent: kube-probe/<version>`. */
 export const KUBE_PROBE_HEADER: HeaderSpec = { name: 'user-agent', value: 'kube-probe/' };
 
-function headerSpec(h: HeaderMatch): HeaderSpec {
-  return h.value === undefined ? { name: h.name.toLowerCase() } : { name: h.name.toLowerCase(), value: h.value };
-}
-
 /** AVOID_LIVENESS_PROBE and, unless switched off, the kube-probe user agent. */
 export function avoidHeaders(config: Config): HeaderSpec[] {
   const out: HeaderSpec[] = [];
-  if (config.avoidLivenessProbe !== undefined) out.push(headerSpec(config.avoidLivenessProbe));
+  if (config.avoidLivenessProbe !== undefined) out.push(headerSpecOf(config.avoidLivenessProbe));
   if (config.avoidKubeProbes) out.push(KUBE_PROBE_HEADER);
   return out;
 }
@@ -121,7 +117,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
       this.engine,
       {
         dir: followDir,
-        searchHeader: config.searchHttpHeader === undefined ? undefined : headerSpec(config.searchHttpHeader),
+        searchHeader: config.searchHttpHeader === undefined ? undefined : headerSpecOf(config.searchHttpHeader),
         followPorts: config.followPorts,
         delayUs: Math.round(config.followDelayS * us),
         maxConcurrent: config.followMax,

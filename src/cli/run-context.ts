@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { NotifLevel } from '../record/records.js';
-import { describeConfig, formatCidr, type Config, type HeaderMatch } from './config.js';
+import { describeConfig, formatCidr, formatHeaderMatch, type Config } from './config.js';
 import { DlltError } from './errors.js';
 import { loadRoleRules } from '../analyze/roles/load.js';
 import { compileRoleRules } from '../analyze/roles/compiled-role-rules.js';
@@ -116,20 +116,16 @@ export class RunContext {
 export function followBanner(c: Config): string[] {
   const lines: string[] = [];
   const triggers: string[] = [];
-  if (c.searchHttpHeader !== undefined) triggers.push(`requests with header ${headerText(c.searchHttpHeader)} (SEARCH_HTTP_HEADER)`);
+  if (c.searchHttpHeader !== undefined) triggers.push(`requests with header ${formatHeaderMatch(c.searchHttpHeader)} (SEARCH_HTTP_HEADER)`);
   if (c.followPorts.length > 0) triggers.push(`port ${c.followPorts.join(',')} (FOLLOW_PORT)`);
   if (triggers.length > 0) {
     lines.push(`following ${triggers.join(' and ')}: pcap written ${c.followDelayS} s after the match or at the connection's end`);
   }
   const avoided: string[] = [];
-  if (c.avoidLivenessProbe !== undefined) avoided.push(`${headerText(c.avoidLivenessProbe)} (AVOID_LIVENESS_PROBE)`);
+  if (c.avoidLivenessProbe !== undefined) avoided.push(`${formatHeaderMatch(c.avoidLivenessProbe)} (AVOID_LIVENESS_PROBE)`);
   if (c.avoidKubeProbes) avoided.push('User-Agent: kube-probe/ (Kubernetes probes; DLLT_AVOID_KUBE_PROBES=N to keep them)');
   if (avoided.length > 0) lines.push(`ignoring requests with ${avoided.join(' and ')}: no events, no follow`);
   return lines;
-}
-
-function headerText(h: HeaderMatch): string {
-  return h.value === undefined ? h.name : `${h.name}: ${h.value}`;
 }
 
 /** DLLT_ROLE_RULES read and compiled once here, so a bad file stops the run at start with every

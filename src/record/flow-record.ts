@@ -39,6 +39,12 @@ export interface Roles {
   drop: boolean;
   /** `syn`, `port<1024`, `lower-port`, `originator` (equal ports, no SYN) or `rule:<name>`. */
   method: string;
+  /** `method` JSON-quoted once, not per record (a rule name may hold any character). */
+  methodJson: string;
+}
+
+function makeRoles(clientSide: number, servicePortSide: number, drop: boolean, method: string): Roles {
+  return { clientSide, servicePortSide, drop, method, methodJson: JSON.stringify(method) };
 }
 
 /**
@@ -58,7 +64,7 @@ export function decideRoles(proto: number, origFlags: number, respFlags: number,
   if (origPort !== respPort) return respPort < origPort ? ROLE_ORIG_LOWER : ROLE_RESP_LOWER;
   return ROLE_ORIG_ORIGINATOR;
 }
-const heuristic = (clientSide: number, method: string): Roles => ({ clientSide, servicePortSide: 1 - clientSide, drop: false, method });
+const heuristic = (clientSide: number, method: string): Roles => makeRoles(clientSide, 1 - clientSide, false, method);
 const ROLE_ORIG_SYN = heuristic(ORIG, 'syn');
 const ROLE_RESP_SYN = heuristic(RESP, 'syn');
 const ROLE_ORIG_WELL_KNOWN = heuristic(ORIG, 'port<1024');
@@ -124,7 +130,7 @@ function makeStrings(n: Float64Array, b: number, rules: CompiledRoleRules | unde
     srcIP: formatIp(version, origAddr),
     dstIP: formatIp(version, respAddr),
     ruleRoles: rules !== undefined && rules.decide(version as 4 | 6, proto, origAddr, origPort, respAddr, respPort)
-      ? { clientSide: rules.clientSide, servicePortSide: rules.servicePortSide, drop: rules.drop, method: `rule:${rules.ruleName(rules.ruleIndex)}` }
+      ? makeRoles(rules.clientSide, rules.servicePortSide, rules.drop, `rule:${rules.ruleName(rules.ruleIndex)}`)
       : undefined,
   };
 }
@@ -342,8 +348,9 @@ export function flowJsonLineFromSnapshot(nums: Float64Array, history: Uint8Array
     const client = clientIsOrig ? set.srcIP : set.dstIP;
     const server = clientIsOrig ? set.dstIP : set.srcIP;
     line +=
-      ',"clientIP":"' + client + '","serverIP":"' + server + '","servicePort":' + r.servicePort + ',"roleMethod":' + JSON.stringify(roles.method);
-    if (!roles.drop) line += ',"flowKey":' + JSON.stringify(client + ';' + server + ';' + r.servicePort + ';flow');
+      ',"clientIP":"' + client + '","serverIP":"' + server + '","servicePort":' + r.servicePort + ',"roleMethod":' + roles.methodJson;
+    // Addresses and digits only: nothing to escape.
+    if (!roles.drop) line += ',"flowKey":"' + client + ';' + server + ';' + r.servicePort + ';flow"';
   }
   if (n[b + Snap.FLOW_FLAGS]! & FlowFlag.FLIPPED) line += ',"rolesFlipped":true';
   if (r.isTcp) {

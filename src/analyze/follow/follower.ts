@@ -271,19 +271,16 @@ export class Follower {
     });
   }
 
+  /** Writes the follows whose deadline passed while their connection is open; the rest of
+   *  such a flow is not followed. */
   private expire(nowUs: number): void {
     let next = Infinity;
     for (const [id, f] of this.follows) {
       if (f.phase !== Phase.FOLLOWING) continue;
-      if (f.deadlineUs <= nowUs) this.commitAndStop(id, f);
+      if (f.deadlineUs <= nowUs) this.commit(id, f, `${this.opts.delayUs / 1e6} s after the match`);
       else if (f.deadlineUs < next) next = f.deadlineUs;
     }
     this.nextDeadlineUs = next;
-  }
-
-  /** Deadline reached while the connection is open: write it; the rest of the flow is not followed. */
-  private commitAndStop(id: number, f: Follow): void {
-    this.commit(id, f, `${this.opts.delayUs / 1e6} s after the match`);
   }
 
   private drop(id: number, f: Follow): void {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { prng } from '../../../test/support/prng.js';
 import type { NetworkEntry, RoleAction, RoleRule, RoleRulesConfig, Side } from './config-types.js';
 import { compileRoleRules } from './compiled-role-rules.js';
-import { parseAddress } from './ip-words.js';
+import { parseIp } from '../../wire/ip-parse.js';
 import { interpretRoleRules, type Decision, type FlowText } from './reference-interpreter.test-support.js';
 
 const SEED = 0x5e0d0f10;
@@ -209,7 +209,7 @@ test(`compiled rules agree with the reference interpreter on ${RULE_SETS * FLOWS
         respAddr: formatAddress(random, version, resp),
         respPort,
       };
-      assert.deepEqual(parseAddress(flow.origAddr)?.words, version === 4 ? Int32Array.of(orig[0]!, 0, 0, 0) : orig, flow.origAddr);
+      assert.deepEqual(parseIp(flow.origAddr)?.words, version === 4 ? Int32Array.of(orig[0]!, 0, 0, 0) : orig, flow.origAddr);
       const expected = interpretRoleRules(config, ourNets, flow);
       let actual: Decision | null = null;
       if (compiled.decide(version, proto, orig, origPort, resp, respPort)) {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RoleRulesConfig } from './config-types.js';
 import { compileRoleRules, ORIG, RESP } from './compiled-role-rules.js';
-import { parseAddress } from './ip-words.js';
+import { parseIp } from '../../wire/ip-parse.js';
 
 const CONFIG: RoleRulesConfig = {
   networks: [['ours', 'OUR_NETS'], ['external', ['0.0.0.0/0', '::/0']]],
@@ -14,8 +14,8 @@ const CONFIG: RoleRulesConfig = {
   ],
 };
 
-const OURS = parseAddress('192.168.1.5')!.words;
-const OTHER = parseAddress('198.51.100.1')!.words;
+const OURS = parseIp('192.168.1.5')!.words;
+const OTHER = parseIp('198.51.100.1')!.words;
 
 test('names default to rule<N> and the result fields are reused between calls', () => {
   const rules = compileRoleRules(CONFIG, ['192.168.1.0/24']);
@@ -46,6 +46,6 @@ test('SCTP is decided like TCP and UDP, as dllt\'s heuristics treat it', () => {
 test('networkOf reports the network rules see', () => {
   const rules = compileRoleRules(CONFIG, ['192.168.1.0/24', 'fd00::/8']);
   assert.equal(rules.networkOf(4, OURS), 'ours');
-  assert.equal(rules.networkOf(6, parseAddress('fd00::1')!.words), 'ours');
-  assert.equal(rules.networkOf(6, parseAddress('2001:db8::1')!.words), 'external');
+  assert.equal(rules.networkOf(6, parseIp('fd00::1')!.words), 'ours');
+  assert.equal(rules.networkOf(6, parseIp('2001:db8::1')!.words), 'external');
 });

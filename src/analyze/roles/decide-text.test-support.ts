@@ -4,12 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import type { CompiledRoleRules } from './compiled-role-rules.js';
-import { parseAddress } from './ip-words.js';
+import { parseIp } from '../../wire/ip-parse.js';
 import type { Decision, FlowText } from './reference-interpreter.test-support.js';
 
 export function decideText(rules: CompiledRoleRules, flow: FlowText): Decision | null {
-  const orig = parseAddress(flow.origAddr);
-  const resp = parseAddress(flow.respAddr);
+  const orig = parseIp(flow.origAddr);
+  const resp = parseIp(flow.respAddr);
   assert.ok(orig !== undefined && resp !== undefined && orig.version === resp.version, `bad test flow ${JSON.stringify(flow)}`);
   if (!rules.decide(orig.version, flow.proto, orig.words, flow.origPort, resp.words, flow.respPort)) return null;
   return {

@@ -6,7 +6,8 @@
  * separate tables because an address never matches the other version's CIDRs anyway.
  */
 import type { NetworkEntry, OurNetsSymbol } from './config-types.js';
-import { parseCidr, prefixMaskWord, type ParsedCidr } from './ip-words.js';
+import { parseCidr, type ParsedCidr } from './ip-words.js';
+import { prefixMaskWord } from '../../wire/ip-parse.js';
 
 /** Network ids count from 1 in order of first appearance; 0 is "not enumerated". */
 export const NO_NETWORK = 0;

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RoleAction, RoleRulesConfig } from './config-types.js';
 import { compileRoleRules, ORIG, RESP } from './compiled-role-rules.js';
-import { parseAddress } from './ip-words.js';
+import { parseIp } from '../../wire/ip-parse.js';
 import { RoleRulesError } from './role-rules-error.js';
 import { decideText } from './decide-text.test-support.js';
 import { interpretRoleRules, referenceNetworkOf, type Decision, type FlowText } from './reference-interpreter.test-support.js';
@@ -31,7 +31,7 @@ function decision(clientSide: 0 | 1, servicePortSide: 0 | 1, ruleName: string, d
 }
 
 function networkOf(config: RoleRulesConfig, ourNets: readonly string[], address: string): string | undefined {
-  const parsed = parseAddress(address)!;
+  const parsed = parseIp(address)!;
   const compiled = compileRoleRules(config, ourNets).networkOf(parsed.version, parsed.words);
   assert.equal(compiled, referenceNetworkOf(config, ourNets, address), `network of ${address}`);
   return compiled;

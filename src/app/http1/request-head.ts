@@ -273,10 +273,10 @@ export class HttpRequestHead {
   }
 }
 
-/** 'X-Trace' → {name: 'x-trace'}; 'User-Agent: kube-probe' → {name: 'user-agent', value:
- *  'kube-probe'}; undefined when the name is empty or not a token. An empty value after the
- *  colon means "any value". */
-export function parseHeaderSpec(text: string): HeaderSpec | undefined {
+/** `Name` or `Name: value` as an operator writes it (SEARCH_HTTP_HEADER, AVOID_LIVENESS_PROBE),
+ *  name case kept for display; undefined when the name is empty or not a token. An empty value
+ *  after the colon means "any value". */
+export function parseHeaderText(text: string): HeaderSpec | undefined {
   const colon = text.indexOf(':');
   const name = (colon < 0 ? text : text.slice(0, colon)).trim();
   if (name === '') return undefined;
@@ -285,7 +285,19 @@ export function parseHeaderSpec(text: string): HeaderSpec | undefined {
     if (c > 0xff || TCHAR[c] !== 1) return undefined;
   }
   const value = colon < 0 ? '' : text.slice(colon + 1).trim();
-  return value === '' ? { name: name.toLowerCase() } : { name: name.toLowerCase(), value };
+  return value === '' ? { name } : { name, value };
+}
+
+/** The spec `matches` takes: the name lower-cased (the header lines' names are compared lower-cased). */
+export function headerSpecOf(h: HeaderSpec): HeaderSpec {
+  return h.value === undefined ? { name: h.name.toLowerCase() } : { name: h.name.toLowerCase(), value: h.value };
+}
+
+/** 'X-Trace' → {name: 'x-trace'}; 'User-Agent: kube-probe' → {name: 'user-agent', value:
+ *  'kube-probe'}; undefined when the text is not a header spec (parseHeaderText). */
+export function parseHeaderSpec(text: string): HeaderSpec | undefined {
+  const h = parseHeaderText(text);
+  return h === undefined ? undefined : headerSpecOf(h);
 }
 
 /** Methods of the IANA HTTP method registry (RFC 9110, PATCH, WebDAV and its extensions,
