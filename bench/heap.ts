@@ -88,7 +88,8 @@ async function main(): Promise<void> {
     return;
   }
   const output = new CountingOutput();
-  const pipeline = new Pipeline(configWith(), new InlineRecordStage(output, 'heap-bench'), 'heap-bench');
+  const config = configWith();
+  const pipeline = new Pipeline(config, new InlineRecordStage(output, 'heap-bench', { dnsNameMinS: config.dnsNameMinS }), 'heap-bench');
   const sampler = new Sampler(pipeline, gc);
   await readCaptureFile(file, sampler);
   pipeline.finish(EndReasonCode.EOF);

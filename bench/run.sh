@@ -3,12 +3,14 @@
 #
 #   1. replay: dllt read vs tshark conv,tcp vs argus vs the tcpdump -r floor on one capture of
 #      real traffic (bench/build-capture.sh), whole-process wall time and peak RSS;
-#   2. memory: dllt on a 2 M-flow random-source SYN flood file with DLLT_MAX_FLOWS=1000000;
-#   3. heap growth per million packets (bench/heap.ts);
-#   4. live capacity: tcpreplay at fixed rates into a veth between two namespaces of ours, with
+#   2. roles: dllt read with and without a 50-rule DLLT_ROLE_RULES file (bench/role-rules-50.ts),
+#      three alternating runs each, fastest of each compared;
+#   3. memory: dllt on a 2 M-flow random-source SYN flood file with DLLT_MAX_FLOWS=1000000;
+#   4. heap growth per million packets (bench/heap.ts);
+#   5. live capacity: tcpreplay at fixed rates into a veth between two namespaces of ours, with
 #      dllt capture, then tcpdump, on the receiving end; kernel drops for each.
 #
-# Environment: BENCH_SECTIONS (default "replay memory heap live") picks sections; BENCH_LIVE_LIMIT
+# Environment: BENCH_SECTIONS (default "replay roles memory heap live") picks sections; BENCH_LIVE_LIMIT
 # (packets replayed per rate, 1000000); BENCH_RATES (default "100000 200000 300000 400000 600000 top").
 # Results are printed and copied to bench/out/last-run.txt.
 set -euo pipefail
@@ -60,7 +62,7 @@ measure() {
   read -r WALL RSS <"$TMP/time"
 }
 
-SECTIONS=" ${BENCH_SECTIONS:-replay memory heap live} "
+SECTIONS=" ${BENCH_SECTIONS:-replay roles memory heap live} "
 want() { [[ $SECTIONS == *" $1 "* ]]; }
 
 declare -A WALLS RSSS
@@ -90,6 +92,25 @@ awk -v dw="${WALLS[dllt]}" -v fw="${WALLS[flows]}" \
 EVENTS=$(cat "$TMP"/replay/logs/*/netwevents_*.log 2>/dev/null | wc -l)
 echo "events written: $EVENTS"
 cat "$TMP"/replay/logs/*/netwevents_*.log 2>/dev/null | sed -n 's/.*"code":"\([0-9]*\)".*/\1/p' | sort | uniq -c | awk '{ printf "  %s x %s\n", $2, $1 }'
+fi
+
+if want roles; then
+echo
+echo "== roles: dllt read of $CAP with and without 50 role rules (fastest of 3 alternating runs)"
+node dist/bench/role-rules-50.js "$TMP/rules-50.json"
+BEST_PLAIN=NaN BEST_RULES=NaN
+for round in 1 2 3; do
+  rm -rf "$TMP/roles-plain" "$TMP/roles-rules"
+  measure plain node "$CLI" read "$CAP" --out "$TMP/roles-plain" -q
+  BEST_PLAIN=$(awk -v a="$BEST_PLAIN" -v b="$WALL" 'BEGIN { print (a == "NaN" || b < a) ? b : a }')
+  DLLT_ROLE_RULES="$TMP/rules-50.json" measure rules node "$CLI" read "$CAP" --out "$TMP/roles-rules" -q
+  BEST_RULES=$(awk -v a="$BEST_RULES" -v b="$WALL" 'BEGIN { print (a == "NaN" || b < a) ? b : a }')
+  echo "  round $round: without ${BEST_PLAIN} s best so far, with rules ${BEST_RULES} s best so far"
+done
+awk -v p="$BEST_PLAIN" -v r="$BEST_RULES" -v n="$PKTS" \
+  'BEGIN { printf "without rules %.2f s (%.0f packets/s), with 50 rules %.2f s: rules cost %.1f %% (target <= 5 %%)\n", p, n / p, r, (r / p - 1) * 100 }'
+echo "flows by roleMethod with the rules (end_flows):"
+cat "$TMP"/roles-rules/logs/*/end_flows_*.log | sed -n 's/.*"roleMethod":"\([^"]*\)".*/\1/p' | sort | uniq -c | sort -rn | awk '{ printf "  %-20s %s\n", $2, $1 }'
 fi
 
 if want memory; then

@@ -36,7 +36,8 @@ export function configWith(env: Record<string, string> = {}): Config {
 
 export async function analyzeCaptureFile(path: string, env: Record<string, string> = {}): Promise<{ output: MemoryOutput; pipeline: Pipeline }> {
   const output = new MemoryOutput();
-  const pipeline = new Pipeline(configWith(env), new InlineRecordStage(output, basename(path)), basename(path));
+  const config = configWith(env);
+  const pipeline = new Pipeline(config, new InlineRecordStage(output, basename(path), { dnsNameMinS: config.dnsNameMinS }), basename(path));
   await readCaptureFile(path, pipeline);
   pipeline.finish(EndReasonCode.EOF);
   return { output, pipeline };

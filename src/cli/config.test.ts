@@ -159,6 +159,7 @@ test('every validation error names its key', () => {
     DLLT_ROTATE_MB: '0',
     DLLT_MAX_DISK_MB: '1.5',
     DLLT_FOLLOW_DELAY_S: 'soon',
+    DLLT_DNS_NAME_MIN_S: '-1',
     DLLT_FOLLOW_MAX: '0',
     DLLT_FOLLOW_MAX_FILE_MB: '0.5',
     DLLT_AVOID_KUBE_PROBES: 'no',

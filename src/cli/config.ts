@@ -45,6 +45,7 @@ export interface Config {
   rotateMb: number;
   maxDiskMb: number;
   followDelayS: number;
+  dnsNameMinS: number;
   roleRulesPath?: string;
   followMax: number;
   followMaxFileMb: number;
@@ -202,6 +203,10 @@ export const CONFIG_CATALOG = [
   {
     key: 'DLLT_ROLE_RULES', field: 'roleRulesPath', type: 'path',
     description: 'A role rules file (JSON, or an ES module with a default export): shodohflo-style networks and FlowMapping rules that decide client, server and service port before the built-in heuristics (docs/roles.md).',
+  },
+  {
+    key: 'DLLT_DNS_NAME_MIN_S', field: 'dnsNameMinS', type: 'int', default: '60', unit: 's', min: 0, max: DAY_S,
+    description: 'A server name learned from a DNS answer names the client\'s flows to that address that start within the answer\'s TTL, but at least this long (resolvers answer local names with TTL 0; clients keep answers longer than their TTL).',
   },
   {
     key: 'DLLT_FOLLOW_MAX', field: 'followMax', type: 'int', default: '100', unit: 'follows', min: 1, max: 10_000,

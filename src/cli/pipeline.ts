@@ -13,6 +13,7 @@ import { EventDetector, type EventOutput } from '../analyze/events/detector.js';
 import { eventSpec, type EventCode } from '../analyze/events/catalog.js';
 import type { LocalNet } from '../analyze/local-side.js';
 import type { FlowAppInfo } from '../record/records.js';
+import type { DnsAnswerNames } from '../record/server-names.js';
 import type { RecordStage } from '../record/record-stage.js';
 import { notifRecord } from '../record/notif.js';
 import type { NotifLevel } from '../record/records.js';
@@ -213,8 +214,8 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
     this.stage.appInfo(this.engine.state.serial[id]!, info);
   }
 
-  dnsAnswers(pairs: [string, string][]): void {
-    this.stage.dnsAnswers(pairs);
+  dnsAnswer(answer: DnsAnswerNames): void {
+    this.stage.dnsAnswer(answer);
   }
 
   requestHead(id: number, head: HttpRequestHead | undefined): void {

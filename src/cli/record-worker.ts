@@ -33,7 +33,10 @@ try {
   });
   sink.open();
   const rules = init.roleRules;
-  stage = new InlineRecordStage(sink, init.ifName, rules === undefined ? undefined : compileRoleRules(rules.config, rules.ourNets, rules.source));
+  stage = new InlineRecordStage(sink, init.ifName, {
+    roleRules: rules === undefined ? undefined : compileRoleRules(rules.config, rules.ourNets, rules.source),
+    dnsNameMinS: init.dnsNameMinS,
+  });
   reply({ t: 'ready' });
 } catch (err) {
   const e = err as { code?: string; message?: string; hint?: string };
@@ -46,7 +49,7 @@ port.on('message', (m: StageMessage) => {
       const slot = slots[m.slot]!;
       try {
         for (const [serial, info] of m.apps) stage.appInfo(serial, info);
-        if (m.dns.length > 0) stage.dnsAnswers(m.dns);
+        for (const answer of m.dns) stage.dnsAnswer(answer);
         stage.flows(slot.nums, slot.history, m.count);
       } finally {
         Atomics.store(slotStates, m.slot, SLOT_STATE_FREE);

@@ -43,6 +43,7 @@ export class RunContext {
     const stage = await WorkerRecordStage.start(
       {
         roleRules,
+        dnsNameMinS: config.dnsNameMinS,
         sink: { dir, format: config.format, rotateBytes: config.rotateMb * MIB, maxDiskBytes: config.maxDiskMb * MIB, flushIntervalMs: config.flushIntervalMs },
         startTimeMs: Date.now(),
         ifName,

@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { BatchArrays, RecordStage } from '../record/record-stage.js';
 import { BATCH_HISTORY_BYTES, BATCH_NUMS_BYTES, newBatchArrays } from '../record/flow-snapshot.js';
 import type { FlowAppInfo, NotifRecord } from '../record/records.js';
+import type { DnsAnswerNames } from '../record/server-names.js';
 import type { DlltFileSinkOptions } from '../sinks/dllt-files.js';
 import { DlltError, type DlltErrorCode } from './errors.js';
 import type { RoleRulesConfig } from '../analyze/roles/config-types.js';
@@ -30,6 +31,8 @@ export interface WorkerInit {
   ifName: string;
   /** DLLT_ROLE_RULES, validated on the main thread and compiled again in the worker. */
   roleRules?: { config: RoleRulesConfig; ourNets: string[]; source: string } | undefined;
+  /** DLLT_DNS_NAME_MIN_S. */
+  dnsNameMinS: number;
   /** Int32 per slot (SLOT_FREE or SLOT_BUSY), then one generation word the worker bumps and
    *  notifies each time it frees a slot. */
   slotStates: SharedArrayBuffer;
@@ -42,7 +45,7 @@ export const SLOT_STATE_FREE = SLOT_FREE;
 export const SLOT_GENERATION = SLOTS;
 
 export type StageMessage =
-  | { t: 'flows'; slot: number; count: number; apps: [serial: number, info: FlowAppInfo][]; dns: [string, string][] }
+  | { t: 'flows'; slot: number; count: number; apps: [serial: number, info: FlowAppInfo][]; dns: DnsAnswerNames[] }
   | { t: 'notif'; rec: NotifRecord }
   | { t: 'summary'; text: string }
   | { t: 'iface'; id: number; name: string }
@@ -59,7 +62,7 @@ export class WorkerRecordStage implements RecordStage {
   private readonly slots: BatchArrays[];
   private filling = 0;
   private pendingApps: [number, FlowAppInfo][] = [];
-  private pendingDns: [string, string][] = [];
+  private pendingDns: DnsAnswerNames[] = [];
   private closed?: Promise<void>;
 
   private constructor(
@@ -161,8 +164,8 @@ export class WorkerRecordStage implements RecordStage {
     this.pendingApps.push([serial, info]);
   }
 
-  dnsAnswers(pairs: [string, string][]): void {
-    for (const pair of pairs) this.pendingDns.push(pair);
+  dnsAnswer(answer: DnsAnswerNames): void {
+    this.pendingDns.push(answer);
   }
 
   /** Flushes every record to disk and stops the worker. */

@@ -21,7 +21,7 @@ export const FLOW_FIELDS = [
   'synToSynAckUs', 'synAckToAckUs',
   'icmpType', 'icmpCode', 'icmpId', 'icmpErrors', 'icmpErrorType', 'icmpErrorCode',
   'vlan', 'vlanInner', 'tunnel', 'tunnelId', 'outerSrcIP', 'outerDstIP', 'fragments',
-  'tls', 'http', 'serverName',
+  'tls', 'http', 'serverName', 'serverNameChain', 'serverNameTtl',
 ] as const satisfies readonly (keyof FlowRecord)[];
 
 export const EVENT_FIELDS = [

@@ -14,6 +14,7 @@ import { formatTs } from './serialize.js';
 import { CONN_STATES, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
 import { HTTP_FIELDS, TLS_FIELDS } from './fields.js';
 import type { CompiledRoleRules } from '../analyze/roles/compiled-role-rules.js';
+import type { ServerName, ServerNames } from './server-names.js';
 
 export const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp6' };
 const FLAG_LETTERS = 'FSRPAUEC';
@@ -79,6 +80,11 @@ interface FlowStringSet {
   dstIP: string;
   /** What the operator's role rules (DLLT_ROLE_RULES) decided for the flow, if any rule did. */
   ruleRoles: Roles | undefined;
+  /** Looked up once, at the flow's first record with roles, so a name stays for the flow's life. */
+  serverNameLooked: boolean;
+  serverName: ServerName | undefined;
+  /** `,"serverName":...` and its companions, made once. */
+  serverNameJson: string;
 }
 
 const addrA = new Int32Array(4);
@@ -91,10 +97,14 @@ const outerDst = new Int32Array(4);
  *  a flood of a million open flows cannot fill the worker's heap. */
 const STRING_CACHE_SLOTS = 65_536;
 
-/** Per-flow strings (addresses, Community ID), made at a flow's first record and reused. */
+/** Per-flow strings (addresses, Community ID, server name), made at a flow's first record and reused. */
 export class FlowStringCache {
-  /** `rules`: the operator's compiled role rules, evaluated once per flow (its first record). */
-  constructor(private readonly rules?: CompiledRoleRules) {}
+  /** `rules`: the operator's compiled role rules, evaluated once per flow (its first record).
+   *  `names`: server names from DNS answers. */
+  constructor(
+    private readonly rules?: CompiledRoleRules,
+    private readonly names?: ServerNames,
+  ) {}
 
   private readonly serials = new Float64Array(STRING_CACHE_SLOTS).fill(-1);
   private readonly sets: (FlowStringSet | undefined)[] = new Array<FlowStringSet | undefined>(STRING_CACHE_SLOTS).fill(undefined);
@@ -108,6 +118,27 @@ export class FlowStringCache {
     this.sets[slot] = set;
     return set;
   }
+
+  /** The flow's server name (looked up at its first call for the flow). */
+  serverNameOf(set: FlowStringSet, client: string, server: string, firstTsUs: number): ServerName | undefined {
+    if (!set.serverNameLooked) {
+      set.serverNameLooked = true;
+      const found = this.names?.nameOf(client, server, firstTsUs);
+      if (found !== undefined) {
+        set.serverName = found;
+        set.serverNameJson = serverNameJson(found);
+      }
+    }
+    return set.serverName;
+  }
+}
+
+function serverNameJson(name: ServerName): string {
+  return (
+    ',"serverName":' + JSON.stringify(name.name) +
+    (name.chain.length > 1 ? ',"serverNameChain":' + JSON.stringify(name.chain) : '') +
+    ',"serverNameTtl":' + name.ttl
+  );
 }
 
 function makeStrings(n: Float64Array, b: number, rules: CompiledRoleRules | undefined): FlowStringSet {
@@ -132,6 +163,9 @@ function makeStrings(n: Float64Array, b: number, rules: CompiledRoleRules | unde
     ruleRoles: rules !== undefined && rules.decide(version as 4 | 6, proto, origAddr, origPort, respAddr, respPort)
       ? makeRoles(rules.clientSide, rules.servicePortSide, rules.drop, `rule:${rules.ruleName(rules.ruleIndex)}`)
       : undefined,
+    serverNameLooked: false,
+    serverName: undefined,
+    serverNameJson: '',
   };
 }
 
@@ -163,6 +197,7 @@ const f = {
   roles: undefined as Roles | undefined,
   clientIsOrig: false,
   servicePort: 0,
+  serverName: undefined as ServerName | undefined,
   synTs: -1,
   synAckTs: -1,
   ackTs: -1,
@@ -181,15 +216,13 @@ const f = {
 
 export type SnapshotView = typeof f;
 
-/** What the application parsers and DNS answers add to a flow's records. */
+/** What the application parsers add to a flow's records. */
 export interface FlowExtras {
   /** The flow's application info (never given for flow_start: it is made at the first packet). */
   app: FlowAppInfo | undefined;
-  /** Server address → name, from observed DNS answers. */
-  serverNames: ReadonlyMap<string, string>;
 }
 
-const NO_EXTRAS: FlowExtras = { app: undefined, serverNames: new Map() };
+const NO_EXTRAS: FlowExtras = { app: undefined };
 
 export function readSnapshot(n: Float64Array, slot: number, strings: FlowStringCache): SnapshotView {
   const b = slot * SNAPSHOT_STRIDE;
@@ -213,6 +246,11 @@ export function readSnapshot(n: Float64Array, slot: number, strings: FlowStringC
   f.roles = f.strings.ruleRoles ?? decideRoles(f.proto, f.origFlags, f.respFlags, f.origPort, f.respPort);
   f.clientIsOrig = f.roles?.clientSide === ORIG;
   f.servicePort = f.roles?.servicePortSide === ORIG ? f.origPort : f.respPort;
+  f.serverName = f.roles === undefined
+    ? undefined
+    : f.clientIsOrig
+      ? strings.serverNameOf(f.strings, f.strings.srcIP, f.strings.dstIP, f.firstTs)
+      : strings.serverNameOf(f.strings, f.strings.dstIP, f.strings.srcIP, f.firstTs);
   f.synTs = n[b + Snap.SYN_TS]!;
   f.synAckTs = n[b + Snap.SYNACK_TS]!;
   f.ackTs = n[b + Snap.ACK_TS]!;
@@ -305,7 +343,9 @@ export function flowRecordFromSnapshot(nums: Float64Array, history: Uint8Array, 
     fragments: r.fragments > 0 ? r.fragments : ABSENT,
     tls: extras.app?.tls,
     http: extras.app?.http,
-    serverName: roles ? extras.serverNames.get(clientIsOrig ? dstIP : srcIP) : ABSENT,
+    serverName: r.serverName?.name,
+    serverNameChain: r.serverName !== undefined && r.serverName.chain.length > 1 ? [...r.serverName.chain] : ABSENT,
+    serverNameTtl: r.serverName?.ttl,
   };
 }
 
@@ -378,10 +418,7 @@ export function flowJsonLineFromSnapshot(nums: Float64Array, history: Uint8Array
   const app = extras.app;
   if (app?.tls !== undefined && hasAny(app.tls)) line += ',"tls":' + JSON.stringify(app.tls, TLS_KEYS);
   if (app?.http !== undefined && hasAny(app.http)) line += ',"http":' + JSON.stringify(app.http, HTTP_KEYS);
-  if (roles && extras.serverNames.size > 0) {
-    const name = extras.serverNames.get(clientIsOrig ? set.dstIP : set.srcIP);
-    if (name !== undefined) line += ',"serverName":' + JSON.stringify(name);
-  }
+  if (r.serverName !== undefined) line += set.serverNameJson;
   return line + '}\n';
 }
 

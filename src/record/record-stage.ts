@@ -8,9 +8,14 @@ import { FlowStringCache, flowJsonLineFromSnapshot, flowRecordFromSnapshot, type
 import { KIND_END, KIND_EVENT, KIND_START, newBatchArrays, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
 import { eventRecordFromSnapshot } from './event-record.js';
 import type { CompiledRoleRules } from '../analyze/roles/compiled-role-rules.js';
+import { ServerNames, type DnsAnswerNames } from './server-names.js';
 
-/** Server names remembered from DNS answers; the oldest go first beyond this. */
-const MAX_SERVER_NAMES = 65_536;
+export interface RecordStageOptions {
+  /** DLLT_ROLE_RULES, compiled. */
+  roleRules?: CompiledRoleRules | undefined;
+  /** DLLT_DNS_NAME_MIN_S. */
+  dnsNameMinS: number;
+}
 
 export interface RecordOutput {
   writeFlow(rec: FlowRecord): void;
@@ -38,8 +43,8 @@ export interface RecordStage {
   /** What the application parsers learned about the flow with this serial (replaces earlier
    *  info); sent before any snapshot that should carry it. */
   appInfo(serial: number, info: FlowAppInfo): void;
-  /** Address → name pairs from a DNS answer. */
-  dnsAnswers(pairs: [string, string][]): void;
+  /** The names a DNS response gave its client. */
+  dnsAnswer(answer: DnsAnswerNames): void;
   close(): Promise<void>;
 }
 
@@ -47,8 +52,8 @@ export class InlineRecordStage implements RecordStage {
   private readonly strings: FlowStringCache;
   private readonly ifNames = new Map<number, string>();
   private readonly appBySerial = new Map<number, FlowAppInfo>();
-  private readonly serverNames = new Map<string, string>();
-  private readonly extras: FlowExtras = { app: undefined, serverNames: this.serverNames };
+  private readonly serverNames: ServerNames;
+  private readonly extras: FlowExtras = { app: undefined };
 
   /** Records are made synchronously in `flows`, so one pair of arrays serves every batch. */
   private readonly arrays: BatchArrays = newBatchArrays();
@@ -56,10 +61,10 @@ export class InlineRecordStage implements RecordStage {
   constructor(
     private readonly output: RecordOutput,
     private readonly defaultIfName: string,
-    /** DLLT_ROLE_RULES, compiled. */
-    roleRules?: CompiledRoleRules,
+    options: RecordStageOptions,
   ) {
-    this.strings = new FlowStringCache(roleRules);
+    this.serverNames = new ServerNames(options.dnsNameMinS);
+    this.strings = new FlowStringCache(options.roleRules, this.serverNames);
   }
 
   nextBatch(): BatchArrays {
@@ -93,13 +98,8 @@ export class InlineRecordStage implements RecordStage {
     this.appBySerial.set(serial, info);
   }
 
-  dnsAnswers(pairs: [string, string][]): void {
-    const names = this.serverNames;
-    for (const [address, name] of pairs) {
-      names.delete(address);
-      names.set(address, name);
-      if (names.size > MAX_SERVER_NAMES) names.delete(names.keys().next().value!);
-    }
+  dnsAnswer(answer: DnsAnswerNames): void {
+    this.serverNames.learn(answer);
   }
 
   private lastIfName = '';

@@ -100,6 +100,8 @@ export interface FlowRecord extends BaseRecord {
   tls?: TlsInfo;
   http?: HttpInfo;
   serverName?: string;
+  serverNameChain?: string[];
+  serverNameTtl?: number;
 }
 
 export type NotifLevel = 'info' | 'warn' | 'error';

@@ -109,7 +109,8 @@ test('every key a sample record emits is documented', () => {
     srcTcpFlags: 'SAF', dstTcpFlags: 'SAF', retransDst: 1, outOfOrderSrc: 0, outOfOrderDst: 0,
     dupAckSrc: 0, dupAckDst: 0, zeroWindowSrc: 0, zeroWindowDst: 0, synToSynAckUs: 100, synAckToAckUs: 50,
     icmpType: 3, icmpCode: 1, icmpId: 7, icmpErrors: 1, icmpErrorType: 3, icmpErrorCode: 3, vlan: 10, vlanInner: 20, tunnel: 'vxlan', tunnelId: 42,
-    outerSrcIP: '192.0.2.1', outerDstIP: '192.0.2.2', fragments: 2, serverName: 'example.com',
+    outerSrcIP: '192.0.2.1', outerDstIP: '192.0.2.2', fragments: 2,
+    serverName: 'example.com', serverNameChain: ['example.com', 'edge.example.net'], serverNameTtl: 30,
     tls: { version: 'TLSv1.3', sni: 'example.com', alpn: 'h2', alert: 'handshake_failure' },
     http: { method: 'GET', host: 'example.com', path: '/' },
   };

@@ -12,7 +12,8 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface RunResult {
   code: number | null;
@@ -87,6 +88,7 @@ export class NetnsLab {
   readonly tag: string;
   private readonly namespaces: string[] = [];
   private readonly hostLinks: string[] = [];
+  private readonly nsEtcDirs: string[] = [];
   private readonly children = new Set<ChildProcess>();
   private cleaned = false;
 
@@ -144,6 +146,15 @@ export class NetnsLab {
     return { sender, receiver };
   }
 
+  /** Programs run in `ns` resolve names through `nameserver` only: `ip netns exec` mounts
+   *  /etc/netns/<ns>/resolv.conf over /etc/resolv.conf (removed at cleanup). */
+  useNameserver(ns: string, nameserver: string): void {
+    const dir = `/etc/netns/${ns}`;
+    mkdirSync(dir, { recursive: true });
+    this.nsEtcDirs.push(dir);
+    writeFileSync(join(dir, 'resolv.conf'), `nameserver ${nameserver}\noptions timeout:2 attempts:1\n`);
+  }
+
   /** Spawns a command inside a namespace; the process is killed at cleanup if still running. */
   spawnIn(ns: string, cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
     const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
@@ -199,6 +210,7 @@ export class NetnsLab {
       }
     }
     for (const ns of this.namespaces) quiet('ip', ['netns', 'del', ns]);
+    for (const dir of this.nsEtcDirs) rmSync(dir, { recursive: true, force: true });
     for (const link of this.hostLinks) if (existsSync(`/sys/class/net/${link}`)) quiet('ip', ['link', 'del', link]);
   }
 

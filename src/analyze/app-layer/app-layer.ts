@@ -13,7 +13,9 @@ import { NO_OFFSET, ORIG, RESP } from '../../flow/flow-state.js';
 import type { FlowAppInfo } from '../../record/records.js';
 import { probeTls, TlsSession, TlsViolation, tlsAlertDescriptionName, tlsAlertLevelName, tlsVersionName, type TlsClientHelloInfo, type TlsListener, type TlsServerHelloInfo } from '../../app/tls/tls-session.js';
 import { HttpHeadStatus, HttpRequestHead, probeHttpRequest, type HeaderSpec } from '../../app/http1/request-head.js';
-import { addressNames, parseDnsMessage } from '../../app/dns/dns-message.js';
+import { dnsNamings, parseDnsMessage } from '../../app/dns/dns-message.js';
+import { formatIp } from '../../wire/ip-format.js';
+import type { DnsAnswerNames } from '../../record/server-names.js';
 import { DNS_NO_ANSWER, EventCode } from '../events/catalog.js';
 import { TcpStreams, type StreamReceiver } from './tcp-stream.js';
 
@@ -30,7 +32,8 @@ export interface AppLayerOptions {
 export interface AppLayerOutput {
   raise(id: number, code: EventCode, side: number, value: number, aux: number): void;
   appInfo(id: number, info: FlowAppInfo): void;
-  dnsAnswers(pairs: [string, string][]): void;
+  /** The names a DNS response gave its client (for the flows' `serverName`). */
+  dnsAnswer(answer: DnsAnswerNames): void;
   ignore(id: number): void;
   /** The client's request head of a TCP flow, once read; undefined when the flow turned out
    *  to have none (TLS, another protocol, a gap, or it ended first). At most once per flow. */
@@ -221,8 +224,8 @@ export class AppLayer {
       this.out.raise(id, EventCode.DNS_FAILURE, side, rcode, 0);
       return;
     }
-    const pairs = addressNames(msg);
-    if (pairs.length > 0) this.out.dnsAnswers(pairs);
+    const namings = dnsNamings(msg);
+    if (namings.length > 0) this.out.dnsAnswer({ client: formatIp(v.ipVersion, v.dst), tsUs: v.tsUs, namings });
   }
 
   /** First payload of a flow: start a parser, or decide there is nothing to parse. */

@@ -14,6 +14,7 @@ import type { FlowEngine } from '../../flow/flow-engine.js';
 import { KEY_WORDS } from '../../flow/flow-table.js';
 import { FlowFlag, NO_OFFSET, ORIG, RESP, TcpEndpointState as St } from '../../flow/flow-state.js';
 import type { FlowAppInfo } from '../../record/records.js';
+import type { DnsAnswerNames } from '../../record/server-names.js';
 import { AppLayer, type AppLayerOptions } from '../app-layer/app-layer.js';
 import type { HttpRequestHead } from '../../app/http1/request-head.js';
 import { LocalSide, type LocalNet } from '../local-side.js';
@@ -28,8 +29,8 @@ export interface EventOutput {
   event(id: number, tsUs: number, code: EventCode, side: number, value: number, aux: number, nodeIp: number): void;
   /** What the application parsers learned about flow `id` (replaces the earlier info). */
   appInfo(id: number, info: FlowAppInfo): void;
-  /** Address → name pairs from a DNS answer (for the flows' `serverName`). */
-  dnsAnswers(pairs: [address: string, name: string][]): void;
+  /** The names a DNS response gave its client (for the flows' `serverName`). */
+  dnsAnswer(answer: DnsAnswerNames): void;
   /** The client's HTTP request head of flow `id`, or undefined when it has none (follows). */
   requestHead(id: number, head: HttpRequestHead | undefined): void;
   /** AVOID_LIVENESS_PROBE matched flow `id`: it gets no events, and no follow either. */
@@ -134,7 +135,7 @@ export class EventDetector {
     this.app = new AppLayer(engine, opts, {
       raise: (id, code, side, value, aux) => this.raise(id, code, side, value, aux),
       appInfo: (id, info) => out.appInfo(id, info),
-      dnsAnswers: (pairs) => out.dnsAnswers(pairs),
+      dnsAnswer: (answer) => out.dnsAnswer(answer),
       ignore: (id) => {
         this.flags[id]! |= F.IGNORED;
         out.ignored(id);

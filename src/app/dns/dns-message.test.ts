@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import * as dnsPacket from 'dns-packet';
-import { addressNames, parseDnsMessage, parseDnsTcpMessage, type DnsSummary } from './dns-message.js';
+import { dnsNamings, parseDnsMessage, parseDnsTcpMessage, type DnsSummary } from './dns-message.js';
 import { decodePacket } from '../../decode/decode-packet.js';
 import { PacketView } from '../../decode/packet-view.js';
 import { DecodeStatus } from '../../decode/status.js';
@@ -204,12 +204,13 @@ test('DNS over TCP agrees with tshark (tcpdump-dns_tcp.pcap)', async (t: TestCon
 test('addresses of a real response are named by the question (tcpdump-dns_udp.pcap)', async () => {
   const payloads = await udpDnsPayloads('tcpdump-dns_udp.pcap');
   const response = parseDnsMessage(payloads[1]!.bytes, 0, payloads[1]!.bytes.length)!;
-  assert.deepEqual(addressNames(response), [
-    ['192.139.46.66', 'www.tcpdump.org'],
-    ['198.199.88.104', 'www.tcpdump.org'],
+  // tshark -T fields -e dns.a -e dns.resp.ttl: 192.139.46.66 and 198.199.88.104, TTL 60 each.
+  assert.deepEqual(dnsNamings(response), [
+    { address: '192.139.46.66', name: 'www.tcpdump.org', chain: ['www.tcpdump.org'], ttl: 60 },
+    { address: '198.199.88.104', name: 'www.tcpdump.org', chain: ['www.tcpdump.org'], ttl: 60 },
   ]);
   const query = parseDnsMessage(payloads[0]!.bytes, 0, payloads[0]!.bytes.length)!;
-  assert.deepEqual(addressNames(query), []);
+  assert.deepEqual(dnsNamings(query), []);
 });
 
 test('every proper prefix of a real message is undefined, never a summary with missing answers', async () => {
@@ -287,10 +288,10 @@ test('NOERROR with no answer (NODATA)', () => {
   assert.equal(summary.rcodeName, 'NOERROR');
   assert.equal(summary.rcode, 0);
   assert.deepEqual(summary.answers, []);
-  assert.deepEqual(addressNames(summary), []);
+  assert.deepEqual(dnsNamings(summary), []);
 });
 
-test('CNAME chain: addresses are named by the question, not the CNAME target', () => {
+test('CNAME chain: addresses are named by the question, with the chain and its smallest TTL', () => {
   const summary = parseAll(
     encoded({
       type: 'response',
@@ -317,10 +318,30 @@ test('CNAME chain: addresses are named by the question, not the CNAME target', (
     { name: 'evil.example', type: 'A', ttl: 20, data: '6.6.6.6' },
     { name: 'www.x.com', type: 'TXT', ttl: 20 },
   ]);
-  assert.deepEqual(addressNames(summary), [
-    ['1.2.3.4', 'www.x.com'],
-    ['1.2.3.5', 'www.x.com'],
-    ['fd77::1', 'www.x.com'],
+  const chain = ['www.x.com', 'edge.x.com', 'y.cdn.net'];
+  assert.deepEqual(dnsNamings(summary), [
+    { address: '1.2.3.4', name: 'www.x.com', chain, ttl: 20 },
+    { address: '1.2.3.5', name: 'www.x.com', chain, ttl: 20 },
+    { address: 'fd77::1', name: 'www.x.com', chain, ttl: 20 },
+  ]);
+});
+
+test('the chain TTL is the smallest along it, a CNAME one included; an address on a middle name ends the chain there', () => {
+  const summary = parseAll(
+    encoded({
+      type: 'response',
+      id: 13,
+      questions: [{ type: 'A', name: 'API.dllt.test' }],
+      answers: [
+        { type: 'CNAME', name: 'api.dllt.test', ttl: 5, data: 'svc.dllt.test' },
+        { type: 'A', name: 'svc.dllt.test', ttl: 300, data: '10.77.1.2' },
+        { type: 'A', name: 'api.dllt.test', ttl: 40, data: '10.77.1.3' },
+      ],
+    }),
+  );
+  assert.deepEqual(dnsNamings(summary), [
+    { address: '10.77.1.3', name: 'API.dllt.test', chain: ['API.dllt.test'], ttl: 40 },
+    { address: '10.77.1.2', name: 'API.dllt.test', chain: ['API.dllt.test', 'svc.dllt.test'], ttl: 5 },
   ]);
 });
 
@@ -337,7 +358,7 @@ test('a CNAME loop ends', () => {
       ],
     }),
   );
-  assert.deepEqual(addressNames(summary), [['10.0.0.1', 'a.loop']]);
+  assert.deepEqual(dnsNamings(summary), [{ address: '10.0.0.1', name: 'a.loop', chain: ['a.loop', 'b.loop'], ttl: 1 }]);
 });
 
 test('truncated (TC) response, query bit, opcodes', () => {
@@ -405,7 +426,7 @@ test('messages inside a larger buffer: start/end respected, TCP framing, odd arg
   padded.set(message, 7);
   const inside = parseDnsMessage(padded.subarray(0), 7, 7 + message.length)!;
   assert.equal(inside.id, 10);
-  assert.deepEqual(addressNames(inside), [['192.0.2.7', 'mid.example']]);
+  assert.deepEqual(dnsNamings(inside), [{ address: '192.0.2.7', name: 'mid.example', chain: ['mid.example'], ttl: 1 }]);
   // The same through a subarray view: byteOffset must be honoured.
   const view = padded.subarray(7, 7 + message.length);
   assert.equal(parseDnsMessage(view, 0, view.length)!.id, 10);
@@ -490,9 +511,11 @@ test(`fuzz: ${FUZZ_MESSAGES} mutated messages never throw and every summary is w
       if (a.type === 'A') assert.match(a.data!, /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, `round ${round}`);
       if (a.type === 'AAAA') assert.match(a.data!, /^[0-9a-f:.]+$/, `round ${round}`);
     }
-    for (const [address, name] of addressNames(summary)) {
+    for (const { address, name, chain, ttl } of dnsNamings(summary)) {
       assert.ok(summary.questions.some((q) => q.name === name));
       assert.ok(summary.answers.some((a) => a.data === address));
+      assert.equal(chain[0], name);
+      assert.ok(Number.isInteger(ttl) && ttl >= 0, `round ${round}: chain ttl ${ttl}`);
     }
   }
   assert.ok(summaries > FUZZ_MESSAGES / 20, `enough mutated messages still decode (${summaries})`);

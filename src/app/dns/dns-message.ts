@@ -126,36 +126,55 @@ export function parseDnsTcpMessage(data: Uint8Array, start: number, end: number)
   return parseDnsMessage(data, start + TCP_LENGTH_PREFIX, messageEnd);
 }
 
-/** [address, question name] for every A/AAAA answer reachable from a question through CNAMEs
- *  (www.x.com CNAME y.cdn.net A 1.2.3.4 gives ['1.2.3.4', 'www.x.com']). Answers no question
- *  leads to name nothing: they are not what the client asked about. */
-export function addressNames(summary: DnsSummary): [address: string, name: string][] {
-  const pairs: [string, string][] = [];
+/** An address a DNS answer gave its client, with the name the client asked for. */
+export interface DnsNaming {
+  address: string;
+  /** The question's name, as asked. */
+  name: string;
+  /** The question's name, then each CNAME target in turn, up to the name the address record
+   *  belongs to (one entry when no CNAME was involved). */
+  chain: string[];
+  /** Seconds: the smallest TTL along the chain, the address record's included. */
+  ttl: number;
+}
+
+/** Every A/AAAA answer reachable from a question through CNAMEs, named by the question
+ *  (www.x.com CNAME y.cdn.net A 1.2.3.4 gives 1.2.3.4 named www.x.com, chain [www.x.com,
+ *  y.cdn.net]). Answers no question leads to name nothing: they are not what the client asked
+ *  about. Names compare case-insensitively (RFC 4343). */
+export function dnsNamings(summary: DnsSummary): DnsNaming[] {
+  const namings: DnsNaming[] = [];
   const answers = summary.answers;
   const done = new Set<string>();
   for (const question of summary.questions) {
     const asked = question.name.toLowerCase();
     if (done.has(asked)) continue;
     done.add(asked);
-    // Names reachable from the question through CNAMEs. Every pass that continues adds a name
-    // and names come from answers, so answers.length passes bound it even for CNAME loops.
-    const reached = new Set([asked]);
-    let grew = true;
-    for (let pass = 0; grew && pass < answers.length; pass++) {
-      grew = false;
-      for (const a of answers) {
-        if (a.type !== 'CNAME' || a.data === undefined || !reached.has(a.name.toLowerCase())) continue;
-        const target = a.data.toLowerCase();
-        if (reached.has(target)) continue;
-        reached.add(target);
-        grew = true;
-      }
-    }
-    for (const a of answers) {
-      if ((a.type === 'A' || a.type === 'AAAA') && a.data !== undefined && reached.has(a.name.toLowerCase())) {
-        pairs.push([a.data, question.name]);
-      }
+    // Walk the chain one CNAME at a time; a name already on it ends the walk (CNAME loops), and
+    // a name with several CNAMEs (not valid DNS) follows the first.
+    const chain = [question.name];
+    const onChain = new Set([asked]);
+    let ttl = Infinity;
+    let current = asked;
+    for (;;) {
+      collectAddresses(answers, current, question.name, chain, ttl, namings);
+      const cname = answers.find((a) => a.type === 'CNAME' && a.data !== undefined && a.name.toLowerCase() === current);
+      if (cname === undefined) break;
+      const target = cname.data!.toLowerCase();
+      if (onChain.has(target)) break;
+      onChain.add(target);
+      chain.push(cname.data!);
+      ttl = Math.min(ttl, cname.ttl);
+      current = target;
     }
   }
-  return pairs;
+  return namings;
+}
+
+function collectAddresses(answers: readonly DnsAnswer[], owner: string, asked: string, chain: string[], chainTtl: number, out: DnsNaming[]): void {
+  for (const a of answers) {
+    if ((a.type === 'A' || a.type === 'AAAA') && a.data !== undefined && a.name.toLowerCase() === owner) {
+      out.push({ address: a.data, name: asked, chain: [...chain], ttl: Math.min(chainTtl, a.ttl) });
+    }
+  }
 }

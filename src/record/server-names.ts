@@ -1,0 +1,77 @@
+/**
+ * Server names learned from DNS answers, per client: the flow from client C to address X is
+ * named N when a DNS answer to C gave X for the name N (through CNAMEs) and the flow started
+ * while that answer held. Per client, because two clients asking different names may get the
+ * same address (virtual hosting, CDNs), and a name one client learned says nothing about
+ * another's flows.
+ */
+import type { DnsNaming } from '../app/dns/dns-message.js';
+
+/** One DNS response's names, as the record stage receives them. */
+export interface DnsAnswerNames {
+  /** The client the answer went to (the response's destination address). */
+  client: string;
+  /** Packet time of the response. */
+  tsUs: number;
+  namings: DnsNaming[];
+}
+
+export interface ServerName {
+  name: string;
+  /** The question, then each CNAME target (docs/records.md `serverNameChain`). */
+  chain: readonly string[];
+  /** Seconds, the smallest along the chain, from the latest answer. */
+  ttl: number;
+  /** Packet time of the first answer of an unbroken run giving this name. */
+  sinceUs: number;
+  /** The name holds for flows that start up to here. */
+  untilUs: number;
+}
+
+/** (client, address) pairs remembered; the least recently answered go first beyond this. */
+const MAX_PAIRS = 65_536;
+const US_PER_S = 1_000_000;
+
+export class ServerNames {
+  private readonly byPair = new Map<string, ServerName>();
+
+  /** `minHoldS`: DLLT_DNS_NAME_MIN_S, the shortest time an answer names flows. */
+  constructor(private readonly minHoldS: number) {}
+
+  get size(): number {
+    return this.byPair.size;
+  }
+
+  learn(answer: DnsAnswerNames): void {
+    const pairs = this.byPair;
+    for (const naming of answer.namings) {
+      const key = pairKey(answer.client, naming.address);
+      const untilUs = answer.tsUs + Math.max(naming.ttl, this.minHoldS) * US_PER_S;
+      const held = pairs.get(key);
+      // A client re-resolving the same name before the old answer lapsed keeps one unbroken
+      // run, so a long flow named by the first answer is still named when its later records
+      // are made after the second.
+      const continues = held !== undefined && held.name === naming.name && held.untilUs >= answer.tsUs;
+      pairs.delete(key);
+      pairs.set(key, {
+        name: naming.name,
+        chain: naming.chain,
+        ttl: naming.ttl,
+        sinceUs: continues ? held.sinceUs : answer.tsUs,
+        untilUs: continues ? Math.max(held.untilUs, untilUs) : untilUs,
+      });
+      if (pairs.size > MAX_PAIRS) pairs.delete(pairs.keys().next().value!);
+    }
+  }
+
+  /** The name of a flow from `client` to `server` that started at `firstTsUs`, if an answer gave it. */
+  nameOf(client: string, server: string, firstTsUs: number): ServerName | undefined {
+    if (this.byPair.size === 0) return undefined;
+    const held = this.byPair.get(pairKey(client, server));
+    return held !== undefined && held.sinceUs <= firstTsUs && firstTsUs <= held.untilUs ? held : undefined;
+  }
+}
+
+function pairKey(client: string, address: string): string {
+  return client + ' ' + address;
+}
