@@ -15,6 +15,7 @@ packages=(
   netcat-openbsd # UDP exchanges in the tests
   nftables       # filtered ports in the tests
   openssl        # TLS peers in the tests
+  dnsmasq-base   # the resolver in the flow-naming test (the binary only, no system service)
   procps
 )
 missing=()
