@@ -1,0 +1,234 @@
+/**
+ * Sockets of every network namespace on the host, seen from the host through /proc: which
+ * namespaces exist (the `ns/net` link of every process), their socket tables (read through one
+ * process inside each, since /proc/<pid>/net shows that process's namespace), and which process
+ * holds a socket (its inode among the `socket:[N]` links of /proc/<pid>/fd). This is how a pod's
+ * sockets are found from the host: the pod's processes are host processes in another namespace.
+ *
+ * Synchronous on purpose: it runs in the attribution worker, never on the packet thread.
+ */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { parseSocketTable, SocketIndex, type SocketEntry } from './socket-table.js';
+import { formatIp } from '../../wire/ip-format.js';
+
+/** if_inet6 prints addresses in network order (unlike the socket tables). */
+const v6Words = new Int32Array(4);
+
+const TABLES: Record<number, readonly string[]> = { 6: ['tcp', 'tcp6'], 17: ['udp', 'udp6'] };
+
+export interface NetnsSocketsOptions {
+  procRoot?: string;
+  /** Milliseconds; tests drive time by hand. */
+  clock?: () => number;
+  /** Process list re-read at most this often (ms). */
+  processRefreshMs?: number;
+  /** One namespace's processes' fds re-scanned at most this often (ms). */
+  fdScanMs?: number;
+}
+
+interface Namespace {
+  inode: number;
+  pids: number[];
+  /** Per protocol, the tables read in the current pass. */
+  tables: Map<number, SocketIndex>;
+  tablesPass: number;
+  /** socket inode → pid, from the last fd scan. */
+  owners: Map<number, number>;
+  lastFdScan: number;
+}
+
+export class NetnsSockets {
+  private readonly procRoot: string;
+  private readonly clock: () => number;
+  private readonly processRefreshMs: number;
+  private readonly fdScanMs: number;
+  private namespacesByInode = new Map<number, Namespace>();
+  private lastProcessScan = -Infinity;
+  private pass = 0;
+  /** Local address → namespace whose sockets use it (learned from tables; loopback left out). */
+  private readonly addressHome = new Map<string, number>();
+
+  constructor(opts: NetnsSocketsOptions = {}) {
+    this.procRoot = opts.procRoot ?? '/proc';
+    this.clock = opts.clock ?? Date.now;
+    this.processRefreshMs = opts.processRefreshMs ?? 1000;
+    this.fdScanMs = opts.fdScanMs ?? 50;
+  }
+
+  /** Starts a lookup pass: socket tables read from here on are fresh for this pass. */
+  beginPass(): void {
+    this.pass++;
+    if (this.clock() - this.lastProcessScan >= this.processRefreshMs) this.scanProcesses();
+  }
+
+  /** Forces the process list to be re-read at the next pass (a namespace may be new). */
+  processesStale(): void {
+    this.lastProcessScan = -Infinity;
+  }
+
+  /** Namespaces to search for a socket with these addresses: the ones known to use them, else all. */
+  candidates(...addresses: string[]): number[] {
+    const homes = new Set<number>();
+    for (const a of addresses) {
+      const home = this.addressHome.get(a);
+      if (home !== undefined && this.namespacesByInode.has(home)) homes.add(home);
+    }
+    return homes.size > 0 ? [...homes] : [...this.namespacesByInode.keys()];
+  }
+
+  /** The namespace whose sockets use this (non-loopback) address, once a table showed it. */
+  homeOf(address: string): number | undefined {
+    const home = this.addressHome.get(address);
+    return home !== undefined && this.namespacesByInode.has(home) ? home : undefined;
+  }
+
+  get namespaceCount(): number {
+    return this.namespacesByInode.size;
+  }
+
+  /** The namespace's sockets of `proto` (6 or 17), read once per pass. */
+  index(netns: number, proto: number): SocketIndex | undefined {
+    const ns = this.namespacesByInode.get(netns);
+    const names = TABLES[proto];
+    if (ns === undefined || names === undefined) return undefined;
+    if (ns.tablesPass !== this.pass) {
+      ns.tables.clear();
+      ns.tablesPass = this.pass;
+    }
+    let index = ns.tables.get(proto);
+    if (index === undefined) {
+      const entries = this.readTables(ns, names);
+      if (entries === undefined) return undefined;
+      index = new SocketIndex(entries, proto);
+      ns.tables.set(proto, index);
+    }
+    return index;
+  }
+
+  /** The process holding socket `inode` in `netns`; re-scans the namespace's fds (rate-limited) on a miss. */
+  ownerOf(netns: number, inode: number): number | undefined {
+    if (inode === 0) return undefined;
+    const ns = this.namespacesByInode.get(netns);
+    if (ns === undefined) return undefined;
+    const known = ns.owners.get(inode);
+    if (known !== undefined) return known;
+    const now = this.clock();
+    if (now - ns.lastFdScan < this.fdScanMs) return undefined;
+    ns.lastFdScan = now;
+    ns.owners = this.scanOwners(ns.pids);
+    return ns.owners.get(inode);
+  }
+
+  private readTables(ns: Namespace, names: readonly string[]): SocketEntry[] | undefined {
+    // Any process of the namespace will do; one that exited since the scan is skipped.
+    for (const pid of ns.pids) {
+      try {
+        const entries: SocketEntry[] = [];
+        for (const name of names) {
+          try {
+            entries.push(...parseSocketTable(readFileSync(`${this.procRoot}/${pid}/net/${name}`, 'latin1')));
+          } catch (err) {
+            // No IPv6 in this kernel or namespace: the v4 table alone is the whole story.
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !name.endsWith('6')) throw err;
+          }
+        }
+        for (const e of entries) {
+          if (e.localIp !== '0.0.0.0' && e.localIp !== '::' && !e.localIp.startsWith('127.') && e.localIp !== '::1') this.addressHome.set(e.localIp, ns.inode);
+        }
+        return entries;
+      } catch {
+        continue;
+      }
+    }
+    return undefined;
+  }
+
+  private scanProcesses(): void {
+    this.lastProcessScan = this.clock();
+    const next = new Map<number, Namespace>();
+    let names: string[];
+    try {
+      names = readdirSync(this.procRoot);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const c = name.charCodeAt(0);
+      if (c < 48 || c > 57) continue;
+      let link: string;
+      try {
+        link = readlinkSync(`${this.procRoot}/${name}/ns/net`);
+      } catch {
+        continue;
+      }
+      const inode = Number(link.slice(link.indexOf('[') + 1, -1));
+      if (!Number.isInteger(inode)) continue;
+      let ns = next.get(inode);
+      if (ns === undefined) {
+        const old = this.namespacesByInode.get(inode);
+        ns = { inode, pids: [], tables: new Map(), tablesPass: -1, owners: old?.owners ?? new Map(), lastFdScan: old?.lastFdScan ?? -Infinity };
+        next.set(inode, ns);
+      }
+      ns.pids.push(Number(name));
+    }
+    this.namespacesByInode = next;
+    for (const ns of next.values()) this.readAddresses(ns);
+  }
+
+  /** The namespace's own addresses (IPv4 LOCAL routes of fib_trie, IPv6 if_inet6), so a server
+   *  end is placed in its namespace even when its connection's socket is already gone. */
+  private readAddresses(ns: Namespace): void {
+    for (const pid of ns.pids) {
+      let trie: string;
+      try {
+        trie = readFileSync(`${this.procRoot}/${pid}/net/fib_trie`, 'latin1');
+      } catch {
+        continue;
+      }
+      let last = '';
+      for (const line of trie.split('\n')) {
+        const leaf = line.indexOf('|-- ');
+        if (leaf >= 0) last = line.slice(leaf + 4).trim();
+        else if (line.includes('/32 host LOCAL') && !last.startsWith('127.')) this.addressHome.set(last, ns.inode);
+      }
+      try {
+        for (const line of readFileSync(`${this.procRoot}/${pid}/net/if_inet6`, 'latin1').split('\n')) {
+          const hex = line.slice(0, 32);
+          if (!/^[0-9a-f]{32}$/.test(hex) || hex === '00000000000000000000000000000001' || hex.startsWith('fe80')) continue;
+          for (let i = 0; i < 4; i++) v6Words[i] = parseInt(hex.slice(i * 8, i * 8 + 8), 16) | 0;
+          this.addressHome.set(formatIp(6, v6Words), ns.inode);
+        }
+      } catch {
+        // No IPv6 here.
+      }
+      return;
+    }
+  }
+
+  private scanOwners(pids: readonly number[]): Map<number, number> {
+    const owners = new Map<number, number>();
+    for (const pid of pids) {
+      const dir = `${this.procRoot}/${pid}/fd`;
+      let fds: string[];
+      try {
+        fds = readdirSync(dir);
+      } catch {
+        continue;
+      }
+      for (const fd of fds) {
+        let target: string;
+        try {
+          target = readlinkSync(`${dir}/${fd}`);
+        } catch {
+          continue;
+        }
+        // socket:[12345]; the lowest pid keeps a socket that forked children share.
+        if (target.startsWith('socket:[')) {
+          const inode = Number(target.slice(8, -1));
+          if (!owners.has(inode)) owners.set(inode, pid);
+        }
+      }
+    }
+    return owners;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The /proc attributor against real processes in real namespaces: a python3 server in one, a
+ * python3 client in the other (two namespaces joined by a veth, 10.77.X.0/24). The expected
+ * pids are the test's own children; namespaces are checked against `readlink /proc/<pid>/ns/net`.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readlinkSync } from 'node:fs';
+import { labUnavailableReason, NetnsLab, waitForTcpPort } from '../../../test/e2e/netns.js';
+import { ProcAttributor, type AttributedEnd, type FlowEnds } from './proc-attributor.js';
+import { parseSocketTable } from './socket-table.js';
+
+const skip = labUnavailableReason(['python3']);
+if (skip) console.log(`# proc attributor tests skipped: ${skip}`);
+
+const netnsOf = (pid: number): number => Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/net`))![1]);
+
+/** TCP server (accepts, reads a line, answers, holds `hold` s, closes) or UDP echo on argv. */
+const SERVER_PY = `
+import socket, sys, time
+proto, ip, port, hold = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+if proto == "udp":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((ip, port))
+    while True:
+        d, a = s.recvfrom(100)
+        s.sendto(d, a)
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind((ip, port))
+ls.listen(8)
+while True:
+    c, _ = ls.accept()
+    c.recv(100)
+    c.sendall(b"ok\\n")
+    time.sleep(hold)
+    c.close()
+`;
+
+/** Client from a fixed port: connects (or sends one UDP datagram on a connected socket), then holds. */
+const CLIENT_PY = `
+import socket, sys, time
+proto, cip, cport, sip, sport, hold = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), float(sys.argv[6])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((cip, cport))
+s.connect((sip, sport))
+s.send(b"hi\\n")
+s.recv(100)
+print("connected", flush=True)
+time.sleep(hold)
+s.close()
+`;
+
+function sorted(ends: AttributedEnd[]): AttributedEnd[] {
+  return [...ends].sort((a, b) => a.side.localeCompare(b.side));
+}
+
+test('parseSocketTable reads real rows (host byte order, IPv4-mapped, wildcards) and skips junk', () => {
+  const text =
+    '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n' +
+    '   0: 0100007F:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000   108        0 23618 1 0000000000000000 100 0 0 10 0\n' +
+    '   1: 02014D0A:1F90 01014D0A:9C40 01 00000000:00000000 00:00000000 00000000     0        0 99 1 0000000000000000 20 4 30 10 -1\n' +
+    '   2: 0000000000000000FFFF0000020C4D0A:1F90 0000000000000000FFFF0000010C4D0A:9C41 06 00000000:00000000 03:000016C1 00000000     0        0 0 3 0000000000000000\n' +
+    '   3: 0000000000000000000000000000000001:0035 bad\n' +
+    'garbage\n';
+  assert.deepEqual(parseSocketTable(text), [
+    { localIp: '127.0.0.1', localPort: 3306, remoteIp: '0.0.0.0', remotePort: 0, state: 10, uid: 108, inode: 23618 },
+    { localIp: '10.77.1.2', localPort: 8080, remoteIp: '10.77.1.1', remotePort: 40000, state: 1, uid: 0, inode: 99 },
+    { localIp: '10.77.12.2', localPort: 8080, remoteIp: '10.77.12.1', remotePort: 40001, state: 6, uid: 0, inode: 0 },
+  ]);
+});
+
+test('both ends of TCP and UDP flows between two namespaces: client by its socket, server by its socket then by its listener after the close', { skip, timeout: 30_000 }, async () => {
+  const lab = new NetnsLab('dlltp');
+  try {
+    const { sender: c, receiver: s } = lab.directPair();
+    const server = lab.spawnIn(s.name, 'python3', ['-c', SERVER_PY, 'tcp', '0.0.0.0', '8080', '0.2']);
+    const udpServer = lab.spawnIn(s.name, 'python3', ['-c', SERVER_PY, 'udp', s.ipv4, '5353', '0']);
+    await waitForTcpPort(lab, s.name, s.ipv4, 8080);
+    const client = lab.spawnIn(c.name, 'python3', ['-c', CLIENT_PY, 'tcp', c.ipv4, '40123', s.ipv4, '8080', '3']);
+    const udpClient = lab.spawnIn(c.name, 'python3', ['-c', CLIENT_PY, 'udp', c.ipv4, '40124', s.ipv4, '5353', '3']);
+    await Promise.all([client, udpClient].map((p) => new Promise((r) => p.stdout!.once('data', r))));
+
+    const attributor = new ProcAttributor();
+    attributor.beginPass();
+    const tcp: FlowEnds = { proto: 6, srcIP: c.ipv4, srcPort: 40123, dstIP: s.ipv4, dstPort: 8080, clientIsSrc: true };
+    const [serverNs, clientNs] = [netnsOf(server.pid!), netnsOf(client.pid!)];
+    assert.notEqual(serverNs, clientNs);
+    assert.deepEqual(sorted(attributor.ends(tcp)), [
+      { side: 'client', pid: client.pid!, netns: clientNs, via: 'socket' },
+      { side: 'server', pid: server.pid!, netns: serverNs, via: 'socket' },
+    ]);
+    const udp: FlowEnds = { proto: 17, srcIP: c.ipv4, srcPort: 40124, dstIP: s.ipv4, dstPort: 5353, clientIsSrc: true };
+    assert.deepEqual(sorted(attributor.ends(udp)), [
+      { side: 'client', pid: udpClient.pid!, netns: clientNs, via: 'socket' },
+      { side: 'server', pid: udpServer.pid!, netns: serverNs, via: 'listener' },
+    ]);
+    // Roles the other way round: the same sockets, sides swapped.
+    assert.deepEqual(sorted(attributor.ends({ ...tcp, clientIsSrc: false })).map((e) => [e.side, e.pid]), [
+      ['client', server.pid!],
+      ['server', client.pid!],
+    ]);
+    assert.deepEqual(attributor.ends(tcp, new Set(['client', 'server'])), [], 'sides already done are not looked up');
+
+    // A flow whose sockets are gone: the client is unknown, the server is its listener's owner.
+    const gone: FlowEnds = { ...tcp, srcPort: 40999 };
+    attributor.beginPass();
+    assert.deepEqual(attributor.ends(gone), [{ side: 'server', pid: server.pid!, netns: serverNs, via: 'listener' }]);
+    // An address no namespace of ours has: nothing, even though 8080 listens in a namespace.
+    assert.deepEqual(attributor.ends({ ...tcp, srcIP: '10.77.255.9', dstIP: '10.77.255.10' }), []);
+  } finally {
+    lab.cleanup();
+  }
+});

@@ -1,0 +1,86 @@
+/**
+ * Which process on this host is behind each end of a flow, from /proc (USE_EBPF=N; SPEC 9).
+ *
+ * Each end is looked up in the socket tables of the network namespaces that use its address:
+ * the originator's socket has (src → dst), the responder's (dst → src). The server's end is
+ * credited to the process holding its accepted socket, else to the owner of the listening
+ * socket that took the connection: accepted sockets of short connections are often gone (or in
+ * TIME_WAIT, held by no process) by the time /proc is read, while the listener stays. This is
+ * what makes incoming connections attributable inside pods, the seed's open bug.
+ */
+import { NetnsSockets, type NetnsSocketsOptions } from './netns-sockets.js';
+
+export interface FlowEnds {
+  proto: number;
+  srcIP: string;
+  srcPort: number;
+  dstIP: string;
+  dstPort: number;
+  /** From the flow record's roles: the originator is the client. */
+  clientIsSrc: boolean;
+}
+
+export type EndSide = 'client' | 'server';
+
+export interface AttributedEnd {
+  side: EndSide;
+  pid: number;
+  /** The network namespace (inode of /proc/<pid>/ns/net) the socket lives in. */
+  netns: number;
+  /** `socket`: the process holds the flow's own socket; `listener`: it owns the listening socket. */
+  via: 'socket' | 'listener';
+}
+
+export class ProcAttributor {
+  readonly sockets: NetnsSockets;
+
+  constructor(opts: NetnsSocketsOptions = {}) {
+    this.sockets = new NetnsSockets(opts);
+  }
+
+  /** Starts a pass over a batch of flows (socket tables are read at most once per pass). */
+  beginPass(): void {
+    this.sockets.beginPass();
+  }
+
+  /** The ends of `flow` found in this pass, leaving out the sides in `done`. */
+  ends(flow: FlowEnds, done: ReadonlySet<EndSide> = NO_SIDES): AttributedEnd[] {
+    const found: AttributedEnd[] = [];
+    const srcSide: EndSide = flow.clientIsSrc ? 'client' : 'server';
+    const dstSide: EndSide = flow.clientIsSrc ? 'server' : 'client';
+    if (!done.has(srcSide)) this.end(flow, flow.srcIP, flow.srcPort, flow.dstIP, flow.dstPort, srcSide, found);
+    if (!done.has(dstSide)) this.end(flow, flow.dstIP, flow.dstPort, flow.srcIP, flow.srcPort, dstSide, found);
+    return found;
+  }
+
+  private end(flow: FlowEnds, localIp: string, localPort: number, remoteIp: string, remotePort: number, side: EndSide, out: AttributedEnd[]): void {
+    const s = this.sockets;
+    for (const netns of s.candidates(localIp)) {
+      const index = s.index(netns, flow.proto);
+      const socket = index?.socket(localIp, localPort, remoteIp, remotePort);
+      if (index === undefined || socket === undefined) continue;
+      const holder = s.ownerOf(netns, socket.inode);
+      if (holder !== undefined) {
+        out.push({ side, pid: holder, netns, via: 'socket' });
+        return;
+      }
+      if (side === 'server') {
+        const listener = index.listener(localIp, localPort);
+        const owner = listener === undefined ? undefined : s.ownerOf(netns, listener.inode);
+        if (owner !== undefined) out.push({ side, pid: owner, netns, via: 'listener' });
+      }
+      return;
+    }
+    // No socket of this exact connection is left (it closed before this pass); a server end is
+    // still known by the listener on its address, in the namespace that uses the address.
+    // Only where the address is known to live: a wildcard listener on the same port in another
+    // namespace is someone else's server.
+    const home = side === 'server' ? s.homeOf(localIp) : undefined;
+    if (home === undefined) return;
+    const listener = s.index(home, flow.proto)?.listener(localIp, localPort);
+    const owner = listener === undefined ? undefined : s.ownerOf(home, listener.inode);
+    if (owner !== undefined) out.push({ side, pid: owner, netns: home, via: 'listener' });
+  }
+}
+
+const NO_SIDES: ReadonlySet<EndSide> = new Set();
