@@ -1,0 +1,173 @@
+/**
+ * ProcessIdentity for a pid (SPEC 9): process facts from /proc, container and pod from the cgroup
+ * path, pod and container names from the kubelet's log directories, user from the host's passwd.
+ *
+ * identify() runs for every new connection, thousands a second on busy nodes, so identities are
+ * cached (LRU, bounded). A cache hit costs one read of /proc/<pid>/stat, parsed from a reused
+ * buffer: the entry is only trusted when the pid's start time and comm still match.
+ * - start time: a pid reused by a new process has a later start time, so it never inherits the
+ *   old identity;
+ * - comm: execve keeps pid and start time but replaces comm (with the new program's name), so a
+ *   process identified between fork and exec is read again once it runs its real program.
+ * No cheaper check is safe: the /proc/<pid> inode number is reallocated whenever the kernel drops
+ * its cached dentry (spurious misses) and comes from a 32-bit counter shared with every socket and
+ * pipe on the machine; Node has no pidfd to hold a process without a read.
+ *
+ * A miss reads exe, cmdline, status and cgroup, then stat once more: if the process vanished or the
+ * pid was reused meanwhile, the result is undefined rather than a mix of two processes.
+ * Pod and container names missing at first (the kubelet creates the log directories shortly after
+ * the process starts) are looked up again on later hits; that costs no I/O beyond KubeletPods' own
+ * once-a-second refresh.
+ */
+import { opendirSync } from 'node:fs';
+import type { ProcessIdentity } from '../../analyze/enrich/process-identity.js';
+import { parseCgroupFile } from './cgroup-path.js';
+import { KubeletPods } from './kubelet-pods.js';
+import { StatProbe, readCgroupText, readCmdline, readExe, readStatusUid } from './process-info.js';
+import { UserNames } from './user-names.js';
+
+export interface ProcessIdentityReaderOptions {
+  procRoot?: string;
+  /** DLLT_KUBELET_PODS_DIR. */
+  podsDir?: string;
+  passwdPath?: string;
+  /** Most identities cached. */
+  maxEntries?: number;
+  /** Milliseconds, for the kubelet directory refresh limit; Date.now by default. */
+  clock?: () => number;
+}
+
+interface CacheEntry {
+  startTime: number;
+  comm: Buffer;
+  /** Returned to callers as is: treat as read-only. */
+  identity: ProcessIdentity;
+}
+
+export class ProcessIdentityReader {
+  readonly procRoot: string;
+  /** Shared with `dllt pod` (findPod). */
+  readonly pods: KubeletPods;
+  private readonly users: UserNames;
+  private readonly maxEntries: number;
+  private readonly probe: StatProbe;
+  /** Map iteration order is insertion order: re-inserting on a hit makes the first key the LRU. */
+  private readonly cache = new Map<number, CacheEntry>();
+
+  constructor(opts: ProcessIdentityReaderOptions = {}) {
+    this.procRoot = opts.procRoot ?? '/proc';
+    const podsOpts = opts.clock === undefined ? {} : { clock: opts.clock };
+    this.pods = new KubeletPods(opts.podsDir ?? '/var/log/pods', podsOpts);
+    this.users = new UserNames(opts.passwdPath ?? '/etc/passwd');
+    this.maxEntries = Math.max(1, opts.maxEntries ?? 4096);
+    this.probe = new StatProbe(this.procRoot);
+  }
+
+  /** Identities currently cached. */
+  get cachedCount(): number {
+    return this.cache.size;
+  }
+
+  /** Who runs as `pid`; undefined when there is no such process (or it exited while being read).
+   *  The object is shared with later calls for the same process: treat it as read-only. */
+  identify(pid: number): ProcessIdentity | undefined {
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    if (!this.probe.read(pid)) {
+      this.cache.delete(pid);
+      return undefined;
+    }
+    const cached = this.cache.get(pid);
+    if (cached !== undefined && cached.startTime === this.probe.startTime && this.probe.commEquals(cached.comm)) {
+      this.cache.delete(pid);
+      this.cache.set(pid, cached);
+      if (missingPodNames(cached.identity)) cached.identity = this.withPodNames(cached.identity);
+      return cached.identity;
+    }
+    const entry = this.readProcess(pid);
+    if (entry === undefined) {
+      this.cache.delete(pid);
+      return undefined;
+    }
+    this.cache.delete(pid);
+    this.cache.set(pid, entry);
+    if (this.cache.size > this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+    return entry.identity;
+  }
+
+  /** Pids whose cgroup names the pod, ascending (for `dllt pod`). Scans the whole procRoot. */
+  podProcesses(podUid: string): number[] {
+    const pids: number[] = [];
+    let dir;
+    try {
+      dir = opendirSync(this.procRoot);
+    } catch {
+      return pids;
+    }
+    try {
+      for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
+        if (!/^\d+$/.test(entry.name)) continue;
+        const text = readCgroupText(this.procRoot, Number(entry.name));
+        if (text !== undefined && parseCgroupFile(text).podUid === podUid) pids.push(Number(entry.name));
+      }
+    } catch {
+      // procRoot became unreadable mid-scan: report what was found.
+    } finally {
+      dir.closeSync();
+    }
+    return pids.sort((a, b) => a - b);
+  }
+
+  /** Called with the probe holding this pid's stat. */
+  private readProcess(pid: number): CacheEntry | undefined {
+    const { startTime, ppid } = this.probe;
+    const comm = this.probe.comm();
+    const commBytes = this.probe.commBytes();
+    const uid = readStatusUid(this.procRoot, pid);
+    // status exists for every live process, zombies and kernel threads included.
+    if (uid === undefined) return undefined;
+    const exe = readExe(this.procRoot, pid);
+    const cmdline = readCmdline(this.procRoot, pid);
+    const cgroupText = readCgroupText(this.procRoot, pid);
+    if (!this.probe.read(pid) || this.probe.startTime !== startTime) return undefined;
+
+    const identity: ProcessIdentity = { pid, ppid };
+    if (comm !== '') identity.comm = comm;
+    if (exe !== undefined) identity.exe = exe;
+    if (cmdline !== undefined) identity.cmdline = cmdline;
+    identity.uid = uid;
+    const user = this.users.name(uid);
+    if (user !== undefined) identity.user = user;
+    if (cgroupText !== undefined) {
+      const cg = parseCgroupFile(cgroupText);
+      if (cg.containerId !== undefined) identity.containerId = cg.containerId;
+      if (cg.containerRuntime !== undefined) identity.containerRuntime = cg.containerRuntime;
+      if (cg.podUid !== undefined) identity.podUid = cg.podUid;
+    }
+    return { startTime, comm: commBytes, identity: this.withPodNames(identity) };
+  }
+
+  /** The identity with whatever pod and container names the kubelet directories now give. */
+  private withPodNames(identity: ProcessIdentity): ProcessIdentity {
+    if (identity.podUid === undefined) return identity;
+    const pod = this.pods.lookup(identity.podUid);
+    const containerName =
+      identity.containerId === undefined ? undefined : this.pods.containerName(identity.podUid, identity.containerId);
+    const unchanged =
+      (pod === undefined || (pod.name === identity.podName && pod.namespace === identity.podNamespace)) &&
+      (containerName === undefined || containerName === identity.containerName);
+    if (unchanged) return identity;
+    // A new object: callers may still hold the previous one.
+    const named: ProcessIdentity = { ...identity };
+    if (pod !== undefined) {
+      named.podName = pod.name;
+      named.podNamespace = pod.namespace;
+    }
+    if (containerName !== undefined) named.containerName = containerName;
+    return named;
+  }
+}
+
+function missingPodNames(identity: ProcessIdentity): boolean {
+  if (identity.podUid === undefined) return false;
+  return identity.podName === undefined || (identity.containerId !== undefined && identity.containerName === undefined);
+}
