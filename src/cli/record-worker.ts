@@ -8,6 +8,8 @@ import { compileRoleRules } from '../analyze/roles/compiled-role-rules.js';
 import { notifRecord } from '../record/notif.js';
 import { DlltFileSink } from '../sinks/dllt-files.js';
 import { newBatchArrays } from '../record/flow-snapshot.js';
+import { processFlowRecord } from '../record/process-flow-record.js';
+import { AttributionClient, type AttributionStats } from './attribution-client.js';
 import { SLOT_GENERATION, SLOT_STATE_FREE, WORKER_BACKLOG_BYTES, type StageMessage, type WorkerInit, type WorkerReply } from './worker-record-stage.js';
 
 const init = workerData as WorkerInit;
@@ -21,10 +23,12 @@ function reply(m: WorkerReply): void {
 
 let sink: DlltFileSink;
 let stage: InlineRecordStage;
+let attribution: AttributionClient | undefined;
 try {
   sink = new DlltFileSink({
     ...init.sink,
     backlogBytes: WORKER_BACKLOG_BYTES,
+    processFlows: init.attribution !== undefined,
     startTime: new Date(init.startTimeMs),
     onNotice: (level, kind, message, extra) => {
       sink.writeNotif(notifRecord(init.ifName, level, kind, message, extra));
@@ -32,10 +36,17 @@ try {
     },
   });
   sink.open();
+  if (init.attribution !== undefined) {
+    attribution = new AttributionClient(init.attribution, (ends) => {
+      for (const end of ends) sink.writeProcessFlow(processFlowRecord(init.ifName, end));
+    });
+  }
+  const client = attribution;
   const rules = init.roleRules;
   stage = new InlineRecordStage(sink, init.ifName, {
     roleRules: rules === undefined ? undefined : compileRoleRules(rules.config, rules.ourNets, rules.source),
     dnsNameMinS: init.dnsNameMinS,
+    onFlowStart: client === undefined ? undefined : (flow) => client.flowStarted(flow),
   });
   reply({ t: 'ready' });
 } catch (err) {
@@ -51,6 +62,7 @@ port.on('message', (m: StageMessage) => {
         for (const [serial, info] of m.apps) stage.appInfo(serial, info);
         for (const answer of m.dns) stage.dnsAnswer(answer);
         stage.flows(slot.nums, slot.history, m.count);
+        attribution?.send();
       } finally {
         Atomics.store(slotStates, m.slot, SLOT_STATE_FREE);
         Atomics.add(slotStates, SLOT_GENERATION, 1);
@@ -68,7 +80,20 @@ port.on('message', (m: StageMessage) => {
       stage.interfaceName(m.id, m.name);
       break;
     case 'close':
-      void sink.close().then(() => reply({ t: 'closed' }));
+      void closeAll().then(() => reply({ t: 'closed' }));
       break;
   }
 });
+
+async function closeAll(): Promise<void> {
+  if (attribution !== undefined) noteAttribution(await attribution.close());
+  await sink.close();
+}
+
+function noteAttribution(s: AttributionStats): void {
+  const unattributed = s.localFlows - s.attributedFlows;
+  sink.writeNotif(notifRecord(init.ifName, 'info', 'attribution',
+    `attribution: ${s.flows} TCP/UDP flows, ${s.localFlows} with an end on this host, ${s.attributedFlows} of those with every local end's process found (${s.ends} ends)` +
+      (unattributed > 0 ? `; ${unattributed} not fully attributed (their sockets closed before /proc was read, or are held by no process)` : ''),
+    { flows: s.flows, localFlows: s.localFlows, attributedFlows: s.attributedFlows, ends: s.ends }));
+}

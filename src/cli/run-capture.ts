@@ -38,7 +38,7 @@ function interfaceNets(ifname: string): LocalNet[] {
 
 export async function runCapture(config: Config, ifname: string | undefined): Promise<number> {
   const nic = chooseInterface(config, ifname);
-  const run = await RunContext.open(config, `dllt${nic.index}`, nic.name, interfaceNets(nic.name));
+  const run = await RunContext.open(config, `dllt${nic.index}`, nic.name, interfaceNets(nic.name), true);
   run.banner(`interface ${nic.name} (index ${nic.index})`);
   const pipeline = run.pipeline;
   let fatal: string | undefined;

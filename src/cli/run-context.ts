@@ -17,6 +17,12 @@ import { WorkerRecordStage, type WorkerInit } from './worker-record-stage.js';
 const MIB = 1024 * 1024;
 export const VERSION = '0.1.0';
 
+/** How long /proc is searched for a new flow's processes, and how often while flows wait. */
+const ATTRIBUTION_DEADLINE_MS = 3000;
+const ATTRIBUTION_PASS_MS = 50;
+/** Live capture delivers a flow up to ~2 s after its first packet; polls catch shorter sockets. */
+const ATTRIBUTION_POLL_MS = 200;
+
 export class RunContext {
   readonly pipeline: Pipeline;
   private readonly startedWallMs = Date.now();
@@ -37,13 +43,15 @@ export class RunContext {
    * fails with DLLT_ERR_OUTPUT_UNWRITABLE (or DLLT_ERR_DISK_FULL) when it cannot. `dirName` is
    * `dllt<ifindex>` for live capture, the capture file's base name for `read`.
    */
-  static async open(config: Config, dirName: string, ifName: string, localNets: readonly LocalNet[] = []): Promise<RunContext> {
+  static async open(config: Config, dirName: string, ifName: string, localNets: readonly LocalNet[] = [], live = false): Promise<RunContext> {
     const dir = join(config.outRoot, 'logs', dirName);
     const roleRules = await loadRules(config, localNets);
     const stage = await WorkerRecordStage.start(
       {
         roleRules,
         dnsNameMinS: config.dnsNameMinS,
+        // Only live traffic is this host's: a capture file's flows happened elsewhere, or long ago.
+        attribution: live ? { procRoot: '/proc', podsDir: config.kubeletPodsDir, deadlineMs: ATTRIBUTION_DEADLINE_MS, passMs: ATTRIBUTION_PASS_MS, pollMs: ATTRIBUTION_POLL_MS } : undefined,
         sink: { dir, format: config.format, rotateBytes: config.rotateMb * MIB, maxDiskBytes: config.maxDiskMb * MIB, flushIntervalMs: config.flushIntervalMs },
         startTimeMs: Date.now(),
         ifName,

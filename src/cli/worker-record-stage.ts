@@ -11,6 +11,7 @@ import type { BatchArrays, RecordStage } from '../record/record-stage.js';
 import { BATCH_HISTORY_BYTES, BATCH_NUMS_BYTES, newBatchArrays } from '../record/flow-snapshot.js';
 import type { FlowAppInfo, NotifRecord } from '../record/records.js';
 import type { DnsAnswerNames } from '../record/server-names.js';
+import type { AttributionInit } from './attribution-client.js';
 import type { DlltFileSinkOptions } from '../sinks/dllt-files.js';
 import { DlltError, type DlltErrorCode } from './errors.js';
 import type { RoleRulesConfig } from '../analyze/roles/config-types.js';
@@ -33,6 +34,8 @@ export interface WorkerInit {
   roleRules?: { config: RoleRulesConfig; ourNets: string[]; source: string } | undefined;
   /** DLLT_DNS_NAME_MIN_S. */
   dnsNameMinS: number;
+  /** Live capture: attribute flows to local processes (SPEC 9). */
+  attribution?: AttributionInit | undefined;
   /** Int32 per slot (SLOT_FREE or SLOT_BUSY), then one generation word the worker bumps and
    *  notifies each time it frees a slot. */
   slotStates: SharedArrayBuffer;

@@ -273,6 +273,35 @@ export function readSnapshot(n: Float64Array, slot: number, strings: FlowStringC
   return f;
 }
 
+/** What attribution needs of a new flow (SPEC 9): TCP and UDP only, with its roles. */
+export interface FlowEndsView {
+  serial: number;
+  proto: number;
+  srcIP: string;
+  srcPort: number;
+  dstIP: string;
+  dstPort: number;
+  clientIsSrc: boolean;
+  communityId: string;
+  firstTsUs: number;
+}
+
+export function flowEndsFromSnapshot(nums: Float64Array, slot: number, strings: FlowStringCache): FlowEndsView | undefined {
+  const r = readSnapshot(nums, slot, strings);
+  if (r.proto !== 6 && r.proto !== 17) return undefined;
+  return {
+    serial: nums[r.b + Snap.SERIAL]!,
+    proto: r.proto,
+    srcIP: r.strings.srcIP,
+    srcPort: r.origPort,
+    dstIP: r.strings.dstIP,
+    dstPort: r.respPort,
+    clientIsSrc: r.roles === undefined || r.clientIsOrig,
+    communityId: r.strings.communityId,
+    firstTsUs: r.firstTs,
+  };
+}
+
 /** Absent means absent: JSON leaves undefined properties out. */
 const ABSENT = undefined;
 

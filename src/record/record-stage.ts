@@ -4,7 +4,7 @@
  * CLI), so the per-packet thread never builds strings or JSON.
  */
 import type { EventRecord, FlowAppInfo, FlowRecord, NotifRecord } from './records.js';
-import { FlowStringCache, flowJsonLineFromSnapshot, flowRecordFromSnapshot, type FlowExtras } from './flow-record.js';
+import { FlowStringCache, flowEndsFromSnapshot, flowJsonLineFromSnapshot, flowRecordFromSnapshot, type FlowEndsView, type FlowExtras } from './flow-record.js';
 import { KIND_END, KIND_EVENT, KIND_START, newBatchArrays, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
 import { eventRecordFromSnapshot } from './event-record.js';
 import type { CompiledRoleRules } from '../analyze/roles/compiled-role-rules.js';
@@ -15,6 +15,8 @@ export interface RecordStageOptions {
   roleRules?: CompiledRoleRules | undefined;
   /** DLLT_DNS_NAME_MIN_S. */
   dnsNameMinS: number;
+  /** Live capture: each new TCP/UDP flow, for attribution to local processes. */
+  onFlowStart?: ((flow: FlowEndsView) => void) | undefined;
 }
 
 export interface RecordOutput {
@@ -53,6 +55,7 @@ export class InlineRecordStage implements RecordStage {
   private readonly ifNames = new Map<number, string>();
   private readonly appBySerial = new Map<number, FlowAppInfo>();
   private readonly serverNames: ServerNames;
+  private readonly onFlowStart: ((flow: FlowEndsView) => void) | undefined;
   private readonly extras: FlowExtras = { app: undefined };
 
   /** Records are made synchronously in `flows`, so one pair of arrays serves every batch. */
@@ -64,6 +67,7 @@ export class InlineRecordStage implements RecordStage {
     options: RecordStageOptions,
   ) {
     this.serverNames = new ServerNames(options.dnsNameMinS);
+    this.onFlowStart = options.onFlowStart;
     this.strings = new FlowStringCache(options.roleRules, this.serverNames);
   }
 
@@ -83,6 +87,10 @@ export class InlineRecordStage implements RecordStage {
       if (kindCode === KIND_EVENT) {
         out.writeEvent(eventRecordFromSnapshot(nums, i, ifName, this.strings, app));
         continue;
+      }
+      if (kindCode === KIND_START && this.onFlowStart !== undefined) {
+        const ends = flowEndsFromSnapshot(nums, i, this.strings);
+        if (ends !== undefined) this.onFlowStart(ends);
       }
       this.extras.app = kindCode === KIND_START ? undefined : app;
       if (lines) {

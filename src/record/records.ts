@@ -4,7 +4,9 @@
  * docs/records.md documents every field; a test keeps the two in step.
  */
 
-export type RecordType = 'flow_start' | 'flow_update' | 'flow_end' | 'event' | 'notif';
+import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
+
+export type RecordType = 'flow_start' | 'flow_update' | 'flow_end' | 'event' | 'notif' | 'process_flow';
 
 export type EndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'shutdown' | 'eof' | 'reused';
 
@@ -145,4 +147,24 @@ export interface EventRecord extends BaseRecord {
   cause: string;
 }
 
-export type AnyRecord = FlowRecord | NotifRecord | EventRecord;
+/** One local end of a flow joined with the process behind it (SPEC 9): `process_flows_` files.
+ *  `ts` is the flow's start. */
+export interface ProcessFlowRecord extends BaseRecord, Omit<ProcessIdentity, 'pid'> {
+  type: 'process_flow';
+  proto: string;
+  srcIP: string;
+  srcPort?: number;
+  dstIP: string;
+  dstPort?: number;
+  communityId: string;
+  /** Which end of the flow this process is. */
+  side: 'client' | 'server';
+  pid: number;
+  /** Inode of the network namespace the socket lives in (`readlink /proc/<pid>/ns/net`). */
+  netns: number;
+  /** `socket`: the process holds the flow's socket; `listener`: it owns the listening socket
+   *  that accepted it (the flow's own socket was gone or not yet accepted). */
+  via: 'socket' | 'listener';
+}
+
+export type AnyRecord = FlowRecord | NotifRecord | EventRecord | ProcessFlowRecord;

@@ -28,7 +28,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { DlltError } from '../cli/errors.js';
-import type { EventRecord, FlowRecord, NotifLevel, NotifRecord } from '../record/records.js';
+import type { EventRecord, FlowRecord, NotifLevel, NotifRecord, ProcessFlowRecord } from '../record/records.js';
 import { fileTimestamp, toJsonLine, toTextLine } from '../record/serialize.js';
 
 export type NoticeFn = (level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>) => void;
@@ -46,6 +46,8 @@ export interface DlltFileSinkOptions {
   onNotice: NoticeFn;
   /** Memory kept for lines that could not be written yet; default 64 MiB. */
   backlogBytes?: number;
+  /** Live capture: a process_flows file too (SPEC 9). */
+  processFlows?: boolean;
 }
 
 const FLUSH_THRESHOLD_BYTES = 64 * 1024;
@@ -132,6 +134,7 @@ export class DlltFileSink {
   private readonly endFlows: OutputFile;
   private readonly events: OutputFile;
   private readonly summary: OutputFile;
+  private readonly processFlows: OutputFile | undefined;
   private readonly files: OutputFile[];
   private readonly serialize: (rec: object) => string;
   private readonly backlogLimit: number;
@@ -155,7 +158,9 @@ export class DlltFileSink {
     this.endFlows = logFile('end_flows');
     this.events = logFile('netwevents');
     this.summary = new OutputFile(opts.dir, 'outputfile.txt', `outputfile_${ts}`, '.txt');
+    this.processFlows = opts.processFlows ? logFile('process_flows') : undefined;
     this.files = [this.notif, this.flows, this.endFlows, this.events, this.summary];
+    if (this.processFlows) this.files.push(this.processFlows);
     this.serialize = opts.format === 'text' ? toTextLine : toJsonLine;
     this.backlogLimit = opts.backlogBytes ?? DEFAULT_BACKLOG_BYTES;
   }
@@ -211,6 +216,10 @@ export class DlltFileSink {
 
   writeEvent(rec: EventRecord): void {
     this.enqueue(this.events, this.serialize(rec));
+  }
+
+  writeProcessFlow(rec: ProcessFlowRecord): void {
+    if (this.processFlows) this.enqueue(this.processFlows, this.serialize(rec));
   }
 
   /** Human-readable text for outputfile.txt; written as one unit. */

@@ -38,7 +38,7 @@ export function readRecords(dir: string): Records {
 }
 
 /** Packet sockets bound to an ifindex (/proc/net/packet's Iface column). */
-function packetSocketsOn(ifindex: number): number {
+export function packetSocketsOn(ifindex: number): number {
   const lines = readFileSync('/proc/net/packet', 'utf8').trim().split('\n').slice(1);
   return lines.filter((l) => Number(l.trim().split(/\s+/)[4]) === ifindex).length;
 }

@@ -45,7 +45,7 @@ export class NetnsSockets {
   private namespacesByInode = new Map<number, Namespace>();
   private lastProcessScan = -Infinity;
   private pass = 0;
-  /** Local address → namespace whose sockets use it (learned from tables; loopback left out). */
+  /** Local address → the namespace that has it (loopback left out: every namespace has it). */
   private readonly addressHome = new Map<string, number>();
 
   constructor(opts: NetnsSocketsOptions = {}) {
@@ -61,19 +61,27 @@ export class NetnsSockets {
     if (this.clock() - this.lastProcessScan >= this.processRefreshMs) this.scanProcesses();
   }
 
-  /** Forces the process list to be re-read at the next pass (a namespace may be new). */
-  processesStale(): void {
-    this.lastProcessScan = -Infinity;
+  /** When the process list (and so the namespaces and their addresses) was last read. */
+  get processesReadAt(): number {
+    return this.lastProcessScan;
   }
 
-  /** Namespaces to search for a socket with these addresses: the ones known to use them, else all. */
-  candidates(...addresses: string[]): number[] {
-    const homes = new Set<number>();
-    for (const a of addresses) {
-      const home = this.addressHome.get(a);
-      if (home !== undefined && this.namespacesByInode.has(home)) homes.add(home);
-    }
-    return homes.size > 0 ? [...homes] : [...this.namespacesByInode.keys()];
+  /** Namespaces that may hold a socket bound to `address`: its namespace, every one for a
+   *  loopback address, none for an address no namespace here has (not a local end). */
+  candidates(address: string): number[] {
+    if (isLoopback(address)) return this.allNamespaces();
+    const home = this.homeOf(address);
+    return home === undefined ? [] : [home];
+  }
+
+  /** Every network namespace with a process in it, as of the last process scan. */
+  allNamespaces(): number[] {
+    return [...this.namespacesByInode.keys()];
+  }
+
+  /** Whether a flow end with this address can be on this host. */
+  isLocal(address: string): boolean {
+    return isLoopback(address) || this.homeOf(address) !== undefined;
   }
 
   /** The namespace whose sockets use this (non-loopback) address, once a table showed it. */
@@ -132,9 +140,6 @@ export class NetnsSockets {
             if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !name.endsWith('6')) throw err;
           }
         }
-        for (const e of entries) {
-          if (e.localIp !== '0.0.0.0' && e.localIp !== '::' && !e.localIp.startsWith('127.') && e.localIp !== '::1') this.addressHome.set(e.localIp, ns.inode);
-        }
         return entries;
       } catch {
         continue;
@@ -189,7 +194,7 @@ export class NetnsSockets {
       for (const line of trie.split('\n')) {
         const leaf = line.indexOf('|-- ');
         if (leaf >= 0) last = line.slice(leaf + 4).trim();
-        else if (line.includes('/32 host LOCAL') && !last.startsWith('127.')) this.addressHome.set(last, ns.inode);
+        else if (line.includes('/32 host LOCAL') && !isLoopback(last)) this.addressHome.set(last, ns.inode);
       }
       try {
         for (const line of readFileSync(`${this.procRoot}/${pid}/net/if_inet6`, 'latin1').split('\n')) {
@@ -231,4 +236,8 @@ export class NetnsSockets {
     }
     return owners;
   }
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
 }

@@ -9,6 +9,7 @@
  * what makes incoming connections attributable inside pods, the seed's open bug.
  */
 import { NetnsSockets, type NetnsSocketsOptions } from './netns-sockets.js';
+import { connectionKey } from './socket-table.js';
 
 export interface FlowEnds {
   proto: number;
@@ -31,11 +32,62 @@ export interface AttributedEnd {
   via: 'socket' | 'listener';
 }
 
+/** Sockets remembered from polls, for flows that reach attribution after their socket closed. */
+const RECENT_MAX = 65_536;
+const RECENT_KEEP_MS = 10_000;
+
+interface RecentSocket {
+  pid: number;
+  netns: number;
+  seenAt: number;
+}
+
 export class ProcAttributor {
   readonly sockets: NetnsSockets;
+  private readonly clock: () => number;
+  /** proto + connection key → the process that held the socket when a poll saw it. */
+  private readonly recent = new Map<string, RecentSocket>();
 
   constructor(opts: NetnsSocketsOptions = {}) {
     this.sockets = new NetnsSockets(opts);
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  /**
+   * Remembers every connection socket of every namespace with its process. Live capture hands
+   * new flows over up to ~2 s after their first packet (the kernel's ring block timeout, then a
+   * batch), when a short connection's client socket is long gone; a poll every few hundred
+   * milliseconds catches it while it exists. `onNewOwner` is told each socket's new owner, so
+   * the caller can read the process while it still exists.
+   */
+  poll(onNewOwner?: (pid: number) => void): void {
+    this.beginPass();
+    const now = this.clock();
+    const s = this.sockets;
+    for (const netns of s.allNamespaces()) {
+      for (const proto of [6, 17]) {
+        const index = s.index(netns, proto);
+        if (index === undefined) continue;
+        for (const e of index.connectedSockets()) {
+          if (e.inode === 0) continue;
+          const key = proto + ' ' + connectionKey(e.localIp, e.localPort, e.remoteIp, e.remotePort);
+          const known = this.recent.get(key);
+          if (known !== undefined && known.netns === netns) {
+            known.seenAt = now;
+            continue;
+          }
+          const pid = s.ownerOf(netns, e.inode);
+          if (pid === undefined) continue;
+          this.recent.set(key, { pid, netns, seenAt: now });
+          onNewOwner?.(pid);
+          if (this.recent.size > RECENT_MAX) this.recent.delete(this.recent.keys().next().value!);
+        }
+      }
+    }
+    for (const [key, r] of this.recent) {
+      if (now - r.seenAt <= RECENT_KEEP_MS) break;
+      this.recent.delete(key);
+    }
   }
 
   /** Starts a pass over a batch of flows (socket tables are read at most once per pass). */
@@ -55,6 +107,7 @@ export class ProcAttributor {
 
   private end(flow: FlowEnds, localIp: string, localPort: number, remoteIp: string, remotePort: number, side: EndSide, out: AttributedEnd[]): void {
     const s = this.sockets;
+    const remembered = this.recent.size > 0 ? this.recent.get(flow.proto + ' ' + connectionKey(localIp, localPort, remoteIp, remotePort)) : undefined;
     for (const netns of s.candidates(localIp)) {
       const index = s.index(netns, flow.proto);
       const socket = index?.socket(localIp, localPort, remoteIp, remotePort);
@@ -64,6 +117,10 @@ export class ProcAttributor {
         out.push({ side, pid: holder, netns, via: 'socket' });
         return;
       }
+      if (remembered !== undefined && remembered.netns === netns) {
+        out.push({ side, pid: remembered.pid, netns, via: 'socket' });
+        return;
+      }
       if (side === 'server') {
         const listener = index.listener(localIp, localPort);
         const owner = listener === undefined ? undefined : s.ownerOf(netns, listener.inode);
@@ -71,8 +128,12 @@ export class ProcAttributor {
       }
       return;
     }
-    // No socket of this exact connection is left (it closed before this pass); a server end is
-    // still known by the listener on its address, in the namespace that uses the address.
+    // No socket of this exact connection is left (it closed before this pass): a poll may have
+    // seen it; a server end is still known by the listener on its address.
+    if (remembered !== undefined) {
+      out.push({ side, pid: remembered.pid, netns: remembered.netns, via: 'socket' });
+      return;
+    }
     // Only where the address is known to live: a wildcard listener on the same port in another
     // namespace is someone else's server.
     const home = side === 'server' ? s.homeOf(localIp) : undefined;

@@ -99,6 +99,11 @@ export class SocketIndex {
     }
   }
 
+  /** Sockets of connections (not listening), with an owner inode. */
+  connectedSockets(): IterableIterator<SocketEntry> {
+    return this.connected.values();
+  }
+
   /** The socket whose local end is local:localPort and whose peer is remote:remotePort. */
   socket(localIp: string, localPort: number, remoteIp: string, remotePort: number): SocketEntry | undefined {
     return this.connected.get(connectionKey(localIp, localPort, remoteIp, remotePort));
@@ -113,6 +118,6 @@ export class SocketIndex {
   }
 }
 
-function connectionKey(localIp: string, localPort: number, remoteIp: string, remotePort: number): string {
+export function connectionKey(localIp: string, localPort: number, remoteIp: string, remotePort: number): string {
   return localIp + ' ' + localPort + ' ' + remoteIp + ' ' + remotePort;
 }

@@ -1,0 +1,73 @@
+/**
+ * The record worker's side of attribution (SPEC 9): new flows go to the attribution worker,
+ * which reads /proc off every other thread, and the local ends it finds come back as
+ * process_flow records. Only live capture attributes: a capture file's flows happened
+ * elsewhere, or long ago.
+ */
+import { Worker } from 'node:worker_threads';
+import type { AttributedEnd } from '../record/process-flow-record.js';
+import type { FlowEndsView } from '../record/flow-record.js';
+
+export interface AttributionInit {
+  procRoot: string;
+  podsDir: string;
+  /** How long a flow's ends are looked for (ms). */
+  deadlineMs: number;
+  /** Pause between lookup passes while flows wait (ms). */
+  passMs: number;
+  /** Every namespace's sockets are polled this often, so short connections are seen (ms). */
+  pollMs: number;
+}
+
+/** A new flow to attribute: its addresses, ports and roles (a FlowEnds) from its first record. */
+export type AttributionRequest = FlowEndsView;
+
+export interface AttributionStats {
+  flows: number;
+  /** Flows with at least one end on this host, as far as /proc showed. */
+  localFlows: number;
+  /** Flows with every local end attributed. */
+  attributedFlows: number;
+  ends: number;
+}
+
+export type AttributionMessage = { t: 'flows'; flows: AttributionRequest[] } | { t: 'close' };
+export type AttributionReply = { t: 'found'; ends: AttributedEnd[] } | { t: 'closed'; stats: AttributionStats };
+
+/** Batches flow starts to the worker (one message per record batch) and hands back what it found. */
+export class AttributionClient {
+  private readonly worker: Worker;
+  private queued: AttributionRequest[] = [];
+  private closing?: Promise<AttributionStats>;
+
+  constructor(init: AttributionInit, onFound: (ends: AttributedEnd[]) => void) {
+    this.worker = new Worker(new URL('./attribution-worker.js', import.meta.url), { workerData: init });
+    this.worker.on('message', (m: AttributionReply) => {
+      if (m.t === 'found') onFound(m.ends);
+    });
+  }
+
+  flowStarted(req: AttributionRequest): void {
+    this.queued.push(req);
+  }
+
+  /** Sends what queued since the last call (after each record batch). */
+  send(): void {
+    if (this.queued.length === 0) return;
+    const flows = this.queued;
+    this.queued = [];
+    this.worker.postMessage({ t: 'flows', flows } satisfies AttributionMessage);
+  }
+
+  /** Finishes the flows still waiting (one last pass) and stops the worker. */
+  close(): Promise<AttributionStats> {
+    this.send();
+    this.closing ??= new Promise((resolve) => {
+      this.worker.on('message', (m: AttributionReply) => {
+        if (m.t === 'closed') void this.worker.terminate().then(() => resolve(m.stats));
+      });
+      this.worker.postMessage({ t: 'close' } satisfies AttributionMessage);
+    });
+    return this.closing;
+  }
+}

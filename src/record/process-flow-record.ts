@@ -1,0 +1,46 @@
+/** The process_flow record of one attributed flow end (SPEC 3, 9). */
+import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
+import type { FlowEndsView } from './flow-record.js';
+import { PROTO_NAMES } from './flow-record.js';
+import type { ProcessFlowRecord } from './records.js';
+import { formatTs } from './serialize.js';
+
+export interface AttributedEnd {
+  flow: FlowEndsView;
+  side: 'client' | 'server';
+  netns: number;
+  via: 'socket' | 'listener';
+  identity: ProcessIdentity;
+}
+
+export function processFlowRecord(ifName: string, end: AttributedEnd): ProcessFlowRecord {
+  const { flow, identity: id } = end;
+  return {
+    type: 'process_flow',
+    ts: formatTs(flow.firstTsUs),
+    tsUs: flow.firstTsUs,
+    if: ifName,
+    proto: PROTO_NAMES[flow.proto] ?? String(flow.proto),
+    srcIP: flow.srcIP,
+    srcPort: flow.srcPort,
+    dstIP: flow.dstIP,
+    dstPort: flow.dstPort,
+    communityId: flow.communityId,
+    side: end.side,
+    pid: id.pid,
+    ppid: id.ppid,
+    comm: id.comm,
+    exe: id.exe,
+    cmdline: id.cmdline,
+    uid: id.uid,
+    user: id.user,
+    containerId: id.containerId,
+    containerRuntime: id.containerRuntime,
+    podUid: id.podUid,
+    podName: id.podName,
+    podNamespace: id.podNamespace,
+    containerName: id.containerName,
+    netns: end.netns,
+    via: end.via,
+  };
+}
