@@ -79,7 +79,7 @@ function openPodNetns(pid: number): { fd: number } | { error: string } {
       return { error: `process ${pid} is gone (no ${path}; if it runs on this node, the agent needs hostPID)` };
     }
     if (code === 'EACCES' || code === 'EPERM') {
-      return { error: `cannot open ${path}: permission denied (needs root or CAP_SYS_PTRACE)` };
+      return { error: `cannot open ${path}: permission denied (needs CAP_SYS_PTRACE)` };
     }
     return { error: `cannot open ${path}: ${code ?? String(err)}` };
   }
