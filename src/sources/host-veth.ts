@@ -67,7 +67,7 @@ function errnoOf(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
 
-/** The pod's network namespace, opened, and whether it differs from ours. */
+/** The pod's network namespace, opened; a reason instead when it is our own. */
 function openPodNetns(pid: number): { fd: number } | { error: string } {
   const path = `/proc/${pid}/ns/net`;
   let fd: number;
