@@ -16,6 +16,7 @@ packages=(
   nftables       # filtered ports in the tests
   openssl        # TLS peers in the tests
   dnsmasq-base   # the resolver in the flow-naming test (the binary only, no system service)
+  python3-yaml   # parses deploy/*.yaml in the manifest test
   procps
 )
 missing=()

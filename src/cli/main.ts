@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `dllt` command: parses the command line (commander), loads the configuration (flags >
- * environment > config file > defaults) and runs `read` or `capture`. Exit codes (SPEC 1): 0 ok,
+ * environment > config file > defaults) and runs `read`, `capture` or `pod`. Exit codes (SPEC 1): 0 ok,
  * 2 bad usage or configuration (one line naming the key or flag), 1 runtime failure.
  */
 import { Command, CommanderError, Option } from 'commander';
@@ -9,6 +9,7 @@ import { loadConfig, readConfigFile, type Config } from './config.js';
 import { DlltError, isDlltError } from './errors.js';
 import { runCapture } from './run-capture.js';
 import { runRead } from './run-read.js';
+import { runPod } from './run-pod.js';
 import { VERSION } from './run-context.js';
 
 interface CommonOptions {
@@ -62,6 +63,16 @@ function buildProgram(): Command {
       .option('--no-promisc', 'do not put the interface in promiscuous mode (DLLT_PROMISC=N)'),
   ).action(async (opts: CommonOptions & { interface?: string }) => {
     process.exitCode = await runCapture(configFrom(opts), opts.interface);
+  });
+
+  addCommonOptions(
+    program
+      .command('pod')
+      .description('find the host-side veth of a Kubernetes pod on this node (kubelet pods directory, cgroups, its network namespace) and capture on it')
+      .argument('<namespace/name>', 'the pod')
+      .option('--no-promisc', 'do not put the interface in promiscuous mode (DLLT_PROMISC=N)'),
+  ).action(async (target: string, opts: CommonOptions) => {
+    process.exitCode = await runPod(configFrom(opts), target);
   });
 
   program.exitOverride();

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { collect, ifindexOf, labUnavailableReason, NetnsLab, waitForTcpPort } from './netns.js';
 import { CLI, packetSocketsOn, sleep, waitFor } from './event-lab.js';
 import type { FlowRecord, ProcessFlowRecord } from '../../src/record/records.js';
+import { findPodInterface } from '../../src/cli/run-pod.js';
 
 /** The cgroup v2 hierarchy: alone, or hybrid's `unified` (ENVIRONMENT.md). */
 const CGROUP2 = existsSync('/sys/fs/cgroup/unified/cgroup.procs') ? '/sys/fs/cgroup/unified' : existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : undefined;
@@ -111,6 +112,9 @@ for (const useEbpf of ['N']) {
 
       const out = join(tmp, 'out');
       const ifindex = ifindexOf(pair.serverHostIf);
+      // `dllt pod shop/web-0` finds the same interface: pods dir → uid → cgroup → netns → veth peer.
+      const podIf = findPodInterface('shop/web-0', podsDir);
+      assert.deepEqual([podIf.ifindex, podIf.ifname, podIf.pid], [ifindex, pair.serverHostIf, server.pid]);
       const dllt = lab.spawnHost(process.execPath, [CLI, 'capture', '--ifindex', String(ifindex), '--out', out], {
         env: { ...process.env, USE_EBPF: useEbpf, DLLT_KUBELET_PODS_DIR: podsDir, DLLT_TCP_CLOSING_S: '1' },
       });
