@@ -5,7 +5,7 @@
  * elsewhere, or long ago.
  */
 import { Worker } from 'node:worker_threads';
-import type { AttributedEnd } from '../record/process-flow-record.js';
+import type { IdentifiedEnd } from '../record/process-flow-record.js';
 import type { FlowEndsView } from '../record/flow-record.js';
 
 export interface AttributionInit {
@@ -32,7 +32,7 @@ export interface AttributionStats {
 }
 
 export type AttributionMessage = { t: 'flows'; flows: AttributionRequest[] } | { t: 'close' };
-export type AttributionReply = { t: 'found'; ends: AttributedEnd[] } | { t: 'closed'; stats: AttributionStats };
+export type AttributionReply = { t: 'found'; ends: IdentifiedEnd[] } | { t: 'closed'; stats: AttributionStats };
 
 /** Batches flow starts to the worker (one message per record batch) and hands back what it found. */
 export class AttributionClient {
@@ -40,7 +40,7 @@ export class AttributionClient {
   private queued: AttributionRequest[] = [];
   private closing?: Promise<AttributionStats>;
 
-  constructor(init: AttributionInit, onFound: (ends: AttributedEnd[]) => void) {
+  constructor(init: AttributionInit, onFound: (ends: IdentifiedEnd[]) => void) {
     this.worker = new Worker(new URL('./attribution-worker.js', import.meta.url), { workerData: init });
     this.worker.on('message', (m: AttributionReply) => {
       if (m.t === 'found') onFound(m.ends);

@@ -5,9 +5,10 @@
  * node, so they live on their own thread, never on the packet or record thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { ProcAttributor, type EndSide } from '../sources/proc/proc-attributor.js';
+import { ProcAttributor } from '../sources/proc/proc-attributor.js';
+import type { EndSide } from '../analyze/enrich/flow-ends.js';
 import { ProcessIdentityReader } from '../sources/proc/process-identity-reader.js';
-import type { AttributedEnd } from '../record/process-flow-record.js';
+import type { IdentifiedEnd } from '../record/process-flow-record.js';
 import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
 import type { AttributionInit, AttributionMessage, AttributionReply, AttributionRequest, AttributionStats } from './attribution-client.js';
 
@@ -42,7 +43,7 @@ function schedule(): void {
 function pass(last: boolean): void {
   attributor.beginPass();
   const now = Date.now();
-  const found: AttributedEnd[] = [];
+  const found: IdentifiedEnd[] = [];
   const still: Waiting[] = [];
   const sockets = attributor.sockets;
   for (const w of waiting) {

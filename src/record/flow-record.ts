@@ -15,6 +15,7 @@ import { CONN_STATES, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snaps
 import { HTTP_FIELDS, TLS_FIELDS } from './fields.js';
 import type { CompiledRoleRules } from '../analyze/roles/compiled-role-rules.js';
 import type { ServerName, ServerNames } from './server-names.js';
+import type { FlowEnds } from '../analyze/enrich/flow-ends.js';
 
 export const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp6' };
 const FLAG_LETTERS = 'FSRPAUEC';
@@ -274,14 +275,8 @@ export function readSnapshot(n: Float64Array, slot: number, strings: FlowStringC
 }
 
 /** What attribution needs of a new flow (SPEC 9): TCP and UDP only, with its roles. */
-export interface FlowEndsView {
+export interface FlowEndsView extends FlowEnds {
   serial: number;
-  proto: number;
-  srcIP: string;
-  srcPort: number;
-  dstIP: string;
-  dstPort: number;
-  clientIsSrc: boolean;
   communityId: string;
   firstTsUs: number;
 }

@@ -1,19 +1,18 @@
 /** The process_flow record of one attributed flow end (SPEC 3, 9). */
 import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
+import type { FoundEnd } from '../analyze/enrich/flow-ends.js';
 import type { FlowEndsView } from './flow-record.js';
 import { PROTO_NAMES } from './flow-record.js';
 import type { ProcessFlowRecord } from './records.js';
 import { formatTs } from './serialize.js';
 
-export interface AttributedEnd {
+/** A flow end with the process behind it, as the attribution worker returns it. */
+export interface IdentifiedEnd extends FoundEnd {
   flow: FlowEndsView;
-  side: 'client' | 'server';
-  netns: number;
-  via: 'socket' | 'listener';
   identity: ProcessIdentity;
 }
 
-export function processFlowRecord(ifName: string, end: AttributedEnd): ProcessFlowRecord {
+export function processFlowRecord(ifName: string, end: IdentifiedEnd): ProcessFlowRecord {
   const { flow, identity: id } = end;
   return {
     type: 'process_flow',

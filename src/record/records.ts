@@ -5,6 +5,7 @@
  */
 
 import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
+import type { EndSide, EndVia } from '../analyze/enrich/flow-ends.js';
 
 export type RecordType = 'flow_start' | 'flow_update' | 'flow_end' | 'event' | 'notif' | 'process_flow';
 
@@ -48,14 +49,19 @@ export interface FlowAppInfo {
   dns?: DnsInfo;
 }
 
-export interface FlowRecord extends BaseRecord {
-  type: 'flow_start' | 'flow_update' | 'flow_end';
+/** The flow a record is about: protocol name (`tcp`, `udp`, `icmp`, `icmp6` or the number),
+ *  its ends (src = the originator; ports only for protocols with ports), Community ID v1. */
+export interface FlowAddressing {
   proto: string;
   srcIP: string;
   srcPort?: number;
   dstIP: string;
   dstPort?: number;
   communityId: string;
+}
+
+export interface FlowRecord extends BaseRecord, FlowAddressing {
+  type: 'flow_start' | 'flow_update' | 'flow_end';
   firstTs: string;
   lastTs: string;
   durationUs: number;
@@ -119,7 +125,7 @@ export interface NotifRecord extends BaseRecord {
 }
 
 /** A network event (SPEC 6): `netwevents_` files. */
-export interface EventRecord extends BaseRecord {
+export interface EventRecord extends BaseRecord, FlowAddressing {
   type: 'event';
   /** Five digits, as the seed writes codes (`00009`). */
   code: string;
@@ -132,12 +138,6 @@ export interface EventRecord extends BaseRecord {
   latency?: number;
   /** µs; nodeIP 1 only: SYN received → SYN-ACK sent. */
   localLatency?: number;
-  proto: string;
-  srcIP: string;
-  srcPort?: number;
-  dstIP: string;
-  dstPort?: number;
-  communityId: string;
   /** Which endpoint of this record did it: `src` or `dst` (absent when both or neither). */
   side?: 'src' | 'dst';
   clientIP?: string;
@@ -149,22 +149,16 @@ export interface EventRecord extends BaseRecord {
 
 /** One local end of a flow joined with the process behind it (SPEC 9): `process_flows_` files.
  *  `ts` is the flow's start. */
-export interface ProcessFlowRecord extends BaseRecord, Omit<ProcessIdentity, 'pid'> {
+export interface ProcessFlowRecord extends BaseRecord, FlowAddressing, Omit<ProcessIdentity, 'pid'> {
   type: 'process_flow';
-  proto: string;
-  srcIP: string;
-  srcPort?: number;
-  dstIP: string;
-  dstPort?: number;
-  communityId: string;
   /** Which end of the flow this process is. */
-  side: 'client' | 'server';
+  side: EndSide;
   pid: number;
   /** Inode of the network namespace the socket lives in (`readlink /proc/<pid>/ns/net`). */
   netns: number;
   /** `socket`: the process holds the flow's socket; `listener`: it owns the listening socket
    *  that accepted it (the flow's own socket was gone or not yet accepted). */
-  via: 'socket' | 'listener';
+  via: EndVia;
 }
 
 export type AnyRecord = FlowRecord | NotifRecord | EventRecord | ProcessFlowRecord;

@@ -14,11 +14,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collect, ifindexOf, labUnavailableReason, NetnsLab, waitForTcpPort } from './netns.js';
-import { CLI, packetSocketsOn, sleep, waitFor } from './event-lab.js';
+import { CLI, packetSocketsOn, readJsonLines, sleep, waitFor } from './event-lab.js';
 import type { FlowRecord, ProcessFlowRecord } from '../../src/record/records.js';
 import { findPodInterface } from '../../src/cli/run-pod.js';
 
@@ -89,12 +89,6 @@ function inPod(lab: NetnsLab, ns: string, cgroup: string, argv: string[]) {
   return lab.spawnHost('nsenter', [`--net=/run/netns/${ns}`, 'sh', '-c', `echo $$ > '${cgroup}/cgroup.procs' && exec ${quoted}`]);
 }
 
-function readLines<T>(dir: string, prefix: string): T[] {
-  return readdirSync(dir)
-    .filter((f) => f.startsWith(prefix))
-    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as T));
-}
-
 for (const useEbpf of ['N']) {
   test(`USE_EBPF=${useEbpf}: process_flows names both ends of a pod-to-pod connection (pid, comm, container, pod) on pod A's host veth`, { skip, timeout: 60_000 }, async () => {
     const lab = new NetnsLab('dllta');
@@ -133,9 +127,9 @@ for (const useEbpf of ['N']) {
       const run = await dlltDone;
       assert.equal(run.code, 0, run.stderr);
 
-      const flows = readLines<FlowRecord>(dir, 'end_flows_').filter((f) => f.proto === 'tcp' && f.dstPort === PORT && f.srcPort === clientPort);
+      const flows = readJsonLines<FlowRecord>(dir, 'end_flows_').filter((f) => f.proto === 'tcp' && f.dstPort === PORT && f.srcPort === clientPort);
       assert.equal(flows.length, 1, JSON.stringify(flows));
-      const ends = readLines<ProcessFlowRecord>(dir, 'process_flows_').filter((p) => p.communityId === flows[0]!.communityId);
+      const ends = readJsonLines<ProcessFlowRecord>(dir, 'process_flows_').filter((p) => p.communityId === flows[0]!.communityId);
       const view = (p: ProcessFlowRecord | undefined) =>
         p && { side: p.side, pid: p.pid, comm: p.comm, containerId: p.containerId, containerRuntime: p.containerRuntime, podUid: p.podUid, podName: p.podName, podNamespace: p.podNamespace, containerName: p.containerName, srcPort: p.srcPort, dstPort: p.dstPort };
       assert.deepEqual(view(ends.find((p) => p.side === 'server')), {
@@ -147,7 +141,7 @@ for (const useEbpf of ['N']) {
         podUid: podB.uid, podName: 'client-7f9c', podNamespace: 'shop', containerName: 'curl', srcPort: clientPort, dstPort: PORT,
       });
       assert.equal(ends.length, 2, JSON.stringify(ends));
-      const note = readLines<{ kind: string; attributedFlows?: number; localFlows?: number }>(dir, 'log_notif_').find((n) => n.kind === 'attribution');
+      const note = readJsonLines<{ kind: string; attributedFlows?: number; localFlows?: number }>(dir, 'log_notif_').find((n) => n.kind === 'attribution');
       assert.ok(note && note.attributedFlows! >= 1, JSON.stringify(note));
       passed = true;
     } finally {

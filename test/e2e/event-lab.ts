@@ -28,13 +28,30 @@ export interface Records {
   notifs: NotifRecord[];
 }
 
+/** Every JSON line of the files in `dir` whose names start with `prefix`, files in name order. */
+export function readJsonLines<T>(dir: string, prefix: string): T[] {
+  return readdirSync(dir)
+    .filter((f) => f.startsWith(prefix))
+    .sort()
+    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as T));
+}
+
 export function readRecords(dir: string): Records {
-  const read = <T>(prefix: string): T[] =>
-    readdirSync(dir)
-      .filter((f) => f.startsWith(prefix))
-      .sort()
-      .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as T));
-  return { events: read<EventRecord>('netwevents_'), flows: read<FlowRecord>('end_flows_'), notifs: read<NotifRecord>('log_notif_') };
+  return { events: readJsonLines<EventRecord>(dir, 'netwevents_'), flows: readJsonLines<FlowRecord>(dir, 'end_flows_'), notifs: readJsonLines<NotifRecord>(dir, 'log_notif_') };
+}
+
+/** tshark's `frame.time_epoch` text in µs since the epoch, exactly (no float rounding; the
+ *  captures are microsecond pcaps). */
+export function epochToUs(epoch: string): number {
+  const [sec, frac = ''] = epoch.trim().split('.');
+  return Number(sec) * 1_000_000 + Number(frac.padEnd(6, '0').slice(0, 6));
+}
+
+/** A record timestamp (`2024-01-02T03:04:05.123456Z`) in µs since the epoch. */
+export function tsTextUs(ts: string): number {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{6})Z$/.exec(ts);
+  if (!m) throw new Error(`unexpected ts format: ${ts}`);
+  return Date.parse(`${m[1]}Z`) * 1000 + Number(m[2]);
 }
 
 /** Packet sockets bound to an ifindex (/proc/net/packet's Iface column). */
@@ -139,8 +156,7 @@ export function handshakeTimesUs(pcap: string, clientPort: number): { syn?: numb
   for (const line of text.trim().split('\n')) {
     const [epoch, flagsHex, srcPort] = line.split('\t');
     if (epoch === undefined || flagsHex === undefined) continue;
-    const [sec, frac = ''] = epoch.split('.');
-    const us = Number(sec) * 1_000_000 + Number(frac.padEnd(6, '0').slice(0, 6));
+    const us = epochToUs(epoch);
     const flags = Number(flagsHex);
     const fromClient = Number(srcPort) === clientPort;
     if ((flags & 0x12) === 0x02 && fromClient && out.syn === undefined) out.syn = us;

@@ -7,7 +7,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { EventRecord } from '../../src/record/records.js';
-import { CLI, readRecords, sleep, type LiveRun, type Records } from './event-lab.js';
+import { CLI, epochToUs, readRecords, sleep, tsTextUs, type LiveRun, type Records } from './event-lab.js';
 
 /**
  * `dllt read` of a capture with `env`, bounded: a hung read (SIGKILLed after `timeoutMs`) is a
@@ -53,22 +53,9 @@ export async function stopWithin(run: LiveRun, timeoutMs = 15_000): Promise<Reco
   }
 }
 
-/** A record timestamp (`2024-01-02T03:04:05.123456Z`) in µs since the epoch. */
-export function tsTextUs(ts: string): number {
-  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{6})Z$/.exec(ts);
-  if (!m) throw new Error(`unexpected ts format: ${ts}`);
-  return Date.parse(`${m[1]}Z`) * 1000 + Number(m[2]);
-}
-
 /** An event's `ts` in µs since the epoch. */
 export function eventTsUs(e: EventRecord): number {
   return tsTextUs(e.ts);
-}
-
-/** tshark's frame.time_epoch text in µs (the captures are microsecond pcaps). */
-export function epochToUs(epoch: string): number {
-  const [sec, frac = ''] = epoch.trim().split('.');
-  return Number(sec) * 1_000_000 + Number(frac.padEnd(6, '0').slice(0, 6));
 }
 
 export interface Frame {

@@ -16,7 +16,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EventLab, eventKey, eventLabUnavailable, handshakeTimesUs, sleep, type LiveRun, type Records, labScenario } from './event-lab.js';
+import { EventLab, eventKey, eventLabUnavailable, handshakeTimesUs, sleep, tsTextUs, type LiveRun, type Records, labScenario } from './event-lab.js';
 import { waitForTcpPort } from './netns.js';
 import type { EventRecord } from '../../src/record/records.js';
 import {
@@ -31,7 +31,6 @@ import {
   STREAM_SERVER_PY,
   stopWithin,
   tcpFrames,
-  tsTextUs,
   waitForLine,
   type Tuple,
 } from './events-tcp-support.js';

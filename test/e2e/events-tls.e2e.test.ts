@@ -27,7 +27,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventLab, eventKey, eventLabUnavailable, sleep, type LiveRun, type Records, labScenario } from './event-lab.js';
+import { epochToUs, EventLab, eventKey, eventLabUnavailable, sleep, type LiveRun, type Records, labScenario } from './event-lab.js';
 import { waitForTcpPort, type RunResult } from './netns.js';
 import type { EventRecord, FlowRecord } from '../../src/record/records.js';
 
@@ -139,10 +139,6 @@ s.close()
 // ---------------------------------------------------------------------------------------------
 // The oracle: tshark on the reference capture.
 
-function epochToUs(epoch: string): number {
-  const [sec, frac = ''] = epoch.split('.');
-  return Number(sec) * 1_000_000 + Number(frac.padEnd(6, '0').slice(0, 6));
-}
 
 /** Client ports of the connections opened to `port` (their SYNs), in capture order. */
 function clientPorts(pcap: string, port: number): number[] {

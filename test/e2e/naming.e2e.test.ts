@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventLabUnavailable, labScenario, sleep, type Records } from './event-lab.js';
+import { epochToUs, eventLabUnavailable, labScenario, sleep, tsTextUs, type Records } from './event-lab.js';
 import { waitForTcpPort } from './netns.js';
 import type { FlowRecord } from '../../src/record/records.js';
 
@@ -41,9 +41,8 @@ function answerInCapture(pcap: string): { tsUs: number; client: string; ttls: nu
   const lines = text.trim().split('\n').filter((l) => l !== '');
   assert.equal(lines.length, 1, `one answer with an address for ${ASKED}: ${text}`);
   const [epoch, client, ttls, cnames] = lines[0]!.split('|');
-  const [sec, frac = ''] = epoch!.split('.');
   return {
-    tsUs: Number(sec) * 1_000_000 + Number(frac.padEnd(6, '0').slice(0, 6)),
+    tsUs: epochToUs(epoch!),
     client: client!,
     ttls: ttls!.split(',').map(Number),
     cnames: cnames!.split(','),
@@ -52,12 +51,6 @@ function answerInCapture(pcap: string): { tsUs: number; client: string; ttls: nu
 
 function tcpFlow(records: Records, port: number, path?: string): FlowRecord[] {
   return records.flows.filter((f) => f.proto === 'tcp' && f.dstPort === port && (path === undefined || f.http?.path === path));
-}
-
-/** `firstTs` (RFC 3339 with microseconds) in µs since the epoch. */
-function firstTsUs(f: FlowRecord): number {
-  const [seconds, fraction] = f.firstTs.replace(/Z$/, '').split('.');
-  return Date.parse(seconds + 'Z') * 1000 + Number(fraction ?? 0);
 }
 
 labScenario('naming', skip, 'flows carry the DNS name the client asked (CNAME chain, TTL), the TLS SNI, and no name where the client never asked', async (lab) => {
@@ -121,8 +114,8 @@ labScenario('naming', skip, 'flows carry the DNS name the client asked (CNAME ch
     // The oracle: the answer's time in the reference capture, its TTL, and the hold.
     const holdUs = Math.max(chainTtl, minHoldS) * 1_000_000;
     for (const f of [tlsFlows[0]!, laterFlow]) {
-      const expected = firstTsUs(f) <= answer.tsUs + holdUs ? ASKED : undefined;
-      assert.equal(f.serverName, expected, `${label}: ${f.dstPort} ${f.http?.path ?? ''} started ${firstTsUs(f) - answer.tsUs} µs after the answer`);
+      const expected = tsTextUs(f.firstTs) <= answer.tsUs + holdUs ? ASKED : undefined;
+      assert.equal(f.serverName, expected, `${label}: ${f.dstPort} ${f.http?.path ?? ''} started ${tsTextUs(f.firstTs) - answer.tsUs} µs after the answer`);
     }
     const [backFlow] = tcpFlow(records, BACK_PORT);
     assert.ok(backFlow, label);

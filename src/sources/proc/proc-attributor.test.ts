@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readlinkSync } from 'node:fs';
 import { labUnavailableReason, NetnsLab, waitForTcpPort } from '../../../test/e2e/netns.js';
-import { ProcAttributor, type AttributedEnd, type FlowEnds } from './proc-attributor.js';
+import { ProcAttributor, type AttributedEnd } from './proc-attributor.js';
+import type { FlowEnds } from '../../analyze/enrich/flow-ends.js';
 import { parseSocketTable } from './socket-table.js';
 
 const skip = labUnavailableReason(['python3']);

@@ -10,26 +10,10 @@
  */
 import { NetnsSockets, type NetnsSocketsOptions } from './netns-sockets.js';
 import { connectionKey } from './socket-table.js';
+import type { EndSide, FlowEnds, FoundEnd } from '../../analyze/enrich/flow-ends.js';
 
-export interface FlowEnds {
-  proto: number;
-  srcIP: string;
-  srcPort: number;
-  dstIP: string;
-  dstPort: number;
-  /** From the flow record's roles: the originator is the client. */
-  clientIsSrc: boolean;
-}
-
-export type EndSide = 'client' | 'server';
-
-export interface AttributedEnd {
-  side: EndSide;
+export interface AttributedEnd extends FoundEnd {
   pid: number;
-  /** The network namespace (inode of /proc/<pid>/ns/net) the socket lives in. */
-  netns: number;
-  /** `socket`: the process holds the flow's own socket; `listener`: it owns the listening socket. */
-  via: 'socket' | 'listener';
 }
 
 /** Sockets remembered from polls, for flows that reach attribution after their socket closed. */
@@ -70,7 +54,7 @@ export class ProcAttributor {
         if (index === undefined) continue;
         for (const e of index.connectedSockets()) {
           if (e.inode === 0) continue;
-          const key = proto + ' ' + connectionKey(e.localIp, e.localPort, e.remoteIp, e.remotePort);
+          const key = recentKey(proto, e.localIp, e.localPort, e.remoteIp, e.remotePort);
           const known = this.recent.get(key);
           if (known !== undefined && known.netns === netns) {
             known.seenAt = now;
@@ -107,41 +91,39 @@ export class ProcAttributor {
 
   private end(flow: FlowEnds, localIp: string, localPort: number, remoteIp: string, remotePort: number, side: EndSide, out: AttributedEnd[]): void {
     const s = this.sockets;
-    const remembered = this.recent.size > 0 ? this.recent.get(flow.proto + ' ' + connectionKey(localIp, localPort, remoteIp, remotePort)) : undefined;
+    // The connection's own socket, where a namespace still has it (in TIME_WAIT it has no holder).
+    let socketNetns: number | undefined;
     for (const netns of s.candidates(localIp)) {
-      const index = s.index(netns, flow.proto);
-      const socket = index?.socket(localIp, localPort, remoteIp, remotePort);
-      if (index === undefined || socket === undefined) continue;
+      const socket = s.index(netns, flow.proto)?.socket(localIp, localPort, remoteIp, remotePort);
+      if (socket === undefined) continue;
       const holder = s.ownerOf(netns, socket.inode);
       if (holder !== undefined) {
         out.push({ side, pid: holder, netns, via: 'socket' });
         return;
       }
-      if (remembered !== undefined && remembered.netns === netns) {
-        out.push({ side, pid: remembered.pid, netns, via: 'socket' });
-        return;
-      }
-      if (side === 'server') {
-        const listener = index.listener(localIp, localPort);
-        const owner = listener === undefined ? undefined : s.ownerOf(netns, listener.inode);
-        if (owner !== undefined) out.push({ side, pid: owner, netns, via: 'listener' });
-      }
-      return;
+      socketNetns = netns;
+      break;
     }
-    // No socket of this exact connection is left (it closed before this pass): a poll may have
-    // seen it; a server end is still known by the listener on its address.
-    if (remembered !== undefined) {
+    // Its holder as a poll saw it, before it closed.
+    const remembered = this.recent.size > 0 ? this.recent.get(recentKey(flow.proto, localIp, localPort, remoteIp, remotePort)) : undefined;
+    if (remembered !== undefined && (socketNetns === undefined || remembered.netns === socketNetns)) {
       out.push({ side, pid: remembered.pid, netns: remembered.netns, via: 'socket' });
       return;
     }
-    // Only where the address is known to live: a wildcard listener on the same port in another
+    // A server end is still known by the listener on its address, in the namespace of the
+    // socket or, with none left, of the address: a wildcard listener on the same port in another
     // namespace is someone else's server.
-    const home = side === 'server' ? s.homeOf(localIp) : undefined;
-    if (home === undefined) return;
-    const listener = s.index(home, flow.proto)?.listener(localIp, localPort);
-    const owner = listener === undefined ? undefined : s.ownerOf(home, listener.inode);
-    if (owner !== undefined) out.push({ side, pid: owner, netns: home, via: 'listener' });
+    if (side !== 'server') return;
+    const netns = socketNetns ?? s.homeOf(localIp);
+    if (netns === undefined) return;
+    const listener = s.index(netns, flow.proto)?.listener(localIp, localPort);
+    const owner = listener === undefined ? undefined : s.ownerOf(netns, listener.inode);
+    if (owner !== undefined) out.push({ side, pid: owner, netns, via: 'listener' });
   }
+}
+
+function recentKey(proto: number, localIp: string, localPort: number, remoteIp: string, remotePort: number): string {
+  return proto + ' ' + connectionKey(localIp, localPort, remoteIp, remotePort);
 }
 
 const NO_SIDES: ReadonlySet<EndSide> = new Set();
