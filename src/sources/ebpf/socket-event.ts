@@ -154,11 +154,13 @@ const isZero = (w: Int32Array): boolean => w[0] === 0 && w[1] === 0 && w[2] === 
 /**
  * The two addresses as text in one family: an IPv6 socket whose peer is IPv4-mapped is an IPv4
  * connection on the wire, so both ends become IPv4 (its unspecified `::` becomes 0.0.0.0).
+ * Undefined for a mapped address facing a real IPv6 one, which no socket has.
  */
-function addressPair(local: Int32Array, remote: Int32Array, family: number): { family: 4 | 6; local: string; remote: string } {
+function addressPair(local: Int32Array, remote: Int32Array, family: number): { family: 4 | 6; local: string; remote: string } | undefined {
   if (family === AF_INET) return { family: 4, local: formatIp(4, local), remote: formatIp(4, remote) };
-  const mapped = (isMapped(local) || isZero(local)) && (isMapped(remote) || isZero(remote)) && (isMapped(local) || isMapped(remote));
-  if (!mapped) return { family: 6, local: formatIp(6, local), remote: formatIp(6, remote) };
+  const mappedOrZero = (w: Int32Array): boolean => isMapped(w) || isZero(w);
+  if (!isMapped(local) && !isMapped(remote)) return { family: 6, local: formatIp(6, local), remote: formatIp(6, remote) };
+  if (!mappedOrZero(local) || !mappedOrZero(remote)) return undefined;
   return { family: 4, local: formatIp(4, Int32Array.of(local[3]!)), remote: formatIp(4, Int32Array.of(remote[3]!)) };
 }
 
@@ -211,6 +213,7 @@ export function parseBpftraceData(data: string, wallOffsetUs: number): SocketEve
   const remoteWords = parseAddress(cols[v4 ? COLUMN.remoteIp4 : COLUMN.remoteIp6], familyCode);
   if (localWords === undefined || remoteWords === undefined) return undefined;
   const ips = addressPair(localWords, remoteWords, familyCode);
+  if (ips === undefined) return undefined;
 
   const ev: SocketEvent = {
     kind: kind as SocketEventKind,
