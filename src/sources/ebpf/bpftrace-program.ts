@@ -61,7 +61,7 @@ const STRING_COLUMNS: ReadonlySet<string> = new Set(['kind', 'localIp4', 'remote
 const FORMAT = LINE_COLUMNS.map((c) => (STRING_COLUMNS.has(c) ? '%s' : c === 'socket' ? '%llx' : '%llu')).join('\\t');
 
 /** A tracepoint a probe reads, and the fields it needs there. */
-export interface ProbeSpec {
+interface ProbeSpec {
   /** `category:name` under /sys/kernel/tracing/events. */
   tracepoint: string;
   fields: readonly string[];
@@ -85,16 +85,16 @@ const FROM_TRACEPOINT: Endpoints = [
 ];
 const TRACEPOINT_ADDRESS_FIELDS = ['family', 'saddr', 'daddr', 'saddr_v6', 'daddr_v6', 'sport', 'dport'];
 
-const c = (field: string): string => `$sk->__sk_common.${field}`;
+const common = (field: string): string => `$sk->__sk_common.${field}`;
 /** Any socket, time-wait and request sockets included: they all begin with sock_common. */
 const FROM_SOCK_COMMON: Endpoints = [
-  c('skc_family'),
-  `ntop(${c('skc_rcv_saddr')})`,
-  `ntop(${c('skc_daddr')})`,
-  `ntop(${c('skc_v6_rcv_saddr.in6_u.u6_addr8')})`,
-  `ntop(${c('skc_v6_daddr.in6_u.u6_addr8')})`,
-  c('skc_num'),
-  ntohs(c('skc_dport')),
+  common('skc_family'),
+  `ntop(${common('skc_rcv_saddr')})`,
+  `ntop(${common('skc_daddr')})`,
+  `ntop(${common('skc_v6_rcv_saddr.in6_u.u6_addr8')})`,
+  `ntop(${common('skc_v6_daddr.in6_u.u6_addr8')})`,
+  common('skc_num'),
+  ntohs(common('skc_dport')),
 ];
 /** A full socket: the local port from inet_sport, which survives unhashing on close. */
 const FROM_FULL_SOCK: Endpoints = [...FROM_SOCK_COMMON.slice(0, 5), ntohs('((struct inet_sock *)$sk)->inet_sport'), FROM_SOCK_COMMON[6]] as Endpoints;
@@ -110,10 +110,10 @@ const FROM_SEGMENT: Endpoints = [
   ntohs('$th->source'),
 ];
 
-const NETNS_OF_SOCK = c('skc_net.net->ns.inum');
+const NETNS_OF_SOCK = common('skc_net.net->ns.inum');
 
-function printLine(kind: string, netns: string, socket: string, endpoints: Endpoints, a: string, b: string, extra: string): string {
-  const args = [`"${kind}"`, 'nsecs', 'pid', 'tid', 'cgroup', netns, socket, ...endpoints, a, b, extra, 'comm'];
+function printLine(kind: string, netns: string, socket: string, endpoints: Endpoints, a: string, b: string, c: string): string {
+  const args = [`"${kind}"`, 'nsecs', 'pid', 'tid', 'cgroup', netns, socket, ...endpoints, a, b, c, 'comm'];
   return `printf("${FORMAT}\\n", ${args.join(', ')});`;
 }
 
@@ -150,7 +150,7 @@ function receiveResetProbe(): ProbeSpec {
     text:
       'tracepoint:tcp:tcp_receive_reset {\n' +
       `  ${sockOf('args->skaddr')}\n` +
-      `  ${printLine('receive_reset', NETNS_OF_SOCK, key('args->skaddr'), FROM_TRACEPOINT, c('skc_state'), '0', '0')}\n}`,
+      `  ${printLine('receive_reset', NETNS_OF_SOCK, key('args->skaddr'), FROM_TRACEPOINT, common('skc_state'), '0', '0')}\n}`,
   };
 }
 
@@ -276,7 +276,8 @@ export function buildBpftraceProgram(fieldsOf: (tracepoint: string) => ReadonlyS
   }
   if (canForget) kept.push(destroyProbe(maps, byteCounts));
   else omitted.push('tcp:tcp_destroy_sock');
+  const texts = kept.map((p) => p.text);
   // Emptied at exit, so bpftrace does not print every per-socket entry when it stops.
-  if (maps.length > 0) kept.push({ tracepoint: 'END', fields: [], text: `END {\n  ${maps.map((m) => `clear(${m});`).join(' ')}\n}` });
-  return { text: kept.map((p) => p.text).join('\n') + '\n', omitted, byteCounts };
+  if (maps.length > 0) texts.push(`END {\n  ${maps.map((m) => `clear(${m});`).join(' ')}\n}`);
+  return { text: texts.join('\n') + '\n', omitted, byteCounts };
 }

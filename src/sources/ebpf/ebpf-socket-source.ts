@@ -54,6 +54,8 @@ const CLOCK_REFRESH_MS = 10_000;
 /** At most one "lost events" problem report per this long; the count keeps adding up. */
 const LOST_REPORT_INTERVAL_MS = 10_000;
 const STDERR_KEEP_CHARS = 4_000;
+/** A line this long without its newline is no bpftrace message of ours: dropped, counted. */
+const MAX_PENDING_CHARS = 64 * 1024;
 
 /**
  * Per-socket map capacity (BPFTRACE_MAP_KEYS_MAX, bpftrace's default 4096): sockets beyond it
@@ -81,12 +83,12 @@ export function readTracepointFields(tracepoint: string, dir = tracefsDir()): Re
   return fields;
 }
 
+/** bpftrace's message in one line: its ERROR lines when it printed any (not the source excerpt
+ *  and ~~~ underline after them), else every line but the harmless one. */
 function meaningfulStderr(text: string): string {
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '' && !HARMLESS_STDERR.test(l))
-    .join('\n')
-    .trim();
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !HARMLESS_STDERR.test(l));
+  const errors = lines.filter((l) => l.includes('ERROR'));
+  return (errors.length > 0 ? errors : lines).join(' / ');
 }
 
 export class EbpfSocketSource {
@@ -190,6 +192,10 @@ export class EbpfSocketSource {
         const lines = (pending + chunk).split('\n');
         pending = lines.pop() ?? '';
         for (const line of lines) onLine(line);
+        if (pending.length > MAX_PENDING_CHARS) {
+          this.counters.unparsedLines++;
+          pending = '';
+        }
       });
       child.stderr.setEncoding('utf8');
       child.stderr.on('data', (chunk: string) => {
@@ -204,7 +210,8 @@ export class EbpfSocketSource {
         const said = meaningfulStderr(stderr);
         const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
         if (!attached) {
-          failStart(said !== '' ? `bpftrace failed: ${said}` : `bpftrace ${how} before attaching its probes`);
+          if (this.stopping) failStart('stopped before bpftrace attached its probes');
+          else failStart(said !== '' ? `bpftrace failed: ${said}` : `bpftrace ${how} before attaching its probes`);
           return;
         }
         const wasStopping = this.stopping;
