@@ -49,7 +49,7 @@ export interface EbpfSourceStats {
 const DEFAULT_ATTACH_TIMEOUT_MS = 60_000;
 /** After SIGINT bpftrace detaches and exits within a second; this only guards a wedged child. */
 const STOP_GRACE_MS = 5_000;
-/** How often the wall − monotonic offset is measured again (follows clock steps). */
+/** How often the wall − monotonic offset is checked against the clock (follows clock steps). */
 const CLOCK_REFRESH_MS = 10_000;
 /** At most one "lost events" problem report per this long; the count keeps adding up. */
 const LOST_REPORT_INTERVAL_MS = 10_000;
