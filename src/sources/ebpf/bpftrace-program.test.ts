@@ -1,0 +1,94 @@
+/**
+ * The program builder: which probes a kernel gets, and that the reduced programs (a kernel
+ * without some tracepoints) still compile in the real bpftrace. The full program runs in
+ * ebpf-socket-source.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildBpftraceProgram, LINE_COLUMNS } from './bpftrace-program.js';
+import { checkEbpf } from './ebpf-availability.js';
+import { collect } from '../../../test/e2e/netns.js';
+
+/** The fields the tracepoints have on Linux 6.18 (from /sys/kernel/tracing/events/.../format). */
+const KERNEL_6_18: Record<string, string[]> = {
+  'sock:inet_sock_set_state': ['skaddr', 'oldstate', 'newstate', 'sport', 'dport', 'family', 'protocol', 'saddr', 'daddr', 'saddr_v6', 'daddr_v6'],
+  'tcp:tcp_retransmit_skb': ['skbaddr', 'skaddr', 'state', 'sport', 'dport', 'family', 'saddr', 'daddr', 'saddr_v6', 'daddr_v6', 'err'],
+  'tcp:tcp_receive_reset': ['skaddr', 'sport', 'dport', 'family', 'saddr', 'daddr', 'saddr_v6', 'daddr_v6', 'sock_cookie'],
+  'tcp:tcp_send_reset': ['skbaddr', 'skaddr', 'state', 'reason', 'saddr', 'daddr'],
+  'tcp:tcp_probe': ['saddr', 'daddr', 'sport', 'dport', 'family', 'mark', 'data_len', 'snd_nxt', 'snd_una', 'snd_cwnd', 'ssthresh', 'snd_wnd', 'srtt', 'rcv_wnd', 'sock_cookie', 'skbaddr', 'skaddr'],
+  'tcp:tcp_destroy_sock': ['skaddr', 'sport', 'dport', 'family', 'saddr', 'daddr', 'saddr_v6', 'daddr_v6', 'sock_cookie'],
+  'sock:sock_send_length': ['sk', 'family', 'protocol', 'ret', 'flags'],
+  'sock:sock_recv_length': ['sk', 'family', 'protocol', 'ret', 'flags'],
+};
+
+function kernelWithout(...missing: string[]): (tp: string) => ReadonlySet<string> | undefined {
+  return (tp) => (missing.includes(tp) || !(tp in KERNEL_6_18) ? undefined : new Set(KERNEL_6_18[tp]));
+}
+
+const count = (text: string, needle: string): number => text.split(needle).length - 1;
+
+test('a kernel with every tracepoint gets every probe, the per-socket maps and their cleanup', () => {
+  const p = buildBpftraceProgram(kernelWithout());
+  assert.deepEqual(p.omitted, []);
+  assert.equal(p.byteCounts, true);
+  for (const tp of Object.keys(KERNEL_6_18)) assert.ok(p.text.includes(`tracepoint:${tp} `), tp);
+  assert.equal(count(p.text, 'tracepoint:tcp:tcp_send_reset '), 3, 'full socket, time-wait/request socket, no socket');
+  assert.equal(count(p.text, 'printf('), 10);
+  assert.match(p.text, /END \{\n {2}clear\(@rtt_at\); clear\(@sent\); clear\(@received\); clear\(@io_at\);\n\}/);
+  assert.match(p.text, /delete\(@rtt_at\[\(uint64\)args->skaddr\]\); delete\(@sent/);
+  for (const line of p.text.split('\n').filter((l) => l.includes('printf('))) {
+    const format = /printf\("([^"]*)\\n"/.exec(line)![1]!;
+    assert.equal(format.split('\\t').length, LINE_COLUMNS.length, line);
+  }
+});
+
+test('a kernel without sock_send_length loses io lines and byte totals, nothing else', () => {
+  const p = buildBpftraceProgram(kernelWithout('sock:sock_send_length'));
+  assert.deepEqual(p.omitted, ['sock:sock_send_length', 'sock:sock_recv_length']);
+  assert.equal(p.byteCounts, false);
+  assert.equal(p.text.includes('@sent'), false);
+  assert.equal(p.text.includes('"io"'), false);
+  assert.ok(p.text.includes('tracepoint:tcp:tcp_probe '));
+});
+
+test('a probe whose fields this kernel lacks is left out (tcp_probe before skaddr existed)', () => {
+  const old = (tp: string): ReadonlySet<string> | undefined =>
+    tp === 'tcp:tcp_probe' ? new Set(KERNEL_6_18[tp]!.filter((f) => f !== 'skaddr')) : kernelWithout()(tp);
+  const p = buildBpftraceProgram(old);
+  assert.deepEqual(p.omitted, ['tcp:tcp_probe']);
+  assert.equal(p.text.includes('@rtt_at'), false);
+});
+
+test('without tcp_destroy_sock nothing would empty the per-socket maps: rtt and io are left out too', () => {
+  const p = buildBpftraceProgram(kernelWithout('tcp:tcp_destroy_sock'));
+  assert.deepEqual(p.omitted.sort(), ['sock:sock_recv_length', 'sock:sock_send_length', 'tcp:tcp_destroy_sock', 'tcp:tcp_probe']);
+  assert.equal(p.text.includes('@'), false);
+  assert.equal(p.text.includes('END'), false);
+});
+
+const check = checkEbpf();
+const compileSkip = check.ok ? undefined : check.reason;
+if (compileSkip) console.log(`# bpftrace-program: compile test skipped: ${compileSkip}`);
+
+test('reduced programs compile in the real bpftrace (--emit-elf: compiled against BTF, not loaded)', { skip: compileSkip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dllt-bpf-'));
+  try {
+    const variants = {
+      noIo: buildBpftraceProgram(kernelWithout('sock:sock_send_length')).text,
+      noMaps: buildBpftraceProgram(kernelWithout('tcp:tcp_destroy_sock')).text,
+    };
+    const runs = Object.entries(variants).map(async ([name, text]) => {
+      const elf = join(dir, `${name}.elf`);
+      const r = await collect(spawn('bpftrace', ['--emit-elf', elf, '-e', text], { stdio: ['ignore', 'pipe', 'pipe'] }), 60_000);
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+      assert.ok(statSync(elf).size > 0, `${name}: ELF written`);
+    });
+    await Promise.all(runs);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

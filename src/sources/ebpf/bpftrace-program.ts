@@ -1,0 +1,283 @@
+/**
+ * The bpftrace program behind USE_EBPF=Y (SPEC 9): TCP socket life cycles from kernel
+ * tracepoints, one printf line per event, for socket-event.ts to parse.
+ *
+ * Why tracepoints only: this kernel family has no kprobes and refuses fentry (lockdown), and
+ * tracepoints are the stable kernel ABI anyway. Why bpftrace and not our own loader: Debian ships
+ * it, it compiles against the running kernel's BTF, and there is no native module to build.
+ *
+ * Every line has the same columns (LINE_COLUMNS), tab-separated, with `comm` last so that a
+ * command name holding tabs still parses; run with `-f json`, bpftrace escapes each printf into a
+ * JSON string, so a newline in a command name cannot split a line either.
+ *
+ * Where addresses come from:
+ * - state, retransmit, receive_reset, destroy: the tracepoint's own fields (family, sport, dport,
+ *   saddr, daddr, saddr_v6, daddr_v6; the same layout since Linux 5.x). They are filled from
+ *   inet_sport/inet_saddr, which keep the local port after the kernel unhashes a closing socket;
+ *   `struct sock_common`'s skc_num already reads 0 there.
+ * - rtt, io, and send_reset with a socket: the socket itself (tcp_probe and tcp_send_reset carry
+ *   28-byte sockaddrs from Linux 6.10 on, four-byte arrays before; sock_send_length has no address
+ *   at all): `struct sock_common`, and for full sockets the local port from inet_sport, which an
+ *   aborting close has already taken out of skc_num when it sends its reset.
+ * - send_reset for no socket (a SYN to a closed port): the IP and TCP headers of the segment that
+ *   caused it, local = that segment's destination, namespace = its device's.
+ * The network namespace always comes from the socket (`skc_net`), kept until the socket is freed.
+ *
+ * Rate limits: tcp_probe fires for every segment received on an established socket and
+ * sock_send_length/sock_recv_length for every send/recv call. A per-socket map keeps the kernel
+ * time of the last line written, and a line is written only when that is at least
+ * SAMPLE_INTERVAL_NS old (the first one at once, since an absent key reads as 0). tcp_destroy_sock
+ * deletes the socket's entries; BPFTRACE_MAP_KEYS_MAX (set by the source) bounds the maps.
+ */
+
+/** At most one `rtt` line and one `io` line per socket per this many kernel nanoseconds. */
+export const SAMPLE_INTERVAL_NS = 1_000_000_000;
+
+/** Column order of every printf line; `a`, `b`, `c` depend on the kind (socket-event.ts). */
+export const LINE_COLUMNS = [
+  'kind',
+  'tsNs',
+  'pid',
+  'tid',
+  'cgroupId',
+  'netns',
+  'socket',
+  'family',
+  'localIp4',
+  'remoteIp4',
+  'localIp6',
+  'remoteIp6',
+  'localPort',
+  'remotePort',
+  'a',
+  'b',
+  'c',
+  'comm',
+] as const;
+
+const STRING_COLUMNS: ReadonlySet<string> = new Set(['kind', 'localIp4', 'remoteIp4', 'localIp6', 'remoteIp6', 'comm']);
+
+/** Strings for kind/addresses/comm, the socket address in hex, unsigned decimal elsewhere. */
+const FORMAT = LINE_COLUMNS.map((c) => (STRING_COLUMNS.has(c) ? '%s' : c === 'socket' ? '%llx' : '%llu')).join('\\t');
+
+/** A tracepoint a probe reads, and the fields it needs there. */
+interface ProbeSpec {
+  /** `category:name` under /sys/kernel/tracing/events. */
+  tracepoint: string;
+  fields: readonly string[];
+  text: string;
+}
+
+/** Network to host order for a 16-bit port (bpftrace 0.17 has no bswap). */
+const ntohs = (expr: string): string => `((${expr} >> 8) | ((${expr} & 0xff) << 8))`;
+
+/** family, four addresses and two ports in LINE_COLUMNS order. */
+type Endpoints = [string, string, string, string, string, string, string];
+
+const FROM_TRACEPOINT: Endpoints = [
+  'args->family',
+  'ntop(args->saddr)',
+  'ntop(args->daddr)',
+  'ntop(args->saddr_v6)',
+  'ntop(args->daddr_v6)',
+  'args->sport',
+  'args->dport',
+];
+const TRACEPOINT_ADDRESS_FIELDS = ['family', 'saddr', 'daddr', 'saddr_v6', 'daddr_v6', 'sport', 'dport'];
+
+const common = (field: string): string => `$sk->__sk_common.${field}`;
+/** Any socket, time-wait and request sockets included: they all begin with sock_common. */
+const FROM_SOCK_COMMON: Endpoints = [
+  common('skc_family'),
+  `ntop(${common('skc_rcv_saddr')})`,
+  `ntop(${common('skc_daddr')})`,
+  `ntop(${common('skc_v6_rcv_saddr.in6_u.u6_addr8')})`,
+  `ntop(${common('skc_v6_daddr.in6_u.u6_addr8')})`,
+  common('skc_num'),
+  ntohs(common('skc_dport')),
+];
+/** A full socket: the local port from inet_sport, which survives unhashing on close. */
+const FROM_FULL_SOCK: Endpoints = [...FROM_SOCK_COMMON.slice(0, 5), ntohs('((struct inet_sock *)$sk)->inet_sport'), FROM_SOCK_COMMON[6]] as Endpoints;
+
+/** The segment's headers, as seen by the host that answers it with a reset. */
+const FROM_SEGMENT: Endpoints = [
+  '($ip->version == 4 ? 2 : 10)',
+  'ntop($ip->daddr)',
+  'ntop($ip->saddr)',
+  'ntop($ip6->daddr.in6_u.u6_addr8)',
+  'ntop($ip6->saddr.in6_u.u6_addr8)',
+  ntohs('$th->dest'),
+  ntohs('$th->source'),
+];
+
+const NETNS_OF_SOCK = common('skc_net.net->ns.inum');
+
+function printLine(kind: string, netns: string, socket: string, endpoints: Endpoints, a: string, b: string, c: string): string {
+  const args = [`"${kind}"`, 'nsecs', 'pid', 'tid', 'cgroup', netns, socket, ...endpoints, a, b, c, 'comm'];
+  return `printf("${FORMAT}\\n", ${args.join(', ')});`;
+}
+
+/** The socket's address as its id: stable for the socket's life, reused only after destroy. */
+const key = (arg: string): string => `(uint64)${arg}`;
+const sockOf = (arg: string): string => `$sk = (struct sock *)${arg};`;
+
+function stateProbe(): ProbeSpec {
+  return {
+    tracepoint: 'sock:inet_sock_set_state',
+    fields: ['skaddr', 'oldstate', 'newstate', 'protocol', ...TRACEPOINT_ADDRESS_FIELDS],
+    text:
+      'tracepoint:sock:inet_sock_set_state /args->protocol == 6/ {\n' +
+      `  ${sockOf('args->skaddr')}\n` +
+      `  ${printLine('state', NETNS_OF_SOCK, key('args->skaddr'), FROM_TRACEPOINT, 'args->oldstate', 'args->newstate', '0')}\n}`,
+  };
+}
+
+function retransmitProbe(): ProbeSpec {
+  return {
+    tracepoint: 'tcp:tcp_retransmit_skb',
+    fields: ['skaddr', 'state', ...TRACEPOINT_ADDRESS_FIELDS],
+    text:
+      'tracepoint:tcp:tcp_retransmit_skb {\n' +
+      `  ${sockOf('args->skaddr')}\n` +
+      `  ${printLine('retransmit', NETNS_OF_SOCK, key('args->skaddr'), FROM_TRACEPOINT, 'args->state', '0', '0')}\n}`,
+  };
+}
+
+function receiveResetProbe(): ProbeSpec {
+  return {
+    tracepoint: 'tcp:tcp_receive_reset',
+    fields: ['skaddr', ...TRACEPOINT_ADDRESS_FIELDS],
+    text:
+      'tracepoint:tcp:tcp_receive_reset {\n' +
+      `  ${sockOf('args->skaddr')}\n` +
+      `  ${printLine('receive_reset', NETNS_OF_SOCK, key('args->skaddr'), FROM_TRACEPOINT, common('skc_state'), '0', '0')}\n}`,
+  };
+}
+
+/** States whose sockets are not full `struct sock`s (include/net/tcp_states.h). */
+const TCP_TIME_WAIT = 6;
+const TCP_NEW_SYN_RECV = 12;
+
+function sendResetProbe(): ProbeSpec {
+  return {
+    tracepoint: 'tcp:tcp_send_reset',
+    fields: ['skaddr', 'skbaddr', 'state'],
+    text:
+      `tracepoint:tcp:tcp_send_reset /args->skaddr != 0 && args->state != ${TCP_TIME_WAIT} && args->state != ${TCP_NEW_SYN_RECV}/ {\n` +
+      `  ${sockOf('args->skaddr')}\n` +
+      `  ${printLine('send_reset', NETNS_OF_SOCK, key('args->skaddr'), FROM_FULL_SOCK, 'args->state', '0', '0')}\n}\n` +
+      `tracepoint:tcp:tcp_send_reset /args->skaddr != 0 && (args->state == ${TCP_TIME_WAIT} || args->state == ${TCP_NEW_SYN_RECV})/ {\n` +
+      `  ${sockOf('args->skaddr')}\n` +
+      `  ${printLine('send_reset', NETNS_OF_SOCK, key('args->skaddr'), FROM_SOCK_COMMON, 'args->state', '0', '0')}\n}\n` +
+      'tracepoint:tcp:tcp_send_reset /args->skaddr == 0 && args->skbaddr != 0/ {\n' +
+      '  $skb = (struct sk_buff *)args->skbaddr;\n' +
+      '  $ip = (struct iphdr *)($skb->head + $skb->network_header);\n' +
+      '  $ip6 = (struct ipv6hdr *)($skb->head + $skb->network_header);\n' +
+      '  $th = (struct tcphdr *)($skb->head + $skb->transport_header);\n' +
+      `  ${printLine('send_reset', '$skb->dev->nd_net.net->ns.inum', '0', FROM_SEGMENT, '0', '0', '0')}\n}`,
+  };
+}
+
+function rttProbe(): ProbeSpec {
+  const k = key('args->skaddr');
+  return {
+    tracepoint: 'tcp:tcp_probe',
+    fields: ['skaddr', 'srtt', 'snd_cwnd'],
+    text:
+      `tracepoint:tcp:tcp_probe /args->srtt > 0 && nsecs - @rtt_at[${k}] >= ${SAMPLE_INTERVAL_NS}/ {\n` +
+      `  @rtt_at[${k}] = nsecs;\n` +
+      `  ${sockOf('args->skaddr')}\n` +
+      `  ${printLine('rtt', NETNS_OF_SOCK, k, FROM_FULL_SOCK, 'args->srtt', 'args->snd_cwnd', '0')}\n}`,
+  };
+}
+
+/**
+ * Bytes per socket from sock_sendmsg/sock_recvmsg (a MSG_PEEK read consumes nothing: skipped).
+ * These run in the calling process, so an `io` line names the process that really reads or writes
+ * the socket, a server's accepted sockets included.
+ */
+function ioProbe(direction: 'send' | 'recv'): ProbeSpec {
+  const k = key('args->sk');
+  const counter = direction === 'send' ? '@sent' : '@received';
+  const notPeek = direction === 'recv' ? ' && (args->flags & 2) == 0' : '';
+  return {
+    tracepoint: `sock:sock_${direction}_length`,
+    fields: ['sk', 'protocol', 'ret', 'flags'],
+    text:
+      `tracepoint:sock:sock_${direction}_length /args->protocol == 6 && args->ret > 0${notPeek}/ {\n` +
+      `  ${counter}[${k}] = ${counter}[${k}] + (uint64)args->ret;\n` +
+      `  if (nsecs - @io_at[${k}] >= ${SAMPLE_INTERVAL_NS}) {\n` +
+      `    @io_at[${k}] = nsecs;\n` +
+      `    ${sockOf('args->sk')}\n` +
+      `    ${printLine('io', NETNS_OF_SOCK, k, FROM_FULL_SOCK, `@sent[${k}]`, `@received[${k}]`, '0')}\n` +
+      '  }\n}',
+  };
+}
+
+/** `c` is 1 when the byte totals in `a`/`b` were counted, 0 when this kernel cannot count them. */
+function destroyProbe(maps: readonly string[], byteCounts: boolean): ProbeSpec {
+  const k = key('args->skaddr');
+  const [sent, received] = byteCounts ? [`@sent[${k}]`, `@received[${k}]`] : ['0', '0'];
+  const forget = maps.map((m) => `delete(${m}[${k}]);`).join(' ');
+  return {
+    tracepoint: 'tcp:tcp_destroy_sock',
+    fields: ['skaddr', ...TRACEPOINT_ADDRESS_FIELDS],
+    text:
+      'tracepoint:tcp:tcp_destroy_sock {\n' +
+      `  ${sockOf('args->skaddr')}\n` +
+      `  ${printLine('destroy', NETNS_OF_SOCK, k, FROM_TRACEPOINT, sent, received, byteCounts ? '1' : '0')}\n` +
+      (forget === '' ? '' : `  ${forget}\n`) +
+      '}',
+  };
+}
+
+export interface BuiltProgram {
+  text: string;
+  /** Tracepoints left out because this kernel lacks them or a field they read. */
+  omitted: string[];
+  /** Whether `io` lines and the byte totals on `destroy` are in. */
+  byteCounts: boolean;
+}
+
+/**
+ * The program for a kernel whose tracepoints are described by `fieldsOf` (the field names of
+ * `category:name`, undefined when it does not exist). A probe whose tracepoint or fields are
+ * missing is left out and named in `omitted`; maps are touched only by probes that are in, so the
+ * program stays valid whatever is left out.
+ */
+export function buildBpftraceProgram(fieldsOf: (tracepoint: string) => ReadonlySet<string> | undefined): BuiltProgram {
+  const omitted: string[] = [];
+  const has = (p: ProbeSpec): boolean => {
+    const fields = fieldsOf(p.tracepoint);
+    return fields !== undefined && p.fields.every((f) => fields.has(f));
+  };
+  const kept: ProbeSpec[] = [];
+  for (const p of [stateProbe(), retransmitProbe(), receiveResetProbe(), sendResetProbe()]) {
+    if (has(p)) kept.push(p);
+    else omitted.push(p.tracepoint);
+  }
+  // Per-socket map entries are deleted on tcp_destroy_sock: without it they would only pile up.
+  const canForget = has(destroyProbe([], false));
+  const maps: string[] = [];
+  const rtt = rttProbe();
+  if (canForget && has(rtt)) {
+    kept.push(rtt);
+    maps.push('@rtt_at');
+  } else {
+    omitted.push(rtt.tracepoint);
+  }
+  const io = [ioProbe('send'), ioProbe('recv')];
+  const byteCounts = canForget && io.every(has);
+  if (byteCounts) {
+    kept.push(...io);
+    maps.push('@sent', '@received', '@io_at');
+  } else {
+    omitted.push(...io.map((p) => p.tracepoint));
+  }
+  if (canForget) kept.push(destroyProbe(maps, byteCounts));
+  else omitted.push('tcp:tcp_destroy_sock');
+  const texts = kept.map((p) => p.text);
+  // Emptied at exit, so bpftrace does not print every per-socket entry when it stops.
+  if (maps.length > 0) texts.push(`END {\n  ${maps.map((m) => `clear(${m});`).join(' ')}\n}`);
+  return { text: texts.join('\n') + '\n', omitted, byteCounts };
+}

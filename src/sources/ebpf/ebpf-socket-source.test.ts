@@ -1,0 +1,364 @@
+/**
+ * The eBPF socket source against the real kernel: one bpftrace for the whole file (it takes
+ * seconds to attach), python3 client and server in two namespaces of our own (10.77.X.0/24 on a
+ * bridge, no route out), events kept only when their network namespace is one of ours.
+ *
+ * Expected values come from what the test set up (addresses, ports it binds, payload sizes, the
+ * cgroup it made), from the kernel's own views (`/proc/PID/ns/net`, the cgroup directory's inode,
+ * `/proc/PID/comm`), and from nftables' counter of the SYNs it dropped.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, readlinkSync, rmdirSync, statSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { EbpfSocketSource, readTracepointFields, type EbpfStartResult } from './ebpf-socket-source.js';
+import { checkEbpf, tracefsDir } from './ebpf-availability.js';
+import type { SocketEvent } from './socket-event.js';
+import { NetnsLab, collect, labUnavailableReason, type BridgedPair } from '../../../test/e2e/netns.js';
+
+const SERVER_PY = `
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+print('listening', flush=True)
+c, _ = s.accept()
+n = 0
+while True:
+    d = c.recv(4096)
+    if not d:
+        break
+    n += len(d)
+c.close()
+s.close()
+print(n, flush=True)
+`;
+
+/** argv: server ip, server port, client ip, client port, connect timeout s, hold s, payload. */
+const CLIENT_PY = `
+import socket, sys, time
+s = socket.socket()
+s.bind((sys.argv[3], int(sys.argv[4])))
+s.settimeout(float(sys.argv[5]))
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+except ConnectionRefusedError:
+    print('refused', flush=True)
+    sys.exit(0)
+except socket.timeout:
+    print('timeout', flush=True)
+    sys.exit(0)
+print('connected', flush=True)
+s.sendall(sys.argv[7].encode())
+time.sleep(float(sys.argv[6]))
+s.close()
+print('closed', flush=True)
+`;
+
+const PAYLOAD = 'hello';
+const HOLD_S = 1;
+
+const check = checkEbpf();
+const skip = check.ok ? labUnavailableReason(['python3', 'nft']) : check.reason;
+if (skip) console.log(`# ebpf-socket-source: skipped: ${skip}`);
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Distinct random ports, so parallel runs and TIME_WAIT leftovers do not collide. */
+const ports = new Set<number>();
+function freshPort(): number {
+  for (;;) {
+    const p = randomInt(20_000, 40_000);
+    if (!ports.has(p)) {
+      ports.add(p);
+      return p;
+    }
+  }
+}
+
+const netnsOf = (pid: number): number => Number(/^net:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/ns/net`))![1]);
+
+let lab: NetnsLab | undefined;
+let pair: BridgedPair;
+let source: EbpfSocketSource | undefined;
+let started: EbpfStartResult;
+let cgroupDir: string | undefined;
+const ours = new Set<number>();
+const events: SocketEvent[] = [];
+const problems: string[] = [];
+
+async function waitFor<T>(what: string, find: () => T | undefined, timeoutMs = 5_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const found = find();
+    if (found !== undefined) return found;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; events seen:\n${events.map((e) => JSON.stringify(e)).join('\n')}`);
+    await sleep(50);
+  }
+}
+
+/** Resolves with the child's first stdout line equal to one of `lines`. */
+function lineFrom(child: ChildProcess, lines: string[], timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no ${lines.join('/')} line within ${timeoutMs} ms: ${out}`)), timeoutMs);
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (d: string) => {
+      out += d;
+      const hit = out.split('\n').find((l) => lines.includes(l.trim()));
+      if (hit !== undefined) {
+        clearTimeout(timer);
+        resolve(hit.trim());
+      }
+    });
+  });
+}
+
+function runClient(serverPort: number, clientPort: number, connectTimeoutS: number): { child: ChildProcess; outcome: Promise<string> } {
+  const args = ['-u', '-c', CLIENT_PY, pair.server.ipv4, String(serverPort), pair.client.ipv4, String(clientPort), String(connectTimeoutS), String(HOLD_S), PAYLOAD];
+  const child = lab!.spawnIn(pair.client.name, 'python3', args);
+  return { child, outcome: lineFrom(child, ['connected', 'refused', 'timeout']) };
+}
+
+/**
+ * The events of one socket from `first` on, up to its destroy: the kernel reuses a freed socket's
+ * address, so an earlier socket of this file may have had the same socketId.
+ */
+function lifeOf(first: SocketEvent): SocketEvent[] {
+  const life = events.filter((e) => e.socketId === first.socketId && e.tsNs >= first.tsNs).sort((a, b) => a.tsNs - b.tsNs);
+  const end = life.findIndex((e) => e.kind === 'destroy');
+  return end < 0 ? life : life.slice(0, end + 1);
+}
+
+const exited = (child: ChildProcess): Promise<void> =>
+  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('close', () => r()));
+
+before(async () => {
+  if (skip) return;
+  lab = new NetnsLab();
+  pair = lab.bridgedPair({ subnet: randomInt(200, 251) });
+  for (const ns of [pair.client.name, pair.server.name]) ours.add(statSync(`/run/netns/${ns}`).ino);
+  source = new EbpfSocketSource();
+  started = await source.start(
+    (e) => {
+      if (e.netns !== undefined && ours.has(e.netns)) events.push(e);
+    },
+    (p) => problems.push(p),
+  );
+});
+
+after(async () => {
+  await source?.stop();
+  lab?.cleanup();
+  if (cgroupDir) {
+    for (let i = 0; i < 20; i++) {
+      try {
+        rmdirSync(cgroupDir);
+        break;
+      } catch {
+        await sleep(50); // the killed server leaves the cgroup when the kernel has reaped it
+      }
+    }
+  }
+});
+
+test('bpftrace attaches every probe; startup time is reported', { skip }, () => {
+  assert.ok(started.ok, started.ok ? '' : started.reason);
+  assert.deepEqual(started.omitted, []);
+  console.log(`# bpftrace attached its probes ${started.startupMs} ms after it was spawned`);
+  assert.ok(started.startupMs > 0 && started.startupMs < 60_000);
+});
+
+test('tracepoint fields are read from the format file (checked against a sed of the same file)', { skip }, () => {
+  const file = `${tracefsDir()}/events/sock/inet_sock_set_state/format`;
+  const sed = spawnSync('sed', ['-n', 's/^\\s*field:.*[ *]\\([A-Za-z_][A-Za-z0-9_]*\\)\\(\\[[0-9]*\\]\\)\\?;.*/\\1/p', file], { encoding: 'utf8' });
+  const expected = sed.stdout.split('\n').filter((l) => l !== '');
+  assert.ok(expected.includes('newstate'));
+  assert.deepEqual([...readTracepointFields('sock:inet_sock_set_state')!].sort(), expected.sort());
+  assert.equal(readTracepointFields('sock:no_such_tracepoint'), undefined);
+  assert.equal(readTracepointFields('garbage'), undefined);
+});
+
+test('a connection: LISTEN and SYN_SENT carry their processes, the server side is attributed through its socket', { skip }, async () => {
+  const serverPort = freshPort();
+  const clientPort = freshPort();
+  cgroupDir = `/sys/fs/cgroup/unified/${lab!.tag}dllt-ebpf`;
+  mkdirSync(cgroupDir);
+  const cgroupId = statSync(cgroupDir).ino;
+  const wallBeforeUs = Date.now() * 1000;
+
+  // sh joins the cgroup, then execs (same pid) into the namespace and python.
+  const server = lab!.spawnHost('sh', [
+    '-c',
+    `echo $$ > ${cgroupDir}/cgroup.procs && exec ip netns exec ${pair.server.name} python3 -u -c "$0" "$1" "$2"`,
+    SERVER_PY,
+    pair.server.ipv4,
+    String(serverPort),
+  ]);
+  const serverDone = collect(server, 15_000);
+  assert.equal(await lineFrom(server, ['listening']), 'listening');
+  const serverPid = server.pid!;
+  assert.match(readlinkSync(`/proc/${serverPid}/exe`), /\/python[\d.]*$/, 'sh and ip exec()ed into python: one pid');
+  const serverComm = readFileSync(`/proc/${serverPid}/comm`, 'utf8').trim();
+  const serverNetns = netnsOf(serverPid);
+  await waitFor('LISTEN', () => events.find((e) => e.newState === 'TCP_LISTEN' && e.localPort === serverPort));
+
+  const client = runClient(serverPort, clientPort, 3);
+  assert.equal(await client.outcome, 'connected');
+  const clientPid = client.child.pid!;
+  const clientNetns = netnsOf(clientPid);
+  const clientComm = readFileSync(`/proc/${clientPid}/comm`, 'utf8').trim();
+  await exited(client.child);
+  const serverOut = await serverDone;
+  assert.equal(serverOut.stdout.trim().split('\n').pop(), String(PAYLOAD.length), 'the server read the payload');
+  const wallAfterUs = Date.now() * 1000;
+
+  const listen = events.find((e) => e.newState === 'TCP_LISTEN' && e.localPort === serverPort)!;
+  assert.deepEqual(
+    { pid: listen.pid, tid: listen.tid, comm: listen.comm, ctx: listen.processContext, netns: listen.netns, cgroup: listen.cgroupId, ip: listen.localIp, peer: listen.remoteIp },
+    { pid: serverPid, tid: serverPid, comm: serverComm, ctx: true, netns: serverNetns, cgroup: cgroupId, ip: pair.server.ipv4, peer: undefined },
+  );
+  assert.ok(listen.tsUs >= wallBeforeUs && listen.tsUs <= wallAfterUs, `LISTEN at ${listen.tsUs} within [${wallBeforeUs}, ${wallAfterUs}]`);
+
+  const synSent = events.find((e) => e.newState === 'TCP_SYN_SENT' && e.localPort === clientPort && e.remotePort === serverPort);
+  assert.ok(synSent, 'SYN_SENT of the client');
+  assert.deepEqual(
+    { pid: synSent.pid, comm: synSent.comm, ctx: synSent.processContext, netns: synSent.netns, old: synSent.oldState, local: synSent.localIp, remote: synSent.remoteIp, family: synSent.family },
+    { pid: clientPid, comm: clientComm, ctx: true, netns: clientNetns, old: 'TCP_CLOSE', local: pair.client.ipv4, remote: pair.server.ipv4, family: 4 },
+  );
+
+  const accepted = events.find((e) => e.newState === 'TCP_ESTABLISHED' && e.netns === serverNetns && e.localPort === serverPort && e.remotePort === clientPort);
+  assert.ok(accepted, 'server-side ESTABLISHED');
+  assert.equal(accepted.oldState, 'TCP_SYN_RECV');
+  assert.equal(accepted.processContext, false, 'the handshake completes in softirq: pid/comm are not the server');
+  console.log(`# server-side ESTABLISHED ran as pid ${accepted.pid} (${accepted.comm}); the server is ${serverPid}, the client ${clientPid}`);
+
+  await waitFor('destroy of both sockets', () => (lifeOf(synSent).some((e) => e.kind === 'destroy') && lifeOf(accepted).some((e) => e.kind === 'destroy') ? true : undefined));
+  const clientLife = lifeOf(synSent);
+  const serverLife = lifeOf(accepted);
+
+  const serverRead = serverLife.find((e) => e.kind === 'io' && e.receivedBytes! > 0);
+  assert.deepEqual(
+    { pid: serverRead?.pid, ctx: serverRead?.processContext, received: serverRead?.receivedBytes, cgroup: serverRead?.cgroupId },
+    { pid: serverPid, ctx: true, received: PAYLOAD.length, cgroup: cgroupId },
+    'the accepted socket is read by the server: an io event names it',
+  );
+  const finWait = clientLife.find((e) => e.newState === 'TCP_FIN_WAIT1');
+  assert.deepEqual([finWait?.pid, finWait?.processContext, finWait?.oldState], [clientPid, true, 'TCP_ESTABLISHED']);
+  const heldUs = finWait!.tsUs - synSent.tsUs;
+  assert.ok(heldUs >= HOLD_S * 1e6 && heldUs < HOLD_S * 1e6 + 2e6, `client held the connection ${heldUs} µs`);
+  const lastAck = serverLife.find((e) => e.newState === 'TCP_LAST_ACK');
+  assert.deepEqual([lastAck?.pid, lastAck?.processContext], [serverPid, true]);
+
+  const clientDestroy = clientLife[clientLife.length - 1]!;
+  assert.equal(clientDestroy.kind, 'destroy');
+  assert.deepEqual([clientDestroy.sentBytes, clientDestroy.receivedBytes, clientDestroy.localPort, clientDestroy.remotePort], [PAYLOAD.length, 0, clientPort, serverPort]);
+  const serverDestroy = serverLife[serverLife.length - 1]!;
+  assert.equal(serverDestroy.kind, 'destroy');
+  assert.deepEqual([serverDestroy.sentBytes, serverDestroy.receivedBytes, serverDestroy.localPort, serverDestroy.remotePort], [0, PAYLOAD.length, serverPort, clientPort]);
+  const listenerClose = lifeOf(listen).find((e) => e.newState === 'TCP_CLOSE');
+  assert.deepEqual([listenerClose?.oldState, listenerClose?.pid, listenerClose?.processContext], ['TCP_LISTEN', serverPid, true]);
+});
+
+test('a connect to a closed port: the server namespace sends a reset for no socket, the client socket receives it', { skip }, async () => {
+  const closedPort = freshPort();
+  const clientPort = freshPort();
+  const client = runClient(closedPort, clientPort, 3);
+  assert.equal(await client.outcome, 'refused');
+  const clientPid = client.child.pid!;
+  const synSent = await waitFor('SYN_SENT', () => events.find((e) => e.newState === 'TCP_SYN_SENT' && e.localPort === clientPort && e.remotePort === closedPort));
+  assert.deepEqual([synSent.pid, synSent.processContext], [clientPid, true]);
+  await waitFor('destroy', () => lifeOf(synSent).find((e) => e.kind === 'destroy'));
+  const life = lifeOf(synSent);
+
+  const received = life.find((e) => e.kind === 'receive_reset');
+  assert.ok(received, 'receive_reset on the client socket');
+  assert.deepEqual(
+    [received.state, received.localIp, received.localPort, received.remoteIp, received.remotePort, received.netns, received.processContext],
+    ['TCP_SYN_SENT', pair.client.ipv4, clientPort, pair.server.ipv4, closedPort, synSent.netns, false],
+  );
+  const sent = events.find((e) => e.kind === 'send_reset' && e.localPort === closedPort && e.remotePort === clientPort);
+  assert.ok(sent, 'send_reset in the server namespace');
+  assert.deepEqual(
+    [sent.socketId, sent.state, sent.localIp, sent.remoteIp, sent.netns],
+    [undefined, undefined, pair.server.ipv4, pair.client.ipv4, statSync(`/run/netns/${pair.server.name}`).ino],
+  );
+  const closed = life.find((e) => e.newState === 'TCP_CLOSE');
+  assert.deepEqual([closed?.oldState, closed?.processContext], ['TCP_SYN_SENT', false]);
+});
+
+test('SYNs dropped by nftables: one retransmit event per SYN sent again (nft counter − 1)', { skip }, async () => {
+  const droppedPort = freshPort();
+  const clientPort = freshPort();
+  const table = `dllt_${lab!.tag}`;
+  const rules = `table inet ${table} {\n chain input {\n  type filter hook input priority 0; policy accept;\n  tcp dport ${droppedPort} tcp flags & (syn | ack) == syn counter drop\n }\n}\n`;
+  const nft = await lab!.runIn(pair.server.name, 'nft', ['-f', '-'], 10_000, rules);
+  assert.equal(nft.code, 0, nft.stderr);
+
+  // Linux's first SYN retransmission comes 1 s after the SYN: a 1.6 s connect timeout sees one.
+  const client = runClient(droppedPort, clientPort, 1.6);
+  assert.equal(await client.outcome, 'timeout');
+  const synSent = await waitFor('SYN_SENT', () => events.find((e) => e.newState === 'TCP_SYN_SENT' && e.localPort === clientPort));
+  await waitFor('destroy', () => lifeOf(synSent).find((e) => e.kind === 'destroy'));
+
+  const listed = await lab!.runIn(pair.server.name, 'nft', ['list', 'table', 'inet', table], 10_000);
+  const dropped = Number(/counter packets (\d+)/.exec(listed.stdout)?.[1]);
+  assert.ok(dropped >= 2, `nft dropped ${dropped} SYNs`);
+  const retransmits = lifeOf(synSent).filter((e) => e.kind === 'retransmit');
+  assert.equal(retransmits.length, dropped - 1);
+  for (const r of retransmits) {
+    assert.deepEqual(
+      [r.state, r.localIp, r.localPort, r.remoteIp, r.remotePort, r.netns, r.processContext],
+      ['TCP_SYN_SENT', pair.client.ipv4, clientPort, pair.server.ipv4, droppedPort, synSent.netns, false],
+    );
+  }
+});
+
+test('bpftrace refusing the program: the start fails with bpftrace\'s own error line', { skip }, async () => {
+  const program = 'tracepoint:sock:no_such_tracepoint { }';
+  const direct = await collect(spawn('bpftrace', ['-e', program], { stdio: ['ignore', 'pipe', 'pipe'] }), 30_000);
+  const bpftraceSays = direct.stderr.split('\n').find((l) => l.includes('ERROR: tracepoint not found'));
+  assert.ok(bpftraceSays, direct.stderr);
+  const r = await new EbpfSocketSource({ program }).start(() => undefined, () => undefined);
+  assert.equal(r.ok, false);
+  assert.ok(!r.ok && r.reason.startsWith('USE_EBPF=Y: bpftrace failed: ') && r.reason.endsWith('; using /proc'), !r.ok ? r.reason : '');
+  assert.ok(!r.ok && r.reason.includes(bpftraceSays.trim()), 'bpftrace\'s error line is in the reason');
+  assert.ok(!r.ok && !r.reason.includes('RLIMIT_MEMLOCK'));
+});
+
+test('stop() ends bpftrace (its pid is gone) without a problem report', { skip }, async () => {
+  const stats = source!.stats();
+  assert.ok(stats.events > 0);
+  assert.equal(stats.unparsedLines, 0);
+  const pid = source!.pid!;
+  const t0 = performance.now();
+  await source!.stop();
+  console.log(`# bpftrace stopped ${Math.round(performance.now() - t0)} ms after SIGINT`);
+  assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' });
+  assert.equal(source!.pid, undefined);
+  await sleep(200);
+  assert.deepEqual(problems, []);
+});
+
+test('stop() during the start: the start resolves with the reason', { skip }, async () => {
+  const s = new EbpfSocketSource();
+  const starting = s.start(() => undefined, () => undefined);
+  await sleep(200);
+  await s.stop();
+  assert.deepEqual(await starting, { ok: false, reason: 'USE_EBPF=Y: stopped before bpftrace attached its probes; using /proc' });
+});
+
+test('bpftrace dying later is reported once through onProblem; stop() still resolves', { skip }, async () => {
+  const s = new EbpfSocketSource();
+  const reported: string[] = [];
+  const r = await s.start(() => undefined, (p) => reported.push(p));
+  assert.ok(r.ok);
+  process.kill(s.pid!, 'SIGKILL');
+  await waitFor('a problem report', () => (reported.length > 0 ? true : undefined));
+  await sleep(300);
+  assert.deepEqual(reported, ['eBPF socket events stopped: bpftrace was killed by SIGKILL']);
+  assert.equal(s.pid, undefined);
+  await s.stop();
+});

@@ -1,0 +1,293 @@
+/**
+ * One TCP socket event seen by eBPF (the `processEBPF_<ts>.log` lines of SPEC 3, and the input
+ * of process attribution, SPEC 9), and the parser of bpftrace's output lines into it.
+ *
+ * The parser is the boundary between bpftrace's text and typed data: it never throws, and any
+ * line that is not exactly what bpftrace-program.ts prints (another bpftrace message, a cut or
+ * garbled line) gives undefined. Addresses are re-formatted here rather than trusted as printed:
+ * IPv6 in RFC 5952 form, and an IPv4-mapped address (an IPv6 socket talking IPv4) as the IPv4
+ * text, so events join with flows, which carry what was on the wire.
+ */
+import { formatIp } from '../../wire/ip-format.js';
+import { parseIp } from '../../wire/ip-parse.js';
+import { LINE_COLUMNS } from './bpftrace-program.js';
+import { monotonicToWallOffsetUs } from './kernel-clock.js';
+
+export type SocketEventKind = 'state' | 'retransmit' | 'receive_reset' | 'send_reset' | 'rtt' | 'destroy' | 'io';
+
+/** The kernel's TCP states (include/net/tcp_states.h), by number: index 0 is not a state. */
+export const TCP_STATE_NAMES = [
+  undefined,
+  'TCP_ESTABLISHED',
+  'TCP_SYN_SENT',
+  'TCP_SYN_RECV',
+  'TCP_FIN_WAIT1',
+  'TCP_FIN_WAIT2',
+  'TCP_TIME_WAIT',
+  'TCP_CLOSE',
+  'TCP_CLOSE_WAIT',
+  'TCP_LAST_ACK',
+  'TCP_LISTEN',
+  'TCP_CLOSING',
+  'TCP_NEW_SYN_RECV',
+] as const;
+
+export type TcpStateName = NonNullable<(typeof TCP_STATE_NAMES)[number]>;
+
+export interface SocketEvent {
+  /**
+   * `state`: a state change (sock:inet_sock_set_state). `retransmit`: a segment sent again.
+   * `receive_reset` / `send_reset`: a RST received / sent. `rtt`: the smoothed RTT, at most once
+   * per socket per second. `destroy`: the kernel freed the socket (tcp:tcp_destroy_sock).
+   * `io`: the process sent or received data (sock_sendmsg/sock_recvmsg), at most once per socket
+   * per second, with the socket's byte totals so far.
+   */
+  kind: SocketEventKind;
+  /**
+   * Kernel CLOCK_MONOTONIC time in ns (bpftrace `nsecs`). A double: exact up to 2^53 ns (104 days
+   * of uptime), then rounded to a few ns.
+   */
+  tsNs: number;
+  /** Microseconds since the Unix epoch: tsNs / 1000 + the wall − monotonic offset (kernel-clock.ts). */
+  tsUs: number;
+  /** Thread-group id (what ps calls the pid) of the task the kernel ran the event on, host pid namespace. */
+  pid: number;
+  /** Thread id of that task. */
+  tid: number;
+  /** That task's command (at most 15 bytes). */
+  comm: string;
+  /**
+   * Whether pid, tid, comm and cgroupId belong to the socket's user. True only where the kernel
+   * can reach the event from a system call alone: connect() (CLOSE → SYN_SENT), listen()
+   * (→ LISTEN), closing a listener (LISTEN → CLOSE), close()/shutdown() of a connection
+   * (→ FIN_WAIT1, CLOSE_WAIT → LAST_ACK), and `io`. Everything else may run in softirq (packet
+   * receive, timers), where the task is whichever one happened to be on the CPU: the server side
+   * of a handshake, resets, retransmissions, RTT samples, destroy. Attribute those through the
+   * socket (socketId, the listening socket's owner for accepted connections).
+   */
+  processContext: boolean;
+  /** cgroup v2 id of that task (bpftrace `cgroup`: the cgroup directory's inode). */
+  cgroupId: number;
+  /** Inode of the socket's network namespace (as in `readlink /proc/PID/ns/net`); absent if unknown. */
+  netns?: number;
+  /**
+   * The kernel address of the socket, in hex: equal on every event of one socket while it lives;
+   * the kernel may reuse it after `destroy`. Absent on a reset sent for no socket.
+   */
+  socketId?: string;
+  /** Family of localIp/remoteIp: 4 also for an IPv6 socket talking to an IPv4-mapped peer. */
+  family: 4 | 6;
+  /**
+   * The local address; `0.0.0.0` or `::` for a socket bound to every address (a listener) or not
+   * bound yet. After a failed connect the kernel clears it, so a client's `destroy` may show the
+   * wildcard: join by socketId.
+   */
+  localIp: string;
+  /** Absent while no port is assigned: connect() on an unbound socket reports SYN_SENT before
+   *  the kernel picks the port; the next events of the same socketId carry it. */
+  localPort?: number;
+  /** Absent for sockets with no peer (listeners). */
+  remoteIp?: string;
+  remotePort?: number;
+  /** `state` events. */
+  oldState?: TcpStateName;
+  newState?: TcpStateName;
+  /** The socket's state at a `retransmit`, `receive_reset` or `send_reset` (absent for no socket). */
+  state?: TcpStateName;
+  /** `rtt`: smoothed round-trip time in µs, and the congestion window in segments. */
+  srttUs?: number;
+  sndCwnd?: number;
+  /** `io` and `destroy` (when the kernel has sock_send_length/sock_recv_length): payload bytes
+   *  the socket's users sent and received through system calls so far. */
+  sentBytes?: number;
+  receivedBytes?: number;
+}
+
+const KINDS: ReadonlySet<string> = new Set<SocketEventKind>(['state', 'retransmit', 'receive_reset', 'send_reset', 'rtt', 'destroy', 'io']);
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+/** Longer lines cannot come from our program (addresses, numbers and a 15-byte comm). */
+const MAX_LINE_CHARS = 4096;
+
+const COLUMN = Object.fromEntries(LINE_COLUMNS.map((name, i) => [name, i])) as Record<(typeof LINE_COLUMNS)[number], number>;
+const FIXED_COLUMNS = LINE_COLUMNS.length - 1;
+
+/** The rule documented on SocketEvent.processContext. */
+export function runsInProcessContext(kind: SocketEventKind, oldState?: TcpStateName, newState?: TcpStateName): boolean {
+  if (kind === 'io') return true;
+  if (kind !== 'state') return false;
+  switch (newState) {
+    case 'TCP_SYN_SENT':
+      return oldState === 'TCP_CLOSE';
+    case 'TCP_LISTEN':
+    case 'TCP_FIN_WAIT1':
+      return true;
+    case 'TCP_LAST_ACK':
+      return oldState === 'TCP_CLOSE_WAIT';
+    case 'TCP_CLOSE':
+      return oldState === 'TCP_LISTEN';
+    default:
+      return false;
+  }
+}
+
+function unsigned(text: string | undefined): number | undefined {
+  if (text === undefined || !/^\d{1,20}$/.test(text)) return undefined;
+  return Number(text);
+}
+
+function stateName(n: number | undefined): TcpStateName | undefined {
+  return n === undefined ? undefined : TCP_STATE_NAMES[n];
+}
+
+/** An address as printed by the program, parsed for `family` (2 or 10); undefined when it is not one. */
+function parseAddress(text: string | undefined, family: number): Int32Array | undefined {
+  const ip = text === undefined ? undefined : parseIp(text);
+  return ip && ip.version === (family === AF_INET ? 4 : 6) ? ip.words : undefined;
+}
+
+const isMapped = (w: Int32Array): boolean => w[0] === 0 && w[1] === 0 && w[2] === 0xffff;
+const isZero = (w: Int32Array): boolean => w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0;
+
+/**
+ * The two addresses as text in one family: an IPv6 socket whose peer is IPv4-mapped is an IPv4
+ * connection on the wire, so both ends become IPv4 (its unspecified `::` becomes 0.0.0.0).
+ * Undefined for a mapped address facing a real IPv6 one, which no socket has.
+ */
+function addressPair(local: Int32Array, remote: Int32Array, family: number): { family: 4 | 6; local: string; remote: string } | undefined {
+  if (family === AF_INET) return { family: 4, local: formatIp(4, local), remote: formatIp(4, remote) };
+  const mappedOrZero = (w: Int32Array): boolean => isMapped(w) || isZero(w);
+  if (!isMapped(local) && !isMapped(remote)) return { family: 6, local: formatIp(6, local), remote: formatIp(6, remote) };
+  if (!mappedOrZero(local) || !mappedOrZero(remote)) return undefined;
+  return { family: 4, local: formatIp(4, Int32Array.of(local[3]!)), remote: formatIp(4, Int32Array.of(remote[3]!)) };
+}
+
+const isUnspecified = (ip: string): boolean => ip === '0.0.0.0' || ip === '::';
+
+/**
+ * The payload of one printf line of the program (the `data` string of bpftrace's `-f json`
+ * output), or undefined when it is not one. `wallOffsetUs`: see kernel-clock.ts.
+ */
+export function parseBpftraceData(data: string, wallOffsetUs: number): SocketEvent | undefined {
+  if (data.length > MAX_LINE_CHARS) return undefined;
+  const text = data.endsWith('\n') ? data.slice(0, -1) : data;
+  const cols = text.split('\t');
+  if (cols.length < LINE_COLUMNS.length) return undefined;
+  const kind = cols[COLUMN.kind]!;
+  if (!KINDS.has(kind)) return undefined;
+  const nums = (name: (typeof LINE_COLUMNS)[number]): number | undefined => unsigned(cols[COLUMN[name]]);
+  const tsNs = nums('tsNs');
+  const pid = nums('pid');
+  const tid = nums('tid');
+  const cgroupId = nums('cgroupId');
+  const netns = nums('netns');
+  const familyCode = nums('family');
+  const localPort = nums('localPort');
+  const remotePort = nums('remotePort');
+  const a = nums('a');
+  const b = nums('b');
+  const c = nums('c');
+  const socket = cols[COLUMN.socket]!;
+  if (
+    tsNs === undefined ||
+    pid === undefined ||
+    tid === undefined ||
+    cgroupId === undefined ||
+    netns === undefined ||
+    localPort === undefined ||
+    remotePort === undefined ||
+    a === undefined ||
+    b === undefined ||
+    c === undefined ||
+    (familyCode !== AF_INET && familyCode !== AF_INET6) ||
+    !/^[0-9a-f]{1,16}$/.test(socket) ||
+    localPort > 0xffff ||
+    remotePort > 0xffff
+  ) {
+    return undefined;
+  }
+  const v4 = familyCode === AF_INET;
+  const localWords = parseAddress(cols[v4 ? COLUMN.localIp4 : COLUMN.localIp6], familyCode);
+  const remoteWords = parseAddress(cols[v4 ? COLUMN.remoteIp4 : COLUMN.remoteIp6], familyCode);
+  if (localWords === undefined || remoteWords === undefined) return undefined;
+  const ips = addressPair(localWords, remoteWords, familyCode);
+  if (ips === undefined) return undefined;
+
+  const ev: SocketEvent = {
+    kind: kind as SocketEventKind,
+    tsNs,
+    tsUs: Math.round(tsNs / 1000 + wallOffsetUs),
+    pid,
+    tid,
+    comm: cols.slice(FIXED_COLUMNS).join('\t'),
+    processContext: false,
+    cgroupId,
+    family: ips.family,
+    localIp: ips.local,
+  };
+  if (netns !== 0) ev.netns = netns;
+  if (socket !== '0') ev.socketId = socket;
+  if (localPort !== 0) ev.localPort = localPort;
+  if (!isUnspecified(ips.remote)) ev.remoteIp = ips.remote;
+  if (remotePort !== 0) ev.remotePort = remotePort;
+  switch (ev.kind) {
+    case 'state': {
+      const oldState = stateName(a);
+      const newState = stateName(b);
+      if (oldState === undefined || newState === undefined) return undefined;
+      ev.oldState = oldState;
+      ev.newState = newState;
+      break;
+    }
+    case 'retransmit':
+    case 'receive_reset':
+    case 'send_reset': {
+      const state = stateName(a);
+      if (state !== undefined) ev.state = state;
+      break;
+    }
+    case 'rtt':
+      ev.srttUs = a;
+      ev.sndCwnd = b;
+      break;
+    case 'io':
+      ev.sentBytes = a;
+      ev.receivedBytes = b;
+      break;
+    case 'destroy':
+      // c = 1: the program counted bytes (the kernel has sock_send_length/sock_recv_length).
+      if (c === 1) {
+        ev.sentBytes = a;
+        ev.receivedBytes = b;
+      }
+      break;
+  }
+  ev.processContext = runsInProcessContext(ev.kind, ev.oldState, ev.newState);
+  return ev;
+}
+
+/** One line of `bpftrace -f json` output: `{"type": ..., "data": ...}`, or undefined. */
+export function parseBpftraceJson(line: string): { type: string; data: unknown } | undefined {
+  if (line.length > MAX_LINE_CHARS * 2 || !line.startsWith('{')) return undefined;
+  let msg: unknown;
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof msg !== 'object' || msg === null) return undefined;
+  const { type, data } = msg as { type?: unknown; data?: unknown };
+  return typeof type === 'string' ? { type, data } : undefined;
+}
+
+/**
+ * A whole line of `bpftrace -f json` stdout to an event; undefined for anything else (other
+ * message types, blank, cut or garbled lines). `wallOffsetUs` defaults to one measured now.
+ */
+export function parseBpftraceLine(line: string, wallOffsetUs = monotonicToWallOffsetUs()): SocketEvent | undefined {
+  const msg = parseBpftraceJson(line.trim());
+  if (msg === undefined || msg.type !== 'printf' || typeof msg.data !== 'string') return undefined;
+  return parseBpftraceData(msg.data, wallOffsetUs);
+}
