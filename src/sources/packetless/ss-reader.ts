@@ -6,7 +6,7 @@
  * module. Measured on this machine (2 cores, Node 20, iproute2 6.1; 30 polls each, CPU = user+sys
  * of Node plus the reaped children):
  *
- * | how, per poll (wall / CPU)                             | 11 sockets    | 2,001 sockets |
+ * | how, per poll (wall / CPU)                                | 11 sockets    | 2,001 sockets |
  * | -------------------------------------------------------- | ------------- | ------------- |
  * | spawn `nsenter --net=NS ss -tinOHeap` (chosen)           | 11 / 11.5 ms  | 67 / 68 ms    |
  * | the same without `-p`                                    | 8 / 8.4 ms    | 36 / 39 ms    |
