@@ -9,6 +9,7 @@ import { notifRecord } from '../record/notif.js';
 import { DlltFileSink } from '../sinks/dllt-files.js';
 import { newBatchArrays } from '../record/flow-snapshot.js';
 import { processFlowRecord } from '../record/process-flow-record.js';
+import { socketEventRecord } from '../record/socket-event-record.js';
 import { AttributionClient, type AttributionStats } from './attribution-client.js';
 import { SLOT_GENERATION, SLOT_STATE_FREE, WORKER_BACKLOG_BYTES, type StageMessage, type WorkerInit, type WorkerReply } from './worker-record-stage.js';
 
@@ -29,6 +30,7 @@ try {
     ...init.sink,
     backlogBytes: WORKER_BACKLOG_BYTES,
     processFlows: init.attribution !== undefined,
+    socketEvents: init.attribution?.useEbpf === true,
     startTime: new Date(init.startTimeMs),
     onNotice: (level, kind, message, extra) => {
       sink.writeNotif(notifRecord(init.ifName, level, kind, message, extra));
@@ -37,8 +39,17 @@ try {
   });
   sink.open();
   if (init.attribution !== undefined) {
-    attribution = new AttributionClient(init.attribution, (ends) => {
-      for (const end of ends) sink.writeProcessFlow(processFlowRecord(init.ifName, end));
+    attribution = new AttributionClient(init.attribution, {
+      found: (ends) => {
+        for (const end of ends) sink.writeProcessFlow(processFlowRecord(init.ifName, end));
+      },
+      socketEvents: (events) => {
+        for (const e of events) sink.writeSocketEvent(socketEventRecord(init.ifName, e));
+      },
+      notice: (level, kind, message, extra) => {
+        sink.writeNotif(notifRecord(init.ifName, level, kind, message, extra));
+        if (level !== 'info') reply({ t: 'warning', text: `dllt: ${level}: ${message}` });
+      },
     });
   }
   const client = attribution;

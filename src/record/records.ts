@@ -5,9 +5,10 @@
  */
 
 import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
-import type { EndSide, EndVia } from '../analyze/enrich/flow-ends.js';
+import type { EndFoundBy, EndSide, EndVia } from '../analyze/enrich/flow-ends.js';
+import type { SocketEventKind, TcpStateName } from '../sources/ebpf/socket-event.js';
 
-export type RecordType = 'flow_start' | 'flow_update' | 'flow_end' | 'event' | 'notif' | 'process_flow';
+export type RecordType = 'flow_start' | 'flow_update' | 'flow_end' | 'event' | 'notif' | 'process_flow' | 'socket_event';
 
 export type EndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'shutdown' | 'eof' | 'reused';
 
@@ -159,6 +160,34 @@ export interface ProcessFlowRecord extends BaseRecord, FlowAddressing, Omit<Proc
   /** `socket`: the process holds the flow's socket; `listener`: it owns the listening socket
    *  that accepted it (the flow's own socket was gone or not yet accepted). */
   via: EndVia;
+  /** `proc`: found in the /proc socket tables; `ebpf`: from eBPF socket events (USE_EBPF=Y). */
+  foundBy: EndFoundBy;
 }
 
-export type AnyRecord = FlowRecord | NotifRecord | EventRecord | ProcessFlowRecord;
+/** One raw TCP socket event seen by eBPF (USE_EBPF=Y, SPEC 3, 9): `processEBPF_` files. `ts` is
+ *  the kernel's time of the event. */
+export interface SocketEventRecord extends BaseRecord {
+  type: 'socket_event';
+  kind: SocketEventKind;
+  pid: number;
+  tid: number;
+  comm: string;
+  processContext: boolean;
+  cgroupId: number;
+  netns?: number;
+  socketId?: string;
+  family: 4 | 6;
+  localIP: string;
+  localPort?: number;
+  remoteIP?: string;
+  remotePort?: number;
+  oldState?: TcpStateName;
+  newState?: TcpStateName;
+  state?: TcpStateName;
+  srttUs?: number;
+  sndCwnd?: number;
+  sentBytes?: number;
+  receivedBytes?: number;
+}
+
+export type AnyRecord = FlowRecord | NotifRecord | EventRecord | ProcessFlowRecord | SocketEventRecord;

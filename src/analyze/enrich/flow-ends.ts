@@ -18,6 +18,9 @@ export type EndSide = 'client' | 'server';
  *  that accepted the flow. */
 export type EndVia = 'socket' | 'listener';
 
+/** What found an end: the /proc socket tables or eBPF socket events (USE_EBPF=Y). */
+export type EndFoundBy = 'proc' | 'ebpf';
+
 /** One local end of a flow, found in a network namespace. */
 export interface FoundEnd {
   side: EndSide;
