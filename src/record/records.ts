@@ -6,7 +6,7 @@
 
 import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
 import type { EndFoundBy, EndSide, EndVia } from '../analyze/enrich/flow-ends.js';
-import type { SocketEventKind, TcpStateName } from '../sources/ebpf/socket-event.js';
+import type { SocketEvent } from '../sources/ebpf/socket-event.js';
 
 export type RecordType = 'flow_start' | 'flow_update' | 'flow_end' | 'event' | 'notif' | 'process_flow' | 'socket_event';
 
@@ -166,28 +166,11 @@ export interface ProcessFlowRecord extends BaseRecord, FlowAddressing, Omit<Proc
 
 /** One raw TCP socket event seen by eBPF (USE_EBPF=Y, SPEC 3, 9): `processEBPF_` files. `ts` is
  *  the kernel's time of the event. */
-export interface SocketEventRecord extends BaseRecord {
+export interface SocketEventRecord extends BaseRecord, Omit<SocketEvent, 'tsNs' | 'tsUs' | 'localIp' | 'remoteIp'> {
   type: 'socket_event';
-  kind: SocketEventKind;
-  pid: number;
-  tid: number;
-  comm: string;
-  processContext: boolean;
-  cgroupId: number;
-  netns?: number;
-  socketId?: string;
-  family: 4 | 6;
+  /** Renamed as in every other record (`srcIP`). */
   localIP: string;
-  localPort?: number;
   remoteIP?: string;
-  remotePort?: number;
-  oldState?: TcpStateName;
-  newState?: TcpStateName;
-  state?: TcpStateName;
-  srttUs?: number;
-  sndCwnd?: number;
-  sentBytes?: number;
-  receivedBytes?: number;
 }
 
 export type AnyRecord = FlowRecord | NotifRecord | EventRecord | ProcessFlowRecord | SocketEventRecord;
