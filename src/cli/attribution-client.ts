@@ -37,13 +37,14 @@ export interface AttributionStats {
 
 export type AttributionMessage = { t: 'flows'; flows: AttributionRequest[] } | { t: 'close' };
 export type AttributionReply =
-  | { t: 'found'; ends: IdentifiedEnd[] }
+  /** `settled`: serials of the flows attribution is done with (found or not). */
+  | { t: 'found'; ends: IdentifiedEnd[]; settled: number[] }
   | { t: 'socketEvents'; events: SocketEvent[] }
   | { t: 'notice'; level: NotifLevel; kind: string; message: string; extra?: Record<string, unknown> }
   | { t: 'closed'; stats: AttributionStats };
 
 export interface AttributionHandler {
-  found(ends: IdentifiedEnd[]): void;
+  found(ends: IdentifiedEnd[], settled: number[]): void;
   socketEvents(events: SocketEvent[]): void;
   notice(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void;
 }
@@ -57,7 +58,7 @@ export class AttributionClient {
   constructor(init: AttributionInit, handler: AttributionHandler) {
     this.worker = new Worker(new URL('./attribution-worker.js', import.meta.url), { workerData: init });
     this.worker.on('message', (m: AttributionReply) => {
-      if (m.t === 'found') handler.found(m.ends);
+      if (m.t === 'found') handler.found(m.ends, m.settled);
       else if (m.t === 'socketEvents') handler.socketEvents(m.events);
       else if (m.t === 'notice') handler.notice(m.level, m.kind, m.message, m.extra);
     });

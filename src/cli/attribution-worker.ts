@@ -51,7 +51,11 @@ function identified(w: Waiting, end: AttributedEnd, foundBy: EndFoundBy): Identi
   return { flow: w.req, side: end.side, netns: end.netns, via: end.via, foundBy, identity };
 }
 
+/** Flows settled since the last reply: the record worker then writes their held events. */
+let settled: number[] = [];
+
 function count(w: Waiting, local: number): void {
+  settled.push(w.req.serial);
   if (local > 0 || w.done.size > 0) stats.localFlows++;
   if (w.done.size > 0 && w.done.size >= local) stats.attributedFlows++;
   stats.ends += w.done.size;
@@ -68,8 +72,14 @@ function arrive(reqs: AttributionRequest[]): void {
     else waiting.push(w);
   }
   stats.flows += reqs.length;
-  if (found.length > 0) reply({ t: 'found', ends: found });
+  answer(found);
   if (waiting.length > 0) schedule();
+}
+
+function answer(found: IdentifiedEnd[]): void {
+  if (found.length === 0 && settled.length === 0) return;
+  reply({ t: 'found', ends: found, settled });
+  settled = [];
 }
 
 /** One lookup pass over the waiting flows; `last` gives up on everything still unfound. */
@@ -94,7 +104,7 @@ function pass(last: boolean): void {
     count(w, local);
   }
   waiting = still;
-  if (found.length > 0) reply({ t: 'found', ends: found });
+  answer(found);
 }
 
 /** Identities read when a process was first seen using a socket: short-lived clients (curl)

@@ -10,6 +10,7 @@ import { DlltFileSink } from '../sinks/dllt-files.js';
 import { newBatchArrays } from '../record/flow-snapshot.js';
 import { processFlowRecord } from '../record/process-flow-record.js';
 import { socketEventRecord } from '../record/socket-event-record.js';
+import { EventProcesses } from '../record/event-processes.js';
 import { AttributionClient, type AttributionStats } from './attribution-client.js';
 import { SLOT_GENERATION, SLOT_STATE_FREE, WORKER_BACKLOG_BYTES, type StageMessage, type WorkerInit, type WorkerReply } from './worker-record-stage.js';
 
@@ -25,6 +26,7 @@ function reply(m: WorkerReply): void {
 let sink: DlltFileSink;
 let stage: InlineRecordStage;
 let attribution: AttributionClient | undefined;
+let eventProcesses: EventProcesses | undefined;
 try {
   sink = new DlltFileSink({
     ...init.sink,
@@ -39,9 +41,13 @@ try {
   });
   sink.open();
   if (init.attribution !== undefined) {
+    const events = new EventProcesses((rec) => sink.writeEvent(rec));
+    eventProcesses = events;
     attribution = new AttributionClient(init.attribution, {
-      found: (ends) => {
+      found: (ends, settled) => {
         for (const end of ends) sink.writeProcessFlow(processFlowRecord(init.ifName, end));
+        events.found(ends);
+        events.settled(settled);
       },
       socketEvents: (events) => {
         for (const e of events) sink.writeSocketEvent(socketEventRecord(init.ifName, e));
@@ -53,11 +59,19 @@ try {
     });
   }
   const client = attribution;
+  const events = eventProcesses;
   const rules = init.roleRules;
   stage = new InlineRecordStage(sink, init.ifName, {
     roleRules: rules === undefined ? undefined : compileRoleRules(rules.config, rules.ourNets, rules.source),
     dnsNameMinS: init.dnsNameMinS,
-    onFlowStart: client === undefined ? undefined : (flow) => client.flowStarted(flow),
+    onFlowStart:
+      client === undefined
+        ? undefined
+        : (flow) => {
+            client.flowStarted(flow);
+            events!.flowStarted(flow.serial, flow.clientIsSrc);
+          },
+    onEvent: events === undefined ? undefined : (rec, serial) => events.event(rec, serial),
   });
   reply({ t: 'ready' });
 } catch (err) {
@@ -98,6 +112,7 @@ port.on('message', (m: StageMessage) => {
 
 async function closeAll(): Promise<void> {
   if (attribution !== undefined) noteAttribution(await attribution.close());
+  eventProcesses?.flush();
   await sink.close();
 }
 

@@ -30,6 +30,8 @@ export const EVENT_FIELDS = [
   'proto', 'srcIP', 'srcPort', 'dstIP', 'dstPort', 'communityId', 'side',
   'clientIP', 'serverIP', 'servicePort',
   'description', 'cause',
+  'processSide', 'pid', 'ppid', 'comm', 'exe', 'cmdline', 'uid', 'user',
+  'containerId', 'containerRuntime', 'podUid', 'podName', 'podNamespace', 'containerName',
 ] as const satisfies readonly (keyof EventRecord)[];
 
 export const PROCESS_FLOW_FIELDS = [

@@ -17,6 +17,9 @@ export interface RecordStageOptions {
   dnsNameMinS: number;
   /** Live capture: each new TCP/UDP flow, for attribution to local processes. */
   onFlowStart?: ((flow: FlowEndsView) => void) | undefined;
+  /** Live capture: events go here with their flow's serial (to wait for its processes) instead
+   *  of straight to the output. */
+  onEvent?: ((rec: EventRecord, serial: number) => void) | undefined;
 }
 
 export interface RecordOutput {
@@ -56,6 +59,7 @@ export class InlineRecordStage implements RecordStage {
   private readonly appBySerial = new Map<number, FlowAppInfo>();
   private readonly serverNames: ServerNames;
   private readonly onFlowStart: ((flow: FlowEndsView) => void) | undefined;
+  private readonly onEvent: ((rec: EventRecord, serial: number) => void) | undefined;
   private readonly extras: FlowExtras = { app: undefined };
 
   /** Records are made synchronously in `flows`, so one pair of arrays serves every batch. */
@@ -68,6 +72,7 @@ export class InlineRecordStage implements RecordStage {
   ) {
     this.serverNames = new ServerNames(options.dnsNameMinS);
     this.onFlowStart = options.onFlowStart;
+    this.onEvent = options.onEvent;
     this.strings = new FlowStringCache(options.roleRules, this.serverNames);
   }
 
@@ -85,7 +90,9 @@ export class InlineRecordStage implements RecordStage {
       const kindCode = nums[b + Snap.KIND]!;
       const app = apps.size > 0 ? apps.get(nums[b + Snap.SERIAL]!) : undefined;
       if (kindCode === KIND_EVENT) {
-        out.writeEvent(eventRecordFromSnapshot(nums, i, ifName, this.strings, app));
+        const rec = eventRecordFromSnapshot(nums, i, ifName, this.strings, app);
+        if (this.onEvent !== undefined) this.onEvent(rec, nums[b + Snap.SERIAL]!);
+        else out.writeEvent(rec);
         continue;
       }
       if (kindCode === KIND_START && this.onFlowStart !== undefined) {

@@ -126,7 +126,7 @@ export interface NotifRecord extends BaseRecord {
 }
 
 /** A network event (SPEC 6): `netwevents_` files. */
-export interface EventRecord extends BaseRecord, FlowAddressing {
+export interface EventRecord extends BaseRecord, FlowAddressing, Partial<ProcessIdentity> {
   type: 'event';
   /** Five digits, as the seed writes codes (`00009`). */
   code: string;
@@ -146,6 +146,8 @@ export interface EventRecord extends BaseRecord, FlowAddressing {
   servicePort?: number;
   description: string;
   cause: string;
+  /** Live capture: whose process the process fields are (the end that did it when local). */
+  processSide?: EndSide;
 }
 
 /** One local end of a flow joined with the process behind it (SPEC 9): `process_flows_` files.

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collect, ifindexOf, labUnavailableReason, NetnsLab, waitForTcpPort } from './netns.js';
 import { CLI, packetSocketsOn, readJsonLines, sleep, waitFor } from './event-lab.js';
-import type { FlowRecord, ProcessFlowRecord, SocketEventRecord } from '../../src/record/records.js';
+import type { EventRecord, FlowRecord, ProcessFlowRecord, SocketEventRecord } from '../../src/record/records.js';
 import { checkEbpf } from '../../src/sources/ebpf/ebpf-availability.js';
 import { findPodInterface } from '../../src/cli/run-pod.js';
 
@@ -31,6 +31,7 @@ const skip = labUnavailableReason(['python3', 'curl']) ?? (CGROUP2 === undefined
 if (skip) console.log(`# attribution e2e skipped: ${skip}`);
 
 const PORT = 8080;
+const CLOSED_PORT = 8081;
 
 /** Answers one request after `delay` s, so curl's socket is open while dllt looks (/proc sees
  *  only sockets that exist). */
@@ -157,7 +158,11 @@ for (const v of VARIANTS) {
       const curlRun = await collect(curl, 15_000);
       assert.equal(curlRun.code, 0, curlRun.stderr);
       const clientPort = Number(curlRun.stdout);
-      await sleep(2500);
+      // A refused connection lasts under a millisecond: only eBPF sees curl's socket, and the
+      // 00009 event then names curl (the resetting side has no process: nothing listens).
+      const refused = inPod(lab, pair.client.name, podB.cgroup, ['curl', '-sS', '--max-time', '5', '-o', '/dev/null', `http://${pair.server.ipv4}:${CLOSED_PORT}/`]);
+      assert.equal((await collect(refused, 10_000)).code, 7);
+      await sleep(3500);
       dllt.kill('SIGTERM');
       const run = await dlltDone;
       assert.equal(run.code, 0, run.stderr);
@@ -195,6 +200,8 @@ for (const v of VARIANTS) {
         const events = readJsonLines<SocketEventRecord>(dir, 'processEBPF_');
         const connect = events.find((e) => e.newState === 'TCP_SYN_SENT' && e.pid === curl.pid);
         assert.deepEqual(connect && [connect.comm, connect.processContext, connect.netns, connect.remoteIP, connect.remotePort], ['curl', true, statSync(`/run/netns/${pair.client.name}`).ino, pair.server.ipv4, PORT]);
+        const refusedEvent = readJsonLines<EventRecord>(dir, 'netwevents_').find((e) => e.code === '00009' && e.dstPort === CLOSED_PORT);
+        assert.deepEqual(refusedEvent && [refusedEvent.side, refusedEvent.processSide, refusedEvent.pid, refusedEvent.comm, refusedEvent.podName, refusedEvent.containerId], ['dst', 'client', refused.pid, 'curl', 'client-7f9c', podB.containerId]);
         const listen = events.find((e) => e.newState === 'TCP_LISTEN' && e.pid === server.pid);
         assert.deepEqual(listen && [listen.comm, listen.localIP, listen.localPort, listen.netns], ['python3', pair.server.ipv4, PORT, statSync(`/run/netns/${pair.server.name}`).ino]);
       }

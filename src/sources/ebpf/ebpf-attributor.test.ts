@@ -79,6 +79,17 @@ test('freed sockets answer for 10 s, then are swept; a reused socket address sta
   assert.deepEqual(a.ends(flow, none), []);
 });
 
+test('a refused connect: the reset, CLOSE and destroy that follow connect() keep curl as the client', () => {
+  const a = new EbpfAttributor();
+  const refused = { localIp: '10.77.108.1', remoteIp: '10.77.108.2', remotePort: 8081, netns: CLIENT_NS, socketId: 'ffff88813c1e1bc0' };
+  a.observe(ev({ ...refused, pid: CURL, comm: 'curl', processContext: true, oldState: 'TCP_CLOSE', newState: 'TCP_SYN_SENT' }));
+  a.observe(ev({ ...refused, kind: 'receive_reset', pid: CURL, comm: 'curl', localPort: 60968, state: 'TCP_SYN_SENT' }));
+  a.observe(ev({ ...refused, pid: CURL, comm: 'curl', localPort: 60968, oldState: 'TCP_SYN_SENT', newState: 'TCP_CLOSE' }));
+  a.observe(ev({ ...refused, kind: 'destroy', pid: CURL, comm: 'curl', localPort: 60968, sentBytes: 0, receivedBytes: 0 }));
+  const refusedFlow: FlowEnds = { proto: 6, srcIP: '10.77.108.1', srcPort: 60968, dstIP: '10.77.108.2', dstPort: 8081, clientIsSrc: true };
+  assert.deepEqual(a.ends(refusedFlow, none), [{ side: 'client', pid: CURL, netns: CLIENT_NS, via: 'socket' }]);
+});
+
 test('UDP flows and events without a socket are left to /proc', () => {
   const a = new EbpfAttributor();
   for (const e of [listen, connect, clientEstablished]) a.observe(e);

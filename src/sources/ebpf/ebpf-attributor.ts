@@ -68,8 +68,12 @@ export class EbpfAttributor {
       if (e.localPort !== undefined && e.netns !== undefined) this.removeListener(e.netns, e.localPort, e.localIp);
       return;
     }
-    let s = this.bySocketId.get(e.socketId);
+    // A socket leaving CLOSE starts a new life (connect, listen), perhaps at a reused address.
+    const reborn = e.kind === 'state' && e.oldState === 'TCP_CLOSE';
+    let s = reborn ? undefined : this.bySocketId.get(e.socketId);
     if (s === undefined) {
+      // The last word on a socket already closed (CLOSE comes before destroy): nothing to learn.
+      if (e.kind === 'destroy') return;
       s = {};
       this.bySocketId.set(e.socketId, s);
       if (this.bySocketId.size > MAX_SOCKETS) this.bySocketId.delete(this.bySocketId.keys().next().value!);
@@ -85,7 +89,8 @@ export class EbpfAttributor {
       this.byConnection.set(s.key, s);
       if (this.byConnection.size > MAX_SOCKETS) this.byConnection.delete(this.byConnection.keys().next().value!);
     }
-    if (e.kind === 'destroy' || e.newState === 'TCP_CLOSE') {
+    if (e.newState === 'TCP_CLOSE') s.freedAt ??= this.clock();
+    if (e.kind === 'destroy') {
       // The kernel may hand the same address to the next socket.
       this.bySocketId.delete(e.socketId);
       s.freedAt ??= this.clock();
