@@ -101,7 +101,8 @@ const VARIANTS = [
   { name: 'USE_EBPF=Y without CAP_SYS_ADMIN/CAP_BPF/CAP_PERFMON', useEbpf: 'Y', foundBy: 'proc', dropEbpfCaps: true },
 ] as const;
 
-const ebpfCheck = checkEbpf({ mountTracefs: false });
+// As dllt does, tracefs is mounted when it is missing.
+const ebpfCheck = checkEbpf();
 const ebpfSkip = skip ?? (ebpfCheck.ok ? undefined : ebpfCheck.reason);
 if (ebpfSkip && !skip) console.log(`# attribution e2e with USE_EBPF=Y skipped: ${ebpfSkip}`);
 const capshSkip = skip ?? (existsSync('/usr/sbin/capsh') ? undefined : 'capsh is missing (apt-get install libcap2-bin)');
