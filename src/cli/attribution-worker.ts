@@ -14,6 +14,7 @@ import { ProcessIdentityReader } from '../sources/proc/process-identity-reader.j
 import type { IdentifiedEnd } from '../record/process-flow-record.js';
 import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
 import { EbpfAttributor } from '../sources/ebpf/ebpf-attributor.js';
+import { KubeApiPods, SERVICE_ACCOUNT_DIR } from '../sources/kube/kube-api-pods.js';
 import { EbpfSocketSource } from '../sources/ebpf/ebpf-socket-source.js';
 import type { SocketEvent } from '../sources/ebpf/socket-event.js';
 import type { AttributionInit, AttributionMessage, AttributionReply, AttributionRequest, AttributionStats } from './attribution-client.js';
@@ -21,7 +22,12 @@ import type { AttributionInit, AttributionMessage, AttributionReply, Attribution
 const init = workerData as AttributionInit;
 const port = parentPort!;
 const attributor = new ProcAttributor({ procRoot: init.procRoot });
-const identities = new ProcessIdentityReader({ procRoot: init.procRoot, podsDir: init.podsDir });
+const apiPods = KubeApiPods.fromEnvironment(process.env, SERVICE_ACCOUNT_DIR, {
+  onProblem: (message) => reply({ t: 'notice', level: 'warn', kind: 'kube_api', message }),
+});
+const identities = new ProcessIdentityReader({ procRoot: init.procRoot, podsDir: init.podsDir, ...(apiPods instanceof KubeApiPods ? { apiPods } : {}) });
+if (apiPods instanceof KubeApiPods) void apiPods.refresh();
+else if (process.env['KUBERNETES_SERVICE_HOST']) reply({ t: 'notice', level: 'warn', kind: 'kube_api', message: `pod lookups through the Kubernetes API are off: ${apiPods.reason}` });
 
 interface Waiting {
   req: AttributionRequest;
