@@ -9,7 +9,7 @@ import type { EndSide, EndVia } from '../analyze/enrich/flow-ends.js';
 
 export type RecordType = 'flow_start' | 'flow_update' | 'flow_end' | 'event' | 'notif' | 'process_flow';
 
-export type EndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'shutdown' | 'eof' | 'reused';
+export type EndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'shutdown' | 'eof' | 'reused' | 'interface_gone';
 
 export interface BaseRecord {
   type: RecordType;
@@ -147,6 +147,26 @@ export interface EventRecord extends BaseRecord, FlowAddressing {
   cause: string;
 }
 
+/** An event about the monitored interface rather than one flow (00011: it disappeared), in
+ *  the same `netwevents_` file. It names the flows it cut: all of them in the count, the first
+ *  100 in the list (a node's veth can carry thousands; the end_flows records have every one). */
+export interface InterfaceEventRecord extends BaseRecord {
+  type: 'event';
+  code: string;
+  name: string;
+  /** The interface's name. */
+  value: string;
+  /** The index the interface had: the one the output directory is named after, or the one it
+   *  came back with. */
+  ifindex: number;
+  /** Open flows the disappearance ended (`endReason` `interface_gone`). */
+  cutFlowCount: number;
+  /** The first 100 of those flows (CUT_FLOWS_LISTED), in the order they were ended. */
+  cutFlows: FlowAddressing[];
+  description: string;
+  cause: string;
+}
+
 /** One local end of a flow joined with the process behind it (SPEC 9): `process_flows_` files.
  *  `ts` is the flow's start. */
 export interface ProcessFlowRecord extends BaseRecord, FlowAddressing, Omit<ProcessIdentity, 'pid'> {
@@ -161,4 +181,4 @@ export interface ProcessFlowRecord extends BaseRecord, FlowAddressing, Omit<Proc
   via: EndVia;
 }
 
-export type AnyRecord = FlowRecord | NotifRecord | EventRecord | ProcessFlowRecord;
+export type AnyRecord = FlowRecord | NotifRecord | EventRecord | InterfaceEventRecord | ProcessFlowRecord;
