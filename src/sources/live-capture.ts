@@ -243,8 +243,10 @@ export class LiveCapture {
     const child = this.child;
     if (!child || this.finished) return this.exited;
     // Packets in a ring block the kernel has not yet handed over would die with tcpdump: wait
-    // until every block holding packets from before the stop has been retired and read.
-    if (!this.opts.immediate && this.listening) await new Promise((r) => setTimeout(r, BLOCK_TIMEOUT_MS));
+    // until every block holding packets from before the stop has been retired and read. A
+    // vanished interface took its ring with it: there is nothing left to wait for.
+    const ringAlive = this.listening && readInterface(this.opts.ifname) !== undefined;
+    if (!this.opts.immediate && ringAlive) await new Promise((r) => setTimeout(r, BLOCK_TIMEOUT_MS));
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     const guard = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
     try {
