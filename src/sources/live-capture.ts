@@ -291,9 +291,10 @@ export class LiveCapture {
     if (m) {
       this.stats.dropped = Number(m[1]);
       this.statsPending = true;
-      // "dropped by interface" may follow on the next line; report once the block is read. The
-      // block tcpdump prints as it exits is reported as the final one, from onClose.
-      if (!this.stopping) setImmediate(() => this.flushStats(false));
+      // A SIGUSR1 report is one line with every count. The block tcpdump prints as it exits has
+      // each count on a line of its own, also when it exits by itself (the interface vanished):
+      // that is the final report, made once, from onClose.
+      if (!this.stopping && RE_RECEIVED.test(line)) setImmediate(() => this.flushStats(false));
       return;
     }
     if (stats) return;

@@ -275,6 +275,8 @@ scenario('DLLT_ON_VIF_GONE=exit: pod deleted → 00011 within 1 s naming the hel
   assert.ok(exitAfterMs < 2000, `exit within 2 s (${exitAfterMs} ms)`);
   assert.match(run.stderr, /disappeared/, 'stderr says why dllt stopped');
   assertCut(s, /exiting with code 3 \(DLLT_ON_VIF_GONE=exit\)/);
+  const drops = notifsOf(s.dir, 'kernel_drops');
+  assert.deepEqual(drops.map((n) => n['final']), [true], 'tcpdump\'s exit report is written once, as the final one');
 });
 
 scenario('DLLT_ON_VIF_GONE=wait: pod deleted → 00011 and interface_gone; recreated under the same name → interface_back, captured again', async (lab, tmp) => {
