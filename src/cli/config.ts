@@ -306,7 +306,7 @@ export const CONFIG_CATALOG = [
   },
   {
     key: 'DLLT_ON_VIF_GONE', field: 'onVifGone', type: 'enum', default: 'wait', values: ['wait', 'exit'],
-    description: 'When the monitored interface disappears (event 00011): flush and wait for it to return, or exit.',
+    description: 'When the monitored interface disappears (event 00011), its open flows end (`interface_gone`); then `wait`: capture again when an interface of the same name comes back, writing on into the same directory; `exit`: exit with code 3.',
   },
   {
     key: 'DLLT_KUBELET_PODS_DIR', field: 'kubeletPodsDir', type: 'path', default: '/var/log/pods',

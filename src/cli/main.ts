@@ -2,7 +2,8 @@
 /**
  * The `dllt` command: parses the command line (commander), loads the configuration (flags >
  * environment > config file > defaults) and runs `read`, `capture` or `pod`. Exit codes (SPEC 1): 0 ok,
- * 2 bad usage or configuration (one line naming the key or flag), 1 runtime failure.
+ * 2 bad usage or configuration (one line naming the key or flag), 1 runtime failure; and 3 from
+ * `capture`/`pod` when the interface disappeared with DLLT_ON_VIF_GONE=exit (capture-lifecycle.ts).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, readConfigFile, type Config } from './config.js';

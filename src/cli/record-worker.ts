@@ -104,6 +104,9 @@ port.on('message', (m: StageMessage) => {
     case 'iface':
       stage.interfaceName(m.id, m.name);
       break;
+    case 'vif_gone':
+      stage.interfaceGone(m.gone);
+      break;
     case 'close':
       void closeAll().then(() => reply({ t: 'closed' }));
       break;

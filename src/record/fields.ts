@@ -4,7 +4,7 @@
  * a listed field is missing from docs/records.md or a serialized record has an unlisted key.
  */
 
-import type { EventRecord, FlowRecord, HttpInfo, NotifRecord, ProcessFlowRecord, SocketEventRecord, TlsInfo } from './records.js';
+import type { EventRecord, FlowRecord, HttpInfo, InterfaceEventRecord, NotifRecord, ProcessFlowRecord, SocketEventRecord, TlsInfo } from './records.js';
 
 export const BASE_FIELDS = ['type', 'ts', 'tsUs', 'if'] as const;
 
@@ -29,10 +29,11 @@ export const EVENT_FIELDS = [
   'code', 'name', 'value', 'nodeIP', 'latency', 'localLatency',
   'proto', 'srcIP', 'srcPort', 'dstIP', 'dstPort', 'communityId', 'side',
   'clientIP', 'serverIP', 'servicePort',
+  'ifindex', 'cutFlowCount', 'cutFlows',
   'description', 'cause',
   'processSide', 'pid', 'ppid', 'comm', 'exe', 'cmdline', 'uid', 'user',
   'containerId', 'containerRuntime', 'podUid', 'podName', 'podNamespace', 'containerName',
-] as const satisfies readonly (keyof EventRecord)[];
+] as const satisfies readonly (keyof EventRecord | keyof InterfaceEventRecord)[];
 
 export const PROCESS_FLOW_FIELDS = [
   ...BASE_FIELDS,
@@ -56,7 +57,7 @@ export const HTTP_FIELDS = ['method', 'host', 'path'] as const satisfies readonl
 export const NOTIF_FIELDS = [...BASE_FIELDS, 'level', 'kind', 'message'] as const satisfies readonly (keyof NotifRecord)[];
 
 /** Extra notification fields with a documented meaning (NotifRecord allows any extra). */
-export const NOTIF_EXTRA_FIELDS = ['path', 'nextPath', 'bytes', 'droppedLines', 'errorCode', 'suppressedPerSecond', 'suppressedPerFlow', 'packets', 'truncated', 'packetsNotWritten', 'trigger', 'refused', 'flows', 'localFlows', 'attributedFlows', 'ends', 'startupMs'] as const;
+export const NOTIF_EXTRA_FIELDS = ['path', 'nextPath', 'bytes', 'droppedLines', 'errorCode', 'suppressedPerSecond', 'suppressedPerFlow', 'packets', 'truncated', 'packetsNotWritten', 'trigger', 'refused', 'flows', 'localFlows', 'attributedFlows', 'ends', 'startupMs', 'ifindex', 'cutFlowCount'] as const;
 
 /** Nested objects and their fields, written `tls.sni` in docs and in the text format. */
 export const NESTED_FIELDS: Readonly<Record<string, readonly string[]>> = { tls: TLS_FIELDS, http: HTTP_FIELDS };
@@ -72,7 +73,7 @@ export function documentedFieldNames(): string[] {
 
 type AssertNever<T extends never> = T;
 export type FlowFieldsAreComplete = AssertNever<Exclude<keyof FlowRecord, (typeof FLOW_FIELDS)[number]>>;
-export type EventFieldsAreComplete = AssertNever<Exclude<keyof EventRecord, (typeof EVENT_FIELDS)[number]>>;
+export type EventFieldsAreComplete = AssertNever<Exclude<keyof EventRecord | keyof InterfaceEventRecord, (typeof EVENT_FIELDS)[number]>>;
 export type ProcessFlowFieldsAreComplete = AssertNever<Exclude<keyof ProcessFlowRecord, (typeof PROCESS_FLOW_FIELDS)[number]>>;
 export type SocketEventFieldsAreComplete = AssertNever<Exclude<keyof SocketEventRecord, (typeof SOCKET_EVENT_FIELDS)[number]>>;
 export type TlsFieldsAreComplete = AssertNever<Exclude<keyof TlsInfo, (typeof TLS_FIELDS)[number]>>;

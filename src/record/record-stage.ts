@@ -3,10 +3,11 @@
  * memory in tests). It runs inline (tests, `analyze-file`) or inside the record worker (the
  * CLI), so the per-packet thread never builds strings or JSON.
  */
-import type { EventRecord, FlowAppInfo, FlowRecord, NotifRecord } from './records.js';
+import type { EventRecord, FlowAppInfo, FlowRecord, InterfaceEventRecord, NotifRecord } from './records.js';
 import { FlowStringCache, flowEndsFromSnapshot, flowJsonLineFromSnapshot, flowRecordFromSnapshot, type FlowEndsView, type FlowExtras } from './flow-record.js';
 import { KIND_END, KIND_EVENT, KIND_START, newBatchArrays, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
-import { eventRecordFromSnapshot } from './event-record.js';
+import { CutFlows, eventRecordFromSnapshot, interfaceGoneRecord } from './event-record.js';
+import { EndReasonCode } from '../flow/flow-engine.js';
 import type { CompiledRoleRules } from '../analyze/roles/compiled-role-rules.js';
 import { ServerNames, type DnsAnswerNames } from './server-names.js';
 
@@ -26,10 +27,21 @@ export interface RecordOutput {
   writeFlow(rec: FlowRecord): void;
   writeNotif(rec: NotifRecord): void;
   writeEvent(rec: EventRecord): void;
+  /** Live outputs only: a capture file has no interface that could vanish. */
+  writeInterfaceEvent?(rec: InterfaceEventRecord): void;
   writeSummary?(text: string): void;
   /** Outputs that store JSON lines take flow lines made straight from snapshots (no objects). */
   readonly wantsFlowJsonLines?: boolean;
   writeFlowJsonLine?(kind: 'flow_end' | 'flow_start' | 'flow_update', line: string): void;
+}
+
+/** The monitored interface vanished; every flow it cut has been handed over (flow_end snapshots
+ *  with reason `interface_gone`) before this. */
+export interface InterfaceGone {
+  ifindex: number;
+  tsUs: number;
+  /** Write event 00011 (off with DLLT_EVENTS=N or 00011 in DLLT_EVENTS_OFF). */
+  event: boolean;
 }
 
 export interface BatchArrays {
@@ -50,6 +62,7 @@ export interface RecordStage {
   appInfo(serial: number, info: FlowAppInfo): void;
   /** The names a DNS response gave its client. */
   dnsAnswer(answer: DnsAnswerNames): void;
+  interfaceGone(gone: InterfaceGone): void;
   close(): Promise<void>;
 }
 
@@ -61,6 +74,7 @@ export class InlineRecordStage implements RecordStage {
   private readonly onFlowStart: ((flow: FlowEndsView) => void) | undefined;
   private readonly onEvent: ((rec: EventRecord, serial: number) => void) | undefined;
   private readonly extras: FlowExtras = { app: undefined };
+  private readonly cut = new CutFlows();
 
   /** Records are made synchronously in `flows`, so one pair of arrays serves every batch. */
   private readonly arrays: BatchArrays = newBatchArrays();
@@ -95,6 +109,7 @@ export class InlineRecordStage implements RecordStage {
         else out.writeEvent(rec);
         continue;
       }
+      if (kindCode === KIND_END && nums[b + Snap.REASON] === EndReasonCode.INTERFACE_GONE) this.cut.add(nums, i, this.strings);
       if (kindCode === KIND_START && this.onFlowStart !== undefined) {
         const ends = flowEndsFromSnapshot(nums, i, this.strings);
         if (ends !== undefined) this.onFlowStart(ends);
@@ -115,6 +130,11 @@ export class InlineRecordStage implements RecordStage {
 
   dnsAnswer(answer: DnsAnswerNames): void {
     this.serverNames.learn(answer);
+  }
+
+  interfaceGone(gone: InterfaceGone): void {
+    const cut = this.cut.take();
+    if (gone.event) this.output.writeInterfaceEvent?.(interfaceGoneRecord(this.defaultIfName, gone.ifindex, gone.tsUs, cut));
   }
 
   private lastIfName = '';

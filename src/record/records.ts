@@ -10,7 +10,7 @@ import type { SocketEvent } from '../sources/ebpf/socket-event.js';
 
 export type RecordType = 'flow_start' | 'flow_update' | 'flow_end' | 'event' | 'notif' | 'process_flow' | 'socket_event';
 
-export type EndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'shutdown' | 'eof' | 'reused';
+export type EndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'shutdown' | 'eof' | 'reused' | 'interface_gone';
 
 export interface BaseRecord {
   type: RecordType;
@@ -150,6 +150,26 @@ export interface EventRecord extends BaseRecord, FlowAddressing, Partial<Process
   processSide?: EndSide;
 }
 
+/** An event about the monitored interface rather than one flow (00011: it disappeared), in
+ *  the same `netwevents_` file. It names the flows it cut: all of them in the count, the first
+ *  100 in the list (a node's veth can carry thousands; the end_flows records have every one). */
+export interface InterfaceEventRecord extends BaseRecord {
+  type: 'event';
+  code: string;
+  name: string;
+  /** The interface's name. */
+  value: string;
+  /** The index the interface had: the one the output directory is named after, or the one it
+   *  came back with. */
+  ifindex: number;
+  /** Open flows the disappearance ended (`endReason` `interface_gone`). */
+  cutFlowCount: number;
+  /** The first 100 of those flows (CUT_FLOWS_LISTED), in the order they were ended. */
+  cutFlows: FlowAddressing[];
+  description: string;
+  cause: string;
+}
+
 /** One local end of a flow joined with the process behind it (SPEC 9): `process_flows_` files.
  *  `ts` is the flow's start. */
 export interface ProcessFlowRecord extends BaseRecord, FlowAddressing, Omit<ProcessIdentity, 'pid'> {
@@ -175,4 +195,4 @@ export interface SocketEventRecord extends BaseRecord, Omit<SocketEvent, 'tsNs' 
   remoteIP?: string;
 }
 
-export type AnyRecord = FlowRecord | NotifRecord | EventRecord | ProcessFlowRecord | SocketEventRecord;
+export type AnyRecord = FlowRecord | NotifRecord | EventRecord | InterfaceEventRecord | ProcessFlowRecord | SocketEventRecord;

@@ -28,7 +28,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { DlltError } from '../cli/errors.js';
-import type { EventRecord, FlowRecord, NotifLevel, NotifRecord, ProcessFlowRecord, SocketEventRecord } from '../record/records.js';
+import type { EventRecord, FlowRecord, InterfaceEventRecord, NotifLevel, NotifRecord, ProcessFlowRecord, SocketEventRecord } from '../record/records.js';
 import { fileTimestamp, toJsonLine, toTextLine } from '../record/serialize.js';
 
 export type NoticeFn = (level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>) => void;
@@ -220,6 +220,10 @@ export class DlltFileSink {
   }
 
   writeEvent(rec: EventRecord): void {
+    this.enqueue(this.events, this.serialize(rec));
+  }
+
+  writeInterfaceEvent(rec: InterfaceEventRecord): void {
     this.enqueue(this.events, this.serialize(rec));
   }
 
