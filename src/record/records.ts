@@ -9,7 +9,8 @@ import type { EndSide, EndVia } from '../analyze/enrich/flow-ends.js';
 
 export type RecordType = 'flow_start' | 'flow_update' | 'flow_end' | 'event' | 'notif' | 'process_flow';
 
-export type EndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'shutdown' | 'eof' | 'reused';
+/** `gone`: packetless flows only, the flow's sockets vanished without a close being seen. */
+export type EndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'shutdown' | 'eof' | 'reused' | 'gone';
 
 export interface BaseRecord {
   type: RecordType;
@@ -66,9 +67,10 @@ export interface FlowRecord extends BaseRecord, FlowAddressing {
   lastTs: string;
   durationUs: number;
   srcPkts: number;
-  srcBytes: number;
+  /** Bytes on the wire; absent in packetless flows, which never see frames. */
+  srcBytes?: number;
   dstPkts: number;
-  dstBytes: number;
+  dstBytes?: number;
   srcPayloadBytes: number;
   dstPayloadBytes: number;
   connState?: string;
@@ -110,6 +112,15 @@ export interface FlowRecord extends BaseRecord, FlowAddressing {
   serverName?: string;
   serverNameChain?: string[];
   serverNameTtl?: number;
+  /** `packetless`: built from socket introspection (`dllt capture --packetless`), not packets. */
+  source?: 'packetless';
+  /** Packetless: the kernel's smoothed RTT, its variation and the minimum seen, µs, as `rttSide`'s socket measured them. */
+  rttUs?: number;
+  rttVarUs?: number;
+  minRttUs?: number;
+  rttSide?: 'client' | 'server';
+  /** Packetless: the kernel's TCP state of the `rttSide` socket (`ESTABLISHED`, `CLOSE_WAIT`...). */
+  tcpState?: string;
 }
 
 export type NotifLevel = 'info' | 'warn' | 'error';

@@ -109,6 +109,16 @@ export class PacketlessSource {
     this.table.dropNamespace(inode);
   }
 
+  /**
+   * Our own long-lived processes inside watched namespaces (the `ss -E` monitors). A listing for
+   * watchAll must not count them: they would keep a gone pod's namespace listed, and alive, forever.
+   */
+  helperPids(): Set<number> {
+    const pids = new Set<number>();
+    for (const w of this.watched.values()) if (w.monitor?.running && w.monitor.pid !== undefined) pids.add(w.monitor.pid);
+    return pids;
+  }
+
   namespaces(): WatchedNetns[] {
     return [...this.watched.values()].map((w) => w.ns);
   }
@@ -193,6 +203,8 @@ export class PacketlessSource {
     for (const w of [...this.watched.values()]) {
       if (!this.watched.has(w.ns.inode)) continue;
       if (!netnsStillThere(w.ns)) {
+        // Listed namespaces: the next listing tells whether it lives on (entered through another process) or is gone.
+        if (this.discover) continue;
         this.notice(`network namespace of ${w.ns.label} is gone; its flows end`, w.ns);
         this.unwatch(w.ns.inode);
         continue;
