@@ -243,7 +243,7 @@ export const CONFIG_CATALOG = [
   {
     key: 'DLLT_OUT', field: 'outRoot', type: 'path', defaultText: '`/dllt` when writable or creatable, else `./dllt`',
     flag: { attr: 'out', spelling: '--out' },
-    description: 'Output root; files go to `<root>/logs/dllt<ifindex>/` (live) or `<root>/logs/<file>/` (read).',
+    description: 'Output root; files go to `<root>/logs/dllt<ifindex>/` (live), `<root>/logs/<file>/` (read) or `<root>/logs/packetless/` (`capture --packetless`).',
   },
   {
     key: 'DLLT_EVENTS', field: 'events', type: 'bool-YN', default: 'Y',

@@ -75,7 +75,7 @@ function buildProgram(): Command {
   addCommonOptions(
     program
       .command('capture')
-      .description('live capture on one interface until SIGINT/SIGTERM; records go to <out>/logs/dllt<ifindex>/')
+      .description('live capture on one interface until SIGINT/SIGTERM; records go to <out>/logs/dllt<ifindex>/ (with --packetless: sockets, not packets)')
       .option('-i, --interface <name>', 'interface name')
       .option('--ifindex <n>', 'interface index (INTERFACE_INDEX_SNIF)')
       .option('--no-promisc', 'do not put the interface in promiscuous mode (DLLT_PROMISC=N)')
