@@ -5,7 +5,9 @@
  * again from /proc at each poll so pods that start later are picked up and gone ones dropped;
  * `--pid` and `--pod` narrow it to their namespaces. Records go to `<out>/logs/packetless/` (one
  * directory whatever is watched: `process_flows` names each end's namespace and pod). SIGINT or
- * SIGTERM ends the run after one last reading; flows still open are written with `shutdown`.
+ * SIGTERM ends the run after one last reading; flows still open are written with `shutdown`. With
+ * `--pid`/`--pod` the run also ends (exit 0) once the process exits or the namespace is gone: there
+ * is nothing left to watch.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
