@@ -53,8 +53,8 @@ export const ERROR_CATALOG = [
   {
     code: 'DLLT_ERR_CAPTURE_NO_INTERFACE',
     exitCode: 1,
-    meaning: 'The interface named with `-i`, `--ifindex` or `INTERFACE_INDEX_SNIF` does not exist or is not up (or no non-loopback interface is up).',
-    whatToDo: 'List interfaces with `ip -o link`; for a pod use `dllt pod NAMESPACE/NAME` to find its host-side interface.',
+    meaning: 'The interface named with `-i`, `--ifindex` or `INTERFACE_INDEX_SNIF` does not exist or is not up (or no non-loopback interface is up); or the pod (`dllt pod`, `--pod`) or process (`--pid`) to watch is not on this node.',
+    whatToDo: 'List interfaces with `ip -o link`; for a pod use `dllt pod NAMESPACE/NAME` to find its host-side interface; check a pod with `kubectl get pod -o wide` (it must run on this node) and a process with `ps -p PID`.',
   },
   {
     code: 'DLLT_ERR_CAPTURE_TOOL_MISSING',

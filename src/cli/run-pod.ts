@@ -16,8 +16,8 @@ export interface PodInterface {
   pid: number;
 }
 
-/** The host-side interface of pod `target` (`namespace/name`) on this node. */
-export function findPodInterface(target: string, podsDir: string, procRoot = '/proc'): PodInterface {
+/** The processes of pod `target` (`namespace/name`) running on this node, from the kubelet's pods directory and their cgroups. */
+export function findPodProcesses(target: string, podsDir: string, procRoot = '/proc'): number[] {
   const slash = target.indexOf('/');
   if (slash <= 0 || slash === target.length - 1 || target.indexOf('/', slash + 1) >= 0) {
     throw new DlltError('DLLT_ERR_USAGE', `pod "${target}" is not NAMESPACE/NAME`, { hint: 'e.g. dllt pod shop/web-0' });
@@ -27,7 +27,7 @@ export function findPodInterface(target: string, podsDir: string, procRoot = '/p
   const pod = reader.pods.findPod(namespace, name);
   if (pod === undefined) {
     throw new DlltError('DLLT_ERR_CAPTURE_NO_INTERFACE', `pod ${target} has no entry in ${podsDir} (no ${namespace}_${name}_<uid> directory): it does not run on this node`, {
-      hint: 'run dllt pod on the pod\'s node (kubectl get pod -o wide), or set DLLT_KUBELET_PODS_DIR',
+      hint: 'run dllt on the pod\'s node (kubectl get pod -o wide), or set DLLT_KUBELET_PODS_DIR',
     });
   }
   const pids = reader.podProcesses(pod.uid);
@@ -36,6 +36,12 @@ export function findPodInterface(target: string, podsDir: string, procRoot = '/p
       hint: 'the pod may be terminating; check kubectl get pod',
     });
   }
+  return pids;
+}
+
+/** The host-side interface of pod `target` (`namespace/name`) on this node. */
+export function findPodInterface(target: string, podsDir: string, procRoot = '/proc'): PodInterface {
+  const pids = findPodProcesses(target, podsDir, procRoot);
   const reasons = new Set<string>();
   for (const pid of pids) {
     const veth = hostVethOf(pid);

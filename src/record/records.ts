@@ -10,7 +10,8 @@ import type { SocketEvent } from '../sources/ebpf/socket-event.js';
 
 export type RecordType = 'flow_start' | 'flow_update' | 'flow_end' | 'event' | 'notif' | 'process_flow' | 'socket_event';
 
-export type EndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'shutdown' | 'eof' | 'reused' | 'interface_gone';
+/** `gone`: packetless flows only, the flow's sockets vanished without a close being seen. */
+export type EndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'shutdown' | 'eof' | 'reused' | 'interface_gone' | 'gone';
 
 export interface BaseRecord {
   type: RecordType;
@@ -67,9 +68,10 @@ export interface FlowRecord extends BaseRecord, FlowAddressing {
   lastTs: string;
   durationUs: number;
   srcPkts: number;
-  srcBytes: number;
+  /** Bytes on the wire; absent in packetless flows, which never see frames. */
+  srcBytes?: number;
   dstPkts: number;
-  dstBytes: number;
+  dstBytes?: number;
   srcPayloadBytes: number;
   dstPayloadBytes: number;
   connState?: string;
@@ -111,6 +113,15 @@ export interface FlowRecord extends BaseRecord, FlowAddressing {
   serverName?: string;
   serverNameChain?: string[];
   serverNameTtl?: number;
+  /** `packetless`: built from socket introspection (`dllt capture --packetless`), not packets. */
+  source?: 'packetless';
+  /** Packetless: the kernel's smoothed RTT, its variation and the minimum seen, µs, as `rttSide`'s socket measured them. */
+  rttUs?: number;
+  rttVarUs?: number;
+  minRttUs?: number;
+  rttSide?: 'client' | 'server';
+  /** Packetless: the kernel's TCP state of the `rttSide` socket (`ESTABLISHED`, `CLOSE_WAIT`...). */
+  tcpState?: string;
 }
 
 export type NotifLevel = 'info' | 'warn' | 'error';
@@ -182,7 +193,7 @@ export interface ProcessFlowRecord extends BaseRecord, FlowAddressing, Omit<Proc
   /** `socket`: the process holds the flow's socket; `listener`: it owns the listening socket
    *  that accepted it (the flow's own socket was gone or not yet accepted). */
   via: EndVia;
-  /** `proc`: found in the /proc socket tables; `ebpf`: from eBPF socket events (USE_EBPF=Y). */
+  /** `proc`: the /proc socket tables; `ebpf`: eBPF socket events (USE_EBPF=Y); `ss`: packetless. */
   foundBy: EndFoundBy;
 }
 

@@ -18,8 +18,8 @@ export type EndSide = 'client' | 'server';
  *  that accepted the flow. */
 export type EndVia = 'socket' | 'listener';
 
-/** What found an end: the /proc socket tables or eBPF socket events (USE_EBPF=Y). */
-export type EndFoundBy = 'proc' | 'ebpf';
+/** What found an end: the /proc socket tables, eBPF socket events (USE_EBPF=Y), or `ss` (packetless). */
+export type EndFoundBy = 'proc' | 'ebpf' | 'ss';
 
 /** One local end of a flow, found in a network namespace. */
 export interface FoundEnd {

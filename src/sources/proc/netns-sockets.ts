@@ -150,31 +150,12 @@ export class NetnsSockets {
 
   private scanProcesses(): void {
     this.lastProcessScan = this.clock();
+    const listed = listNetworkNamespaces(this.procRoot);
+    if (listed === undefined) return;
     const next = new Map<number, Namespace>();
-    let names: string[];
-    try {
-      names = readdirSync(this.procRoot);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      const c = name.charCodeAt(0);
-      if (c < 48 || c > 57) continue;
-      let link: string;
-      try {
-        link = readlinkSync(`${this.procRoot}/${name}/ns/net`);
-      } catch {
-        continue;
-      }
-      const inode = Number(link.slice(link.indexOf('[') + 1, -1));
-      if (!Number.isInteger(inode)) continue;
-      let ns = next.get(inode);
-      if (ns === undefined) {
-        const old = this.namespacesByInode.get(inode);
-        ns = { inode, pids: [], tables: new Map(), tablesPass: -1, owners: old?.owners ?? new Map(), lastFdScan: old?.lastFdScan ?? -Infinity };
-        next.set(inode, ns);
-      }
-      ns.pids.push(Number(name));
+    for (const [inode, pids] of listed) {
+      const old = this.namespacesByInode.get(inode);
+      next.set(inode, { inode, pids, tables: new Map(), tablesPass: -1, owners: old?.owners ?? new Map(), lastFdScan: old?.lastFdScan ?? -Infinity });
     }
     this.namespacesByInode = next;
     for (const ns of next.values()) this.readAddresses(ns);
@@ -236,6 +217,36 @@ export class NetnsSockets {
     }
     return owners;
   }
+}
+
+/**
+ * Every network namespace with a process in it, from the `ns/net` link of each process: inode →
+ * its pids in /proc's order. Undefined when /proc cannot be listed.
+ */
+export function listNetworkNamespaces(procRoot = '/proc'): Map<number, number[]> | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(procRoot);
+  } catch {
+    return undefined;
+  }
+  const found = new Map<number, number[]>();
+  for (const name of names) {
+    const c = name.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    let link: string;
+    try {
+      link = readlinkSync(`${procRoot}/${name}/ns/net`);
+    } catch {
+      continue;
+    }
+    const inode = Number(link.slice(link.indexOf('[') + 1, -1));
+    if (!Number.isInteger(inode)) continue;
+    const pids = found.get(inode);
+    if (pids === undefined) found.set(inode, [Number(name)]);
+    else pids.push(Number(name));
+  }
+  return found;
 }
 
 function isLoopback(address: string): boolean {
