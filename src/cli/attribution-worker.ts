@@ -118,8 +118,10 @@ function pass(last: boolean): void {
 const seenIdentities = new Map<number, ProcessIdentity>();
 const SEEN_MAX = 8192;
 
-function rememberIdentity(pid: number): void {
-  const identity = identities.identify(pid);
+/** `comm`: what eBPF saw the process as, kept when it exited before /proc could be read (a
+ *  refused connect lasts a millisecond). */
+function rememberIdentity(pid: number, comm?: string): void {
+  const identity = identities.identify(pid) ?? (comm === undefined ? undefined : { pid, comm });
   if (identity === undefined) return;
   seenIdentities.delete(pid);
   seenIdentities.set(pid, identity);
@@ -127,7 +129,7 @@ function rememberIdentity(pid: number): void {
 }
 
 // Sockets are remembered between flows' arrivals (see ProcAttributor.poll).
-const poller = setInterval(() => attributor.poll(rememberIdentity), init.pollMs);
+const poller = setInterval(() => attributor.poll((pid) => rememberIdentity(pid)), init.pollMs);
 
 /** eBPF socket events go to the processEBPF file in batches, like flows to the record worker. */
 const SOCKET_EVENT_BATCH_MS = 100;

@@ -40,9 +40,9 @@ test('the server is its listener\'s owner, not the softirq task, until a process
   const a = new EbpfAttributor();
   for (const e of [listen, connect, clientEstablished, synRecv, serverEstablished]) a.observe(e);
   assert.deepEqual(a.ends(flow, new Set(['client'])), [{ side: 'server', pid: SERVER, netns: SERVER_NS, via: 'listener' }]);
-  const owners: number[] = [];
-  a.observe(serverRead, (pid) => owners.push(pid));
-  assert.deepEqual(owners, [SERVER]);
+  const owners: Array<[number, string]> = [];
+  a.observe(serverRead, (pid, comm) => owners.push([pid, comm]));
+  assert.deepEqual(owners, [[SERVER, 'python3']]);
   assert.deepEqual(a.ends(flow, new Set(['client'])), [{ side: 'server', pid: SERVER, netns: SERVER_NS, via: 'socket' }]);
 });
 

@@ -55,12 +55,12 @@ export class EbpfAttributor {
   }
 
   /** Takes one event into account; `onOwner` hears of each process seen using a socket, while it
-   *  most likely still exists (to read its identity). */
-  observe(e: SocketEvent, onOwner?: (pid: number) => void): void {
+   *  most likely still exists (to read its identity), with its command as the event had it. */
+  observe(e: SocketEvent, onOwner?: (pid: number, comm: string) => void): void {
     if (e.socketId === undefined) return;
     if (e.newState === 'TCP_LISTEN' && e.localPort !== undefined && e.netns !== undefined) {
       this.addListener({ localIp: e.localIp, netns: e.netns, owner: { pid: e.pid } }, e.localPort);
-      onOwner?.(e.pid);
+      onOwner?.(e.pid, e.comm);
       return;
     }
     // An accepted socket starts as a copy of its listener: LISTEN → SYN_RECV is its first event.
@@ -80,7 +80,7 @@ export class EbpfAttributor {
     }
     if (e.netns !== undefined) s.netns = e.netns;
     if (e.processContext) {
-      if (s.owner?.pid !== e.pid) onOwner?.(e.pid);
+      if (s.owner?.pid !== e.pid) onOwner?.(e.pid, e.comm);
       s.owner = { pid: e.pid };
     }
     if (s.key === undefined && e.localPort !== undefined && e.remoteIp !== undefined && e.remotePort !== undefined && !isWildcard(e.localIp)) {
