@@ -153,7 +153,7 @@ for (const v of VARIANTS) {
       await waitForTcpPort(lab, pair.server.name, pair.server.ipv4, PORT);
       // `dllt pod shop/web-0` finds the same interface: pods dir → uid → cgroup → netns → veth peer.
       const podIf = findPodInterface('shop/web-0', podsDir);
-      assert.deepEqual([podIf.ifindex, podIf.ifname, podIf.pid], [ifindex, pair.serverHostIf, server.pid]);
+      assert.deepEqual([podIf.ifindex, podIf.ifname, podIf.pid, podIf.addresses], [ifindex, pair.serverHostIf, server.pid, [pair.server.ipv4]]);
 
       const curl = inPod(lab, pair.client.name, podB.cgroup, ['curl', '-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{local_port}', `http://${pair.server.ipv4}:${PORT}/`]);
       const curlRun = await collect(curl, 15_000);
