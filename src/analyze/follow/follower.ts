@@ -18,6 +18,7 @@ import type { HeaderSpec, HttpRequestHead } from '../../app/http1/request-head.j
 import { formatIp } from '../../wire/ip-format.js';
 import { fileTimestamp } from '../../record/serialize.js';
 import { PcapFileWriter } from '../../sinks/pcap-file-writer.js';
+import { removeStaleFollowTemps } from './stale-temps.js';
 import type { NotifLevel } from '../../record/records.js';
 
 const PROTO_TCP = 6;
@@ -93,6 +94,10 @@ export class Follower {
   ) {
     for (const p of opts.followPorts) this.port[p] = 1;
     this.hasPorts = opts.followPorts.length > 0;
+    const stale = removeStaleFollowTemps(opts.dir);
+    if (stale.names.length > 0) {
+      notify('info', 'follow_stale_removed', `removed ${stale.names.length} unfinished follow pcap(s) (${stale.bytes} bytes) left in ${opts.dir} by a dllt that did not exit cleanly`, { bytes: stale.bytes });
+    }
   }
 
   /** After the engine (and the application layer) handled the packet `data[start..+capLen)`. */
