@@ -24,6 +24,8 @@ interface Waiting {
 }
 
 let waiting: Waiting[] = [];
+/** When the newest flow arrived: tables read since need no re-read for retries (beginPass). */
+let newestArrival = -Infinity;
 let timer: NodeJS.Timeout | undefined;
 const stats: AttributionStats = { flows: 0, localFlows: 0, attributedFlows: 0, ends: 0 };
 
@@ -41,7 +43,7 @@ function schedule(): void {
 
 /** One lookup pass over the waiting flows; `last` gives up on everything still unfound. */
 function pass(last: boolean): void {
-  attributor.beginPass();
+  attributor.beginPass(newestArrival);
   const now = Date.now();
   const found: IdentifiedEnd[] = [];
   const still: Waiting[] = [];
@@ -87,6 +89,7 @@ const poller = setInterval(() => attributor.poll(rememberIdentity), init.pollMs)
 port.on('message', (m: AttributionMessage) => {
   if (m.t === 'flows') {
     const now = Date.now();
+    newestArrival = now;
     for (const req of m.flows) waiting.push({ req, done: new Set(), arrivedAt: now });
     stats.flows += m.flows.length;
     schedule();

@@ -3,7 +3,8 @@
  * client holding a few hundred connections to a dual-stack python3 server in another namespace
  * (two namespaces joined by a veth, 10.77.X.0/24). The tables span many kernel pages in both
  * tcp (the client's sockets) and tcp6 (the server's, IPv4-mapped), so a reader that stopped
- * after the first page, or at a short read that was not the last, would lose sockets.
+ * after the first page, or at a short read that was not the last, would lose sockets. Then one
+ * more connection tells a kept table from a fresh one.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,36 +30,49 @@ while True:
     held.append(ls.accept()[0])
 `;
 
-/** Opens the connections, prints their local ports, holds them. */
+/** Opens the connections and prints their local ports; then one more for each line read. */
 const CLIENT_PY = `
-import socket, sys, time
+import socket, sys
 socks = [socket.create_connection((sys.argv[1], ${PORT})) for _ in range(${CONNECTIONS})]
 print(" ".join(str(s.getsockname()[1]) for s in socks), flush=True)
-time.sleep(60)
+for _ in sys.stdin:
+    socks.append(socket.create_connection((sys.argv[1], ${PORT})))
+    print(socks[-1].getsockname()[1], flush=True)
 `;
 
 const netnsOf = (pid: number): number => Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/net`))![1]);
 
-test('tables of many pages are read whole in tcp and tcp6, with each socket\'s owner', { skip, timeout: 30_000 }, async () => {
+test('tables of many pages are read whole in tcp and tcp6, with each socket\'s owner; a pass keeps tables read after the time it is given', { skip, timeout: 30_000 }, async () => {
   const lab = new NetnsLab('dllts');
   try {
     const { sender: c, receiver: s } = lab.directPair();
     const server = lab.spawnIn(s.name, 'python3', ['-c', SERVER_PY]);
     await waitForTcpPort(lab, s.name, s.ipv4, PORT);
-    const client = lab.spawnIn(c.name, 'python3', ['-c', CLIENT_PY, s.ipv4]);
-    const line = await new Promise<string>((resolve, reject) => {
-      let text = '';
-      client.stdout!.setEncoding('utf8');
-      client.stdout!.on('data', (d: string) => {
-        text += d;
-        if (text.includes('\n')) resolve(text.trim());
-      });
-      client.on('close', () => reject(new Error('client exited before connecting')));
+    const client = lab.spawnIn(c.name, 'python3', ['-c', CLIENT_PY, s.ipv4], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const lines: string[] = [];
+    let waiter: (() => void) | undefined;
+    let pending = '';
+    client.stdout!.setEncoding('utf8');
+    client.stdout!.on('data', (d: string) => {
+      pending += d;
+      const cut = pending.lastIndexOf('\n');
+      if (cut < 0) return;
+      lines.push(...pending.slice(0, cut).split('\n'));
+      pending = pending.slice(cut + 1);
+      waiter?.();
     });
-    const ports = line.split(' ').map(Number).sort((a, b) => a - b);
+    const nextLine = async (): Promise<string> => {
+      while (lines.length === 0) {
+        if (client.exitCode !== null) throw new Error('client exited');
+        await new Promise<void>((r) => (waiter = r));
+      }
+      return lines.shift()!;
+    };
+    const ports = (await nextLine()).split(' ').map(Number).sort((a, b) => a - b);
     assert.equal(new Set(ports).size, CONNECTIONS);
 
-    const sockets = new NetnsSockets();
+    let now = 1000;
+    const sockets = new NetnsSockets({ clock: () => now });
     sockets.beginPass();
     const [clientNs, serverNs] = [netnsOf(client.pid!), netnsOf(server.pid!)];
     const clientSide = [...sockets.index(clientNs, 6)!.connectedSockets()].filter((e) => e.remoteIp === s.ipv4 && e.remotePort === PORT);
@@ -68,6 +82,17 @@ test('tables of many pages are read whole in tcp and tcp6, with each socket\'s o
     const serverSide = [...sockets.index(serverNs, 6)!.connectedSockets()].filter((e) => e.localIp === s.ipv4 && e.localPort === PORT && e.remoteIp === c.ipv4);
     assert.deepEqual(serverSide.map((e) => e.remotePort).sort((a, b) => a - b), ports);
     assert.ok(serverSide.every((e) => sockets.ownerOf(serverNs, e.inode) === server.pid));
+
+    // A table read after `freshAfter` is kept by the next pass: a connection opened since is
+    // not in it; a pass that wants tables newer than the read sees it.
+    client.stdin!.write('one more\n');
+    const extra = Number(await nextLine());
+    const hasExtra = (): boolean => sockets.index(clientNs, 6)!.socket(c.ipv4, extra, s.ipv4, PORT) !== undefined;
+    now = 1500;
+    sockets.beginPass(999);
+    assert.equal(hasExtra(), false);
+    sockets.beginPass(1000);
+    assert.equal(hasExtra(), true);
   } finally {
     lab.cleanup();
   }

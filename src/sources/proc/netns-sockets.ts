@@ -15,6 +15,7 @@ import { formatIp } from '../../wire/ip-format.js';
 const v6Words = new Int32Array(4);
 
 const TABLES: Record<number, readonly string[]> = { 6: ['tcp', 'tcp6'], 17: ['udp', 'udp6'] };
+const TIME_WAIT_ON_LOOPBACK_ONLY = { timeWaitOnLoopbackOnly: true };
 
 /**
  * Reading a TCP table walks the kernel's established-connection hash, which every namespace of
@@ -54,9 +55,8 @@ export interface NetnsSocketsOptions {
 interface Namespace {
   inode: number;
   pids: number[];
-  /** Per protocol, the tables read in the current pass. */
-  tables: Map<number, SocketIndex>;
-  tablesPass: number;
+  /** Per protocol, the last tables read: when, and in which pass. */
+  tables: Map<number, { index: SocketIndex; readAt: number; pass: number }>;
   /** socket inode → pid, from the last fd scan. */
   owners: Map<number, number>;
   lastFdScan: number;
@@ -70,6 +70,7 @@ export class NetnsSockets {
   private namespacesByInode = new Map<number, Namespace>();
   private lastProcessScan = -Infinity;
   private pass = 0;
+  private freshAfter = -Infinity;
   /** Local address → the namespace that has it (loopback left out: every namespace has it). */
   private readonly addressHome = new Map<string, number>();
 
@@ -80,9 +81,15 @@ export class NetnsSockets {
     this.fdScanMs = opts.fdScanMs ?? 50;
   }
 
-  /** Starts a lookup pass: socket tables read from here on are fresh for this pass. */
-  beginPass(): void {
+  /**
+   * Starts a lookup pass. Tables read after `freshAfter` (ms) are kept; others are read again,
+   * at most once in the pass. A table read after a flow reached us holds every socket of that
+   * flow that still exists (its packets came from them), so passes that retry old flows need
+   * not pay for reading the tables again (see readTable).
+   */
+  beginPass(freshAfter = this.clock()): void {
     this.pass++;
+    this.freshAfter = freshAfter;
     if (this.clock() - this.lastProcessScan >= this.processRefreshMs) this.scanProcesses();
   }
 
@@ -119,22 +126,18 @@ export class NetnsSockets {
     return this.namespacesByInode.size;
   }
 
-  /** The namespace's sockets of `proto` (6 or 17), read once per pass. */
+  /** The namespace's sockets of `proto` (6 or 17): read at most once per pass, kept while fresh (beginPass). */
   index(netns: number, proto: number): SocketIndex | undefined {
     const ns = this.namespacesByInode.get(netns);
     const names = TABLES[proto];
     if (ns === undefined || names === undefined) return undefined;
-    if (ns.tablesPass !== this.pass) {
-      ns.tables.clear();
-      ns.tablesPass = this.pass;
-    }
-    let index = ns.tables.get(proto);
-    if (index === undefined) {
-      const entries = this.readTables(ns, names);
-      if (entries === undefined) return undefined;
-      index = new SocketIndex(entries, proto);
-      ns.tables.set(proto, index);
-    }
+    const kept = ns.tables.get(proto);
+    if (kept !== undefined && (kept.pass === this.pass || kept.readAt > this.freshAfter)) return kept.index;
+    const readAt = this.clock();
+    const entries = this.readTables(ns, names);
+    if (entries === undefined) return undefined;
+    const index = new SocketIndex(entries, proto);
+    ns.tables.set(proto, { index, readAt, pass: this.pass });
     return index;
   }
 
@@ -159,7 +162,7 @@ export class NetnsSockets {
         const entries: SocketEntry[] = [];
         for (const name of names) {
           try {
-            for (const e of parseSocketTable(readTable(`${this.procRoot}/${pid}/net/${name}`))) entries.push(e);
+            for (const e of parseSocketTable(readTable(`${this.procRoot}/${pid}/net/${name}`), TIME_WAIT_ON_LOOPBACK_ONLY)) entries.push(e);
           } catch (err) {
             // No IPv6 in this kernel or namespace: the v4 table alone is the whole story.
             if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !name.endsWith('6')) throw err;
@@ -196,7 +199,7 @@ export class NetnsSockets {
       let ns = next.get(inode);
       if (ns === undefined) {
         const old = this.namespacesByInode.get(inode);
-        ns = { inode, pids: [], tables: new Map(), tablesPass: -1, owners: old?.owners ?? new Map(), lastFdScan: old?.lastFdScan ?? -Infinity };
+        ns = { inode, pids: [], tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), lastFdScan: old?.lastFdScan ?? -Infinity };
         next.set(inode, ns);
       }
       ns.pids.push(Number(name));
