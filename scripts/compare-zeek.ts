@@ -159,9 +159,10 @@ export function dlltTcpConversations(flows: FlowRecord[]): Map<string, Conversat
     const out = forward ? c.aToB : c.bToA;
     const back = forward ? c.bToA : c.aToB;
     out.frames += f.srcPkts;
-    out.bytes += f.srcBytes;
+    // Packet flows (these come from `dllt read`) always carry wire bytes; only packetless ones lack them.
+    out.bytes += f.srcBytes!;
     back.frames += f.dstPkts;
-    back.bytes += f.dstBytes;
+    back.bytes += f.dstBytes!;
   }
   return convs;
 }

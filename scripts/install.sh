@@ -17,6 +17,8 @@ packages=(
   openssl        # TLS peers in the tests
   dnsmasq-base   # the resolver in the flow-naming test (the binary only, no system service)
   python3-yaml   # parses deploy/*.yaml in the manifest test
+  bpftrace       # USE_EBPF=Y: socket events from the kernel's TCP tracepoints
+  libcap2-bin    # capsh: the test that runs USE_EBPF=Y without eBPF's capabilities
   procps
 )
 missing=()

@@ -5,7 +5,7 @@
  */
 import { basename } from 'node:path';
 import { EndReasonCode } from '../flow/flow-engine.js';
-import type { EventRecord, FlowRecord, NotifRecord } from '../record/records.js';
+import type { EventRecord, FlowRecord, InterfaceEventRecord, NotifRecord } from '../record/records.js';
 import { readCaptureFile } from '../sources/capture-file.js';
 import { loadConfig, type Config } from './config.js';
 import { InlineRecordStage, type RecordOutput } from '../record/record-stage.js';
@@ -15,8 +15,12 @@ export class MemoryOutput implements RecordOutput {
   readonly flows: FlowRecord[] = [];
   readonly notifs: NotifRecord[] = [];
   readonly events: EventRecord[] = [];
+  readonly interfaceEvents: InterfaceEventRecord[] = [];
   writeEvent(rec: EventRecord): void {
     this.events.push(rec);
+  }
+  writeInterfaceEvent(rec: InterfaceEventRecord): void {
+    this.interfaceEvents.push(rec);
   }
   writeFlow(rec: FlowRecord): void {
     this.flows.push(rec);

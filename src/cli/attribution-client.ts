@@ -7,6 +7,8 @@
 import { Worker } from 'node:worker_threads';
 import type { IdentifiedEnd } from '../record/process-flow-record.js';
 import type { FlowEndsView } from '../record/flow-record.js';
+import type { NotifLevel } from '../record/records.js';
+import type { SocketEvent } from '../sources/ebpf/socket-event.js';
 
 export interface AttributionInit {
   procRoot: string;
@@ -17,6 +19,8 @@ export interface AttributionInit {
   passMs: number;
   /** Every namespace's sockets are polled this often, so short connections are seen (ms). */
   pollMs: number;
+  /** USE_EBPF=Y: follow eBPF socket events too (and write them to processEBPF). */
+  useEbpf: boolean;
 }
 
 /** A new flow to attribute: its addresses, ports and roles (a FlowEnds) from its first record. */
@@ -32,7 +36,18 @@ export interface AttributionStats {
 }
 
 export type AttributionMessage = { t: 'flows'; flows: AttributionRequest[] } | { t: 'close' };
-export type AttributionReply = { t: 'found'; ends: IdentifiedEnd[] } | { t: 'closed'; stats: AttributionStats };
+export type AttributionReply =
+  /** `settled`: serials of the flows attribution is done with (found or not). */
+  | { t: 'found'; ends: IdentifiedEnd[]; settled: number[] }
+  | { t: 'socketEvents'; events: SocketEvent[] }
+  | { t: 'notice'; level: NotifLevel; kind: string; message: string; extra?: Record<string, unknown> }
+  | { t: 'closed'; stats: AttributionStats };
+
+export interface AttributionHandler {
+  found(ends: IdentifiedEnd[], settled: number[]): void;
+  socketEvents(events: SocketEvent[]): void;
+  notice(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void;
+}
 
 /** Batches flow starts to the worker (one message per record batch) and hands back what it found. */
 export class AttributionClient {
@@ -40,10 +55,12 @@ export class AttributionClient {
   private queued: AttributionRequest[] = [];
   private closing?: Promise<AttributionStats>;
 
-  constructor(init: AttributionInit, onFound: (ends: IdentifiedEnd[]) => void) {
+  constructor(init: AttributionInit, handler: AttributionHandler) {
     this.worker = new Worker(new URL('./attribution-worker.js', import.meta.url), { workerData: init });
     this.worker.on('message', (m: AttributionReply) => {
-      if (m.t === 'found') onFound(m.ends);
+      if (m.t === 'found') handler.found(m.ends, m.settled);
+      else if (m.t === 'socketEvents') handler.socketEvents(m.events);
+      else if (m.t === 'notice') handler.notice(m.level, m.kind, m.message, m.extra);
     });
   }
 

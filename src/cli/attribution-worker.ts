@@ -1,21 +1,33 @@
 /**
- * The attribution worker: finds the processes behind new flows' local ends in /proc, in passes
- * (socket tables read once per pass for all waiting flows), and identifies them (process,
- * container, pod). /proc reads are synchronous and can take tens of milliseconds on a busy
- * node, so they live on their own thread, never on the packet or record thread.
+ * The attribution worker: finds the processes behind new flows' local ends and identifies them
+ * (process, container, pod). /proc reads are synchronous and can take tens of milliseconds on a
+ * busy node, so they live on their own thread, never on the packet or record thread.
+ *
+ * With USE_EBPF=Y, bpftrace's socket events are followed here too: a flow whose ends they
+ * explain is answered as soon as it arrives; the rest (UDP, sockets older than bpftrace, lost
+ * events, or everything when eBPF cannot run) go through /proc passes as with USE_EBPF=N.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { ProcAttributor } from '../sources/proc/proc-attributor.js';
-import type { EndSide } from '../analyze/enrich/flow-ends.js';
+import { ProcAttributor, type AttributedEnd } from '../sources/proc/proc-attributor.js';
+import type { EndFoundBy, EndSide } from '../analyze/enrich/flow-ends.js';
 import { ProcessIdentityReader } from '../sources/proc/process-identity-reader.js';
 import type { IdentifiedEnd } from '../record/process-flow-record.js';
 import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
+import { EbpfAttributor } from '../sources/ebpf/ebpf-attributor.js';
+import { KubeApiPods, SERVICE_ACCOUNT_DIR } from '../sources/kube/kube-api-pods.js';
+import { EbpfSocketSource } from '../sources/ebpf/ebpf-socket-source.js';
+import type { SocketEvent } from '../sources/ebpf/socket-event.js';
 import type { AttributionInit, AttributionMessage, AttributionReply, AttributionRequest, AttributionStats } from './attribution-client.js';
 
 const init = workerData as AttributionInit;
 const port = parentPort!;
 const attributor = new ProcAttributor({ procRoot: init.procRoot });
-const identities = new ProcessIdentityReader({ procRoot: init.procRoot, podsDir: init.podsDir });
+const apiPods = KubeApiPods.fromEnvironment(process.env, SERVICE_ACCOUNT_DIR, {
+  onProblem: (message) => reply({ t: 'notice', level: 'warn', kind: 'kube_api', message }),
+});
+const identities = new ProcessIdentityReader({ procRoot: init.procRoot, podsDir: init.podsDir, ...(apiPods instanceof KubeApiPods ? { apiPods } : {}) });
+if (apiPods instanceof KubeApiPods) void apiPods.refresh();
+else if (process.env['KUBERNETES_SERVICE_HOST']) reply({ t: 'notice', level: 'warn', kind: 'kube_api', message: `pod lookups through the Kubernetes API are off: ${apiPods.reason}` });
 
 interface Waiting {
   req: AttributionRequest;
@@ -41,6 +53,44 @@ function schedule(): void {
   }, init.passMs);
 }
 
+function identified(w: Waiting, end: AttributedEnd, foundBy: EndFoundBy): IdentifiedEnd {
+  w.done.add(end.side);
+  const identity = identities.identify(end.pid) ?? seenIdentities.get(end.pid) ?? { pid: end.pid };
+  return { flow: w.req, side: end.side, netns: end.netns, via: end.via, foundBy, identity };
+}
+
+/** Flows settled since the last reply: the record worker then writes their held events. */
+let settled: number[] = [];
+
+function count(w: Waiting, local: number): void {
+  settled.push(w.req.serial);
+  if (local > 0 || w.done.size > 0) stats.localFlows++;
+  if (w.done.size > 0 && w.done.size >= local) stats.attributedFlows++;
+  stats.ends += w.done.size;
+}
+
+/** Flows whose two ends eBPF already explains need no /proc pass. */
+function arrive(reqs: AttributionRequest[]): void {
+  const now = Date.now();
+  newestArrival = now;
+  const found: IdentifiedEnd[] = [];
+  for (const req of reqs) {
+    const w: Waiting = { req, done: new Set(), arrivedAt: now };
+    if (ebpf !== undefined) for (const end of ebpf.ends(req, w.done)) found.push(identified(w, end, 'ebpf'));
+    if (w.done.size === 2) count(w, 2);
+    else waiting.push(w);
+  }
+  stats.flows += reqs.length;
+  answer(found);
+  if (waiting.length > 0) schedule();
+}
+
+function answer(found: IdentifiedEnd[]): void {
+  if (found.length === 0 && settled.length === 0) return;
+  reply({ t: 'found', ends: found, settled });
+  settled = [];
+}
+
 /** One lookup pass over the waiting flows; `last` gives up on everything still unfound. */
 function pass(last: boolean): void {
   attributor.beginPass(newestArrival);
@@ -50,10 +100,8 @@ function pass(last: boolean): void {
   const sockets = attributor.sockets;
   for (const w of waiting) {
     const { req, done } = w;
-    for (const end of attributor.ends(req, done)) {
-      done.add(end.side);
-      found.push({ flow: req, side: end.side, netns: end.netns, via: end.via, identity: identities.identify(end.pid) ?? seenIdentities.get(end.pid) ?? { pid: end.pid } });
-    }
+    if (ebpf !== undefined) for (const end of ebpf.ends(req, done)) found.push(identified(w, end, 'ebpf'));
+    for (const end of attributor.ends(req, done)) found.push(identified(w, end, 'proc'));
     // The ends that can be here: those whose address belongs to a namespace of this host. Until
     // the namespaces were re-read after the flow came, a new pod's address may be missing.
     const local = Number(sockets.isLocal(req.srcIP)) + Number(sockets.isLocal(req.dstIP));
@@ -62,21 +110,21 @@ function pass(last: boolean): void {
       still.push(w);
       continue;
     }
-    if (local > 0 || done.size > 0) stats.localFlows++;
-    if (done.size > 0 && done.size >= local) stats.attributedFlows++;
-    stats.ends += done.size;
+    count(w, local);
   }
   waiting = still;
-  if (found.length > 0) reply({ t: 'found', ends: found });
+  answer(found);
 }
 
-/** Identities read when a poll first saw a process's socket: short-lived clients (curl) have
- *  often exited by the time their flow arrives. Bounded; the oldest go first. */
+/** Identities read when a process was first seen using a socket: short-lived clients (curl)
+ *  have often exited by the time their flow arrives. Bounded; the oldest go first. */
 const seenIdentities = new Map<number, ProcessIdentity>();
 const SEEN_MAX = 8192;
 
-function rememberIdentity(pid: number): void {
-  const identity = identities.identify(pid);
+/** `comm`: what eBPF saw the process as, kept when it exited before /proc could be read (a
+ *  refused connect lasts a millisecond). */
+function rememberIdentity(pid: number, comm?: string): void {
+  const identity = identities.identify(pid) ?? (comm === undefined ? undefined : { pid, comm });
   if (identity === undefined) return;
   seenIdentities.delete(pid);
   seenIdentities.set(pid, identity);
@@ -84,19 +132,62 @@ function rememberIdentity(pid: number): void {
 }
 
 // Sockets are remembered between flows' arrivals (see ProcAttributor.poll).
-const poller = setInterval(() => attributor.poll(rememberIdentity), init.pollMs);
+const poller = setInterval(() => attributor.poll((pid) => rememberIdentity(pid)), init.pollMs);
+
+/** eBPF socket events go to the processEBPF file in batches, like flows to the record worker. */
+const SOCKET_EVENT_BATCH_MS = 100;
+let ebpf: EbpfAttributor | undefined;
+let ebpfSource: EbpfSocketSource | undefined;
+let socketEvents: SocketEvent[] = [];
+let ebpfTimer: NodeJS.Timeout | undefined;
+
+function sendSocketEvents(): void {
+  ebpf?.sweep();
+  if (socketEvents.length === 0) return;
+  reply({ t: 'socketEvents', events: socketEvents });
+  socketEvents = [];
+}
+
+async function startEbpf(): Promise<void> {
+  const source = new EbpfSocketSource();
+  ebpfSource = source;
+  const attributorOfEvents = new EbpfAttributor();
+  const started = await source.start(
+    (e) => {
+      attributorOfEvents.observe(e, rememberIdentity);
+      socketEvents.push(e);
+    },
+    (problem) => reply({ t: 'notice', level: 'warn', kind: 'ebpf_problem', message: problem }),
+  );
+  if (!started.ok) {
+    ebpfSource = undefined;
+    if (!closing) reply({ t: 'notice', level: 'warn', kind: 'ebpf_unavailable', message: started.reason });
+    return;
+  }
+  if (closing) return;
+  ebpf = attributorOfEvents;
+  ebpfTimer = setInterval(sendSocketEvents, SOCKET_EVENT_BATCH_MS);
+  const omitted = started.omitted.length > 0 ? `; this kernel lacks ${started.omitted.join(', ')}` : '';
+  reply({ t: 'notice', level: 'info', kind: 'ebpf_started', message: `USE_EBPF=Y: eBPF socket events attached in ${started.startupMs} ms${omitted}`, extra: { startupMs: started.startupMs } });
+}
+
+let closing = false;
+const ebpfStarted = init.useEbpf ? startEbpf() : Promise.resolve();
 
 port.on('message', (m: AttributionMessage) => {
   if (m.t === 'flows') {
-    const now = Date.now();
-    newestArrival = now;
-    for (const req of m.flows) waiting.push({ req, done: new Set(), arrivedAt: now });
-    stats.flows += m.flows.length;
-    schedule();
-  } else {
-    if (timer !== undefined) clearTimeout(timer);
-    clearInterval(poller);
+    arrive(m.flows);
+    return;
+  }
+  closing = true;
+  if (timer !== undefined) clearTimeout(timer);
+  clearInterval(poller);
+  void (async () => {
+    await ebpfSource?.stop();
+    await ebpfStarted;
+    if (ebpfTimer !== undefined) clearInterval(ebpfTimer);
+    sendSocketEvents();
     pass(true);
     reply({ t: 'closed', stats });
-  }
+  })();
 });

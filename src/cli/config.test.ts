@@ -184,6 +184,7 @@ test('every validation error names its key', () => {
     DLLT_RETRANS_RATE_PCT: '101',
     DLLT_RETRANS_MIN_PKTS: '0',
     DLLT_ON_VIF_GONE: 'panic',
+    DLLT_PACKETLESS_POLL_MS: '99',
   };
   for (const [key, value] of Object.entries(bad)) {
     if (value === '') continue; // empty means unset, covered above

@@ -73,6 +73,7 @@ export interface Config {
   retransMinPkts: number;
   onVifGone: 'wait' | 'exit';
   kubeletPodsDir: string;
+  packetlessPollMs: number;
   /** BPF filter from `--filter` (flag only: a filter belongs to one invocation). */
   filter?: string;
   quiet: boolean;
@@ -247,7 +248,7 @@ export const CONFIG_CATALOG = [
   {
     key: 'DLLT_OUT', field: 'outRoot', type: 'path', defaultText: '`/dllt` when writable or creatable, else `./dllt`',
     flag: { attr: 'out', spelling: '--out' },
-    description: 'Output root; files go to `<root>/logs/dllt<ifindex>/` (live) or `<root>/logs/<file>/` (read).',
+    description: 'Output root; files go to `<root>/logs/dllt<ifindex>/` (live), `<root>/logs/<file>/` (read) or `<root>/logs/packetless/` (`capture --packetless`).',
   },
   {
     key: 'DLLT_EVENTS', field: 'events', type: 'bool-YN', default: 'Y',
@@ -311,11 +312,15 @@ export const CONFIG_CATALOG = [
   },
   {
     key: 'DLLT_ON_VIF_GONE', field: 'onVifGone', type: 'enum', default: 'wait', values: ['wait', 'exit'],
-    description: 'When the monitored interface disappears (event 00011): flush and wait for it to return, or exit.',
+    description: 'When the monitored interface disappears (event 00011), its open flows end (`interface_gone`); then `wait`: capture again when an interface of the same name comes back, writing on into the same directory; `exit`: exit with code 3.',
   },
   {
     key: 'DLLT_KUBELET_PODS_DIR', field: 'kubeletPodsDir', type: 'path', default: '/var/log/pods',
     description: 'The kubelet\'s pod log directory, used to name the pod behind a process.',
+  },
+  {
+    key: 'DLLT_PACKETLESS_POLL_MS', field: 'packetlessPollMs', type: 'int', default: '1000', unit: 'ms', min: 100, max: 60_000,
+    description: '`dllt capture --packetless`: how often the TCP sockets of every watched network namespace are read (`ss`). Connections that open and close between two reads are still reported, from the kernel\'s socket-destroy events.',
   },
 ] as const satisfies readonly ConfigKeySpec[];
 

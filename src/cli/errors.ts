@@ -53,8 +53,8 @@ export const ERROR_CATALOG = [
   {
     code: 'DLLT_ERR_CAPTURE_NO_INTERFACE',
     exitCode: 1,
-    meaning: 'The interface named with `-i`, `--ifindex` or `INTERFACE_INDEX_SNIF` does not exist or is not up (or no non-loopback interface is up).',
-    whatToDo: 'List interfaces with `ip -o link`; for a pod use `dllt pod NAMESPACE/NAME` to find its host-side interface.',
+    meaning: 'The interface named with `-i`, `--ifindex` or `INTERFACE_INDEX_SNIF` does not exist or is not up (or no non-loopback interface is up); or the pod (`dllt pod`, `--pod`) or process (`--pid`) to watch is not on this node.',
+    whatToDo: 'List interfaces with `ip -o link`; for a pod use `dllt pod NAMESPACE/NAME` to find its host-side interface; check a pod with `kubectl get pod -o wide` (it must run on this node) and a process with `ps -p PID`.',
   },
   {
     code: 'DLLT_ERR_CAPTURE_TOOL_MISSING',
@@ -126,7 +126,9 @@ export function renderErrorsMarkdown(): string {
     'Every operational error dllt reports carries one of these stable codes, a one-line',
     'message naming what and where, and a hint. Exit code 2 means bad usage or configuration;',
     'exit code 1 a failure at run time. Malformed packets and damaged parts of capture files',
-    'are never errors: they are counted and reported in `log_notif`.',
+    'are never errors: they are counted and reported in `log_notif`. Exit code 3 is no error',
+    'either: `dllt capture` with `DLLT_ON_VIF_GONE=exit` stops with it when the monitored',
+    'interface disappeared (event 00011, a pod deleted), after writing every record.',
     '',
     '| code | exit | meaning | what to do |',
     '| --- | --- | --- | --- |',

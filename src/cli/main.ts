@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
  * The `dllt` command: parses the command line (commander), loads the configuration (flags >
- * environment > config file > defaults) and runs `read`, `capture` or `pod`. Exit codes (SPEC 1): 0 ok,
- * 2 bad usage or configuration (one line naming the key or flag), 1 runtime failure.
+ * environment > config file > defaults) and runs `read`, `capture` (packets, or sockets with
+ * `--packetless`) or `pod`. Exit codes (SPEC 1): 0 ok,
+ * 2 bad usage or configuration (one line naming the key or flag), 1 runtime failure; and 3 from
+ * `capture`/`pod` when the interface disappeared with DLLT_ON_VIF_GONE=exit (capture-lifecycle.ts).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, readConfigFile, type Config } from './config.js';
@@ -10,6 +12,7 @@ import { DlltError, isDlltError } from './errors.js';
 import { runCapture } from './run-capture.js';
 import { runRead } from './run-read.js';
 import { runPod } from './run-pod.js';
+import { runPacketless } from './run-packetless.js';
 import { VERSION } from './run-context.js';
 
 interface CommonOptions {
@@ -32,6 +35,22 @@ function addCommonOptions(cmd: Command): Command {
     .addOption(new Option('--format <format>', 'record format (DLLT_FORMAT)').choices(['json', 'text']))
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print more');
+}
+
+interface CaptureOptions {
+  interface?: string;
+  packetless?: boolean;
+  pid?: string;
+  pod?: string;
+}
+
+/** Packetless mode reads sockets: flags that choose or filter packets would be silently ignored. */
+function checkPacketlessFlags(opts: CommonOptions & CaptureOptions): void {
+  for (const [flag, given] of [['-i', opts.interface], ['--ifindex', opts['ifindex']], ['--filter', opts.filter]] as const) {
+    if (given !== undefined) {
+      throw new DlltError('DLLT_ERR_USAGE', `${flag} cannot be combined with --packetless (it reads sockets, not packets)`, { hint: 'choose what to watch with --pid PID or --pod NAMESPACE/NAME' });
+    }
+  }
 }
 
 function configFrom(opts: CommonOptions): Config {
@@ -57,11 +76,22 @@ function buildProgram(): Command {
   addCommonOptions(
     program
       .command('capture')
-      .description('live capture on one interface until SIGINT/SIGTERM; records go to <out>/logs/dllt<ifindex>/')
+      .description('live capture on one interface until SIGINT/SIGTERM; records go to <out>/logs/dllt<ifindex>/ (with --packetless: sockets, not packets)')
       .option('-i, --interface <name>', 'interface name')
       .option('--ifindex <n>', 'interface index (INTERFACE_INDEX_SNIF)')
-      .option('--no-promisc', 'do not put the interface in promiscuous mode (DLLT_PROMISC=N)'),
-  ).action(async (opts: CommonOptions & { interface?: string }) => {
+      .option('--no-promisc', 'do not put the interface in promiscuous mode (DLLT_PROMISC=N)')
+      .option('--packetless', 'no packets: TCP flows with rtt and retransmissions from the kernel\'s socket tables (ss), every DLLT_PACKETLESS_POLL_MS, in every network namespace on the host (or --pid/--pod); records go to <out>/logs/packetless/')
+      .option('--pid <pid>', 'with --packetless: only the network namespace of this process')
+      .option('--pod <namespace/name>', 'with --packetless: only the network namespace of this pod (found as `dllt pod` finds it)'),
+  ).action(async (opts: CommonOptions & CaptureOptions) => {
+    if (opts.packetless) {
+      checkPacketlessFlags(opts);
+      process.exitCode = await runPacketless(configFrom(opts), { pid: opts.pid, pod: opts.pod });
+      return;
+    }
+    for (const [flag, given] of [['--pid', opts.pid], ['--pod', opts.pod]] as const) {
+      if (given !== undefined) throw new DlltError('DLLT_ERR_USAGE', `${flag} needs --packetless`, { hint: 'to capture packets of a pod, use dllt pod NAMESPACE/NAME' });
+    }
     process.exitCode = await runCapture(configFrom(opts), opts.interface);
   });
 

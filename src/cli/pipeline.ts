@@ -10,7 +10,7 @@ import { DecodeStatus, MALFORMED_REASON_COUNT, MALFORMED_REASON_NAMES, Malformed
 import { END_REASON_NAMES, EndReasonCode, FlowEngine, type FlowLifecycleSink } from '../flow/flow-engine.js';
 import { appendEventSnapshot, appendSnapshot, KIND_END, KIND_START, KIND_UPDATE, SnapshotBatch } from '../record/flow-snapshot.js';
 import { EventDetector, type EventOutput } from '../analyze/events/detector.js';
-import { eventSpec, type EventCode } from '../analyze/events/catalog.js';
+import { EventCode, eventSpec } from '../analyze/events/catalog.js';
 import type { LocalNet } from '../analyze/local-side.js';
 import type { FlowAppInfo } from '../record/records.js';
 import type { DnsAnswerNames } from '../record/server-names.js';
@@ -61,6 +61,8 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
   private readonly view = new PacketView();
   private batch: SnapshotBatch;
   private evictionsReported = 0;
+  /** Event 00011 is raised (DLLT_EVENTS and DLLT_EVENTS_OFF allow it). */
+  private readonly vifGoneEvent: boolean;
 
   constructor(
     config: Config,
@@ -72,6 +74,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
     /** Where follow pcaps go; without it nothing is followed. */
     followDir?: string,
   ) {
+    this.vifGoneEvent = config.events && !config.eventsOff.includes(EventCode.VIF_DISAPPEARED);
     const first = stage.nextBatch();
     this.batch = new SnapshotBatch(first.nums, first.history);
     const us = 1_000_000;
@@ -187,6 +190,19 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
     this.engine.flushAll(reason);
     this.drain();
     this.reportEvictions();
+  }
+
+  /**
+   * Live mode: the monitored interface vanished at `tsUs`, after its capture delivered its last
+   * packets. Every open flow ends (`interface_gone`) and event 00011 names them; returns how many.
+   */
+  interfaceGone(ifindex: number, tsUs: number): number {
+    this.advanceClock(tsUs);
+    const cut = this.engine.flushAll(EndReasonCode.INTERFACE_GONE);
+    this.drain();
+    this.stage.interfaceGone({ ifindex, tsUs, event: this.vifGoneEvent });
+    this.reportEvictions();
+    return cut;
   }
 
   flowStarted(id: number): void {

@@ -9,6 +9,8 @@ import { notifRecord } from '../record/notif.js';
 import { DlltFileSink } from '../sinks/dllt-files.js';
 import { newBatchArrays } from '../record/flow-snapshot.js';
 import { processFlowRecord } from '../record/process-flow-record.js';
+import { socketEventRecord } from '../record/socket-event-record.js';
+import { EventProcesses } from '../record/event-processes.js';
 import { AttributionClient, type AttributionStats } from './attribution-client.js';
 import { SLOT_GENERATION, SLOT_STATE_FREE, WORKER_BACKLOG_BYTES, type StageMessage, type WorkerInit, type WorkerReply } from './worker-record-stage.js';
 
@@ -24,11 +26,13 @@ function reply(m: WorkerReply): void {
 let sink: DlltFileSink;
 let stage: InlineRecordStage;
 let attribution: AttributionClient | undefined;
+let eventProcesses: EventProcesses | undefined;
 try {
   sink = new DlltFileSink({
     ...init.sink,
     backlogBytes: WORKER_BACKLOG_BYTES,
     processFlows: init.attribution !== undefined,
+    socketEvents: init.attribution?.useEbpf === true,
     startTime: new Date(init.startTimeMs),
     onNotice: (level, kind, message, extra) => {
       sink.writeNotif(notifRecord(init.ifName, level, kind, message, extra));
@@ -37,16 +41,37 @@ try {
   });
   sink.open();
   if (init.attribution !== undefined) {
-    attribution = new AttributionClient(init.attribution, (ends) => {
-      for (const end of ends) sink.writeProcessFlow(processFlowRecord(init.ifName, end));
+    const events = new EventProcesses((rec) => sink.writeEvent(rec));
+    eventProcesses = events;
+    attribution = new AttributionClient(init.attribution, {
+      found: (ends, settled) => {
+        for (const end of ends) sink.writeProcessFlow(processFlowRecord(init.ifName, end));
+        events.found(ends);
+        events.settled(settled);
+      },
+      socketEvents: (events) => {
+        for (const e of events) sink.writeSocketEvent(socketEventRecord(init.ifName, e));
+      },
+      notice: (level, kind, message, extra) => {
+        sink.writeNotif(notifRecord(init.ifName, level, kind, message, extra));
+        if (level !== 'info') reply({ t: 'warning', text: `dllt: ${level}: ${message}` });
+      },
     });
   }
   const client = attribution;
+  const events = eventProcesses;
   const rules = init.roleRules;
   stage = new InlineRecordStage(sink, init.ifName, {
     roleRules: rules === undefined ? undefined : compileRoleRules(rules.config, rules.ourNets, rules.source),
     dnsNameMinS: init.dnsNameMinS,
-    onFlowStart: client === undefined ? undefined : (flow) => client.flowStarted(flow),
+    onFlowStart:
+      client === undefined
+        ? undefined
+        : (flow) => {
+            client.flowStarted(flow);
+            events!.flowStarted(flow.serial, flow.clientIsSrc);
+          },
+    onEvent: events === undefined ? undefined : (rec, serial) => events.event(rec, serial),
   });
   reply({ t: 'ready' });
 } catch (err) {
@@ -79,6 +104,9 @@ port.on('message', (m: StageMessage) => {
     case 'iface':
       stage.interfaceName(m.id, m.name);
       break;
+    case 'vif_gone':
+      stage.interfaceGone(m.gone);
+      break;
     case 'close':
       void closeAll().then(() => reply({ t: 'closed' }));
       break;
@@ -87,6 +115,7 @@ port.on('message', (m: StageMessage) => {
 
 async function closeAll(): Promise<void> {
   if (attribution !== undefined) noteAttribution(await attribution.close());
+  eventProcesses?.flush();
   await sink.close();
 }
 

@@ -2,7 +2,8 @@
  * `dllt capture`: live capture on one interface until SIGINT/SIGTERM, then every open flow is
  * written to end_flows with reason `shutdown` and the process exits 0. Packet time drives the
  * timers; wall time advances the clock once a second so a quiet interface still expires flows.
- * Kernel receive/drop counters go to log_notif every DLLT_STATS_INTERVAL_S and at exit.
+ * Kernel receive/drop counters go to log_notif every DLLT_STATS_INTERVAL_S and at exit. The
+ * interface disappearing (00011, DLLT_ON_VIF_GONE) is CaptureLifecycle's business.
  */
 import { EndReasonCode } from '../flow/flow-engine.js';
 import { BLOCK_TIMEOUT_MS, LiveCapture } from '../sources/live-capture.js';
@@ -13,6 +14,7 @@ import { describeInterfaces, firstUpInterface, resolveInterface, type NetInterfa
 import type { Config } from './config.js';
 import { DlltError } from './errors.js';
 import { RunContext } from './run-context.js';
+import { CaptureLifecycle, EXIT_VIF_GONE } from './capture-lifecycle.js';
 
 function chooseInterface(config: Config, ifname: string | undefined): NetInterface {
   const wanted = config.interfaceIndex ?? ifname;
@@ -41,11 +43,10 @@ export async function runCapture(config: Config, ifname: string | undefined): Pr
   const run = await RunContext.open(config, `dllt${nic.index}`, nic.name, interfaceNets(nic.name), true);
   run.banner(`interface ${nic.name} (index ${nic.index})`);
   const pipeline = run.pipeline;
-  let fatal: string | undefined;
   let lastPackets = 0;
   let lastStatsMs = Date.now();
 
-  const capture = new LiveCapture(
+  const lifecycle = new CaptureLifecycle(run, nic.name, nic.index, (onFatal) => new LiveCapture(
     { ifname: nic.name, snaplen: config.snaplen, promisc: config.promisc, filter: config.filter, statsIntervalMs: config.statsIntervalS * 1000 },
     pipeline,
     (stats) => {
@@ -62,24 +63,12 @@ export async function runCapture(config: Config, ifname: string | undefined): Pr
       lastStatsMs = now;
       run.say(`${new Date(now).toISOString()} ${nic.name}: ${packets} packets (${pps} pkt/s), ${pipeline.engine.activeFlows} active flows, ${pipeline.engine.counters.flowsEnded} ended, kernel drops ${stats.dropped}`);
     },
-    (message) => {
-      fatal = message;
-      run.notify('error', 'capture_failed', message);
-      stopOnce();
-    },
-  );
+    onFatal,
+  ));
 
-  let resolveDone: () => void = () => {};
-  const done = new Promise<void>((r) => (resolveDone = r));
-  let stopping = false;
-  function stopOnce(): void {
-    if (stopping) return;
-    stopping = true;
-    resolveDone();
-  }
   const onSignal = (sig: NodeJS.Signals): void => {
     run.notify('info', 'stop', `received ${sig}: flushing every open flow`);
-    stopOnce();
+    lifecycle.stop();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -87,14 +76,13 @@ export async function runCapture(config: Config, ifname: string | undefined): Pr
   // only run that far ahead of packets, or a quiet flow would expire before its last packets.
   const clockTimer = setInterval(() => pipeline.advanceClock((Date.now() - BLOCK_TIMEOUT_MS) * 1000), 1000);
 
-  capture.start();
-  await done;
+  const end = await lifecycle.ended;
   clearInterval(clockTimer);
-  await capture.stop();
+  await lifecycle.close();
   pipeline.finish(EndReasonCode.SHUTDOWN);
   run.finalReport(`capture ${nic.name}`);
   await run.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
-  return fatal === undefined ? 0 : 1;
+  return end === 'stopped' ? 0 : end === 'vif_gone' ? EXIT_VIF_GONE : 1;
 }

@@ -7,7 +7,7 @@
  * live, the kernel then counts drops, which are reported.
  */
 import { Worker } from 'node:worker_threads';
-import type { BatchArrays, RecordStage } from '../record/record-stage.js';
+import type { BatchArrays, InterfaceGone, RecordStage } from '../record/record-stage.js';
 import { BATCH_HISTORY_BYTES, BATCH_NUMS_BYTES, newBatchArrays } from '../record/flow-snapshot.js';
 import type { FlowAppInfo, NotifRecord } from '../record/records.js';
 import type { DnsAnswerNames } from '../record/server-names.js';
@@ -52,6 +52,7 @@ export type StageMessage =
   | { t: 'notif'; rec: NotifRecord }
   | { t: 'summary'; text: string }
   | { t: 'iface'; id: number; name: string }
+  | { t: 'vif_gone'; gone: InterfaceGone }
   | { t: 'close' };
 
 export type WorkerReply =
@@ -169,6 +170,10 @@ export class WorkerRecordStage implements RecordStage {
 
   dnsAnswer(answer: DnsAnswerNames): void {
     this.pendingDns.push(answer);
+  }
+
+  interfaceGone(gone: InterfaceGone): void {
+    this.post({ t: 'vif_gone', gone });
   }
 
   /** Flushes every record to disk and stops the worker. */

@@ -21,8 +21,12 @@ export const enum EndReasonCode {
   SHUTDOWN = 4,
   EOF = 5,
   REUSED = 6,
+  INTERFACE_GONE = 7,
 }
-export const END_REASON_NAMES = ['fin', 'rst', 'idle', 'evicted', 'shutdown', 'eof', 'reused'] as const;
+export const END_REASON_NAMES = ['fin', 'rst', 'idle', 'evicted', 'shutdown', 'eof', 'reused', 'interface_gone'] as const;
+
+/** Why every open flow ends at once. */
+export type FlushReason = EndReasonCode.SHUTDOWN | EndReasonCode.EOF | EndReasonCode.INTERFACE_GONE;
 
 export interface FlowLifecycleSink {
   flowStarted(id: number): void;
@@ -228,15 +232,20 @@ export class FlowEngine {
     if (v.tsUs > s.lastTs[id]!) s.lastTs[id] = v.tsUs;
   }
 
-  /** Ends every open flow: `shutdown` (live) or `eof` (file) unless a flow already closed. */
-  flushAll(reason: EndReasonCode.SHUTDOWN | EndReasonCode.EOF): void {
+  /** Ends every open flow: `shutdown` (live), `eof` (file) or `interface_gone` (the monitored
+   *  interface vanished), unless a flow already closed. Returns how many ended with `reason`. */
+  flushAll(reason: FlushReason): number {
     const t = this.table;
+    let withReason = 0;
     for (let c = 0; c < CLASS_COUNT; c++) {
       while (t.listHead[c] !== -1) {
         const id = t.listHead[c]!;
-        this.endFlow(id, c === FlowClass.TCP_CLOSING ? this.closingReason(id) : reason);
+        const closing = c === FlowClass.TCP_CLOSING;
+        if (!closing) withReason++;
+        this.endFlow(id, closing ? this.closingReason(id) : reason);
       }
     }
+    return withReason;
   }
 
   /** Flow `id`'s endpoints, originator first, into `out` (cold paths: file names, messages). */

@@ -3,11 +3,12 @@
  * strings come from the same per-flow cache as its flow records, the texts from the event
  * catalog, and `value` is rendered here from the detector's numbers (roles decide whether a
  * side is called client or server). Events are rare next to flows, so plain objects and the
- * generic serializer are fine.
+ * generic serializer are fine. The interface event (00011) is about no single flow: it lists the
+ * flows the disappearance cut, gathered from their flow_end snapshots.
  */
 import { DNS_NO_ANSWER, eventSpec, EventCode } from '../analyze/events/catalog.js';
 import { TLS_VIOLATION_NAMES, tlsAlertDescriptionName, tlsAlertLevelName, tlsVersionName } from '../app/tls/tls-session.js';
-import type { EventRecord, FlowAppInfo } from './records.js';
+import type { EventRecord, FlowAddressing, FlowAppInfo, InterfaceEventRecord } from './records.js';
 import { formatTs } from './serialize.js';
 import { Snap } from './flow-snapshot.js';
 import { PROTO_NAMES, readSnapshot, type FlowStringCache, type SnapshotView } from './flow-record.js';
@@ -107,6 +108,57 @@ export function eventRecordFromSnapshot(nums: Float64Array, slot: number, ifName
     clientIP: roles ? (r.clientIsOrig ? srcIP : dstIP) : undefined,
     serverIP: roles ? (r.clientIsOrig ? dstIP : srcIP) : undefined,
     servicePort: roles ? r.servicePort : undefined,
+    description: spec.description,
+    cause: spec.cause,
+  };
+}
+
+/** How many cut flows an interface event lists; `cutFlowCount` covers them all. */
+export const CUT_FLOWS_LISTED = 100;
+
+/** The flows ended because the interface vanished, gathered until the event that names them. */
+export class CutFlows {
+  count = 0;
+  listed: FlowAddressing[] = [];
+
+  /** Flow snapshot `slot` was ended with reason `interface_gone`. */
+  add(nums: Float64Array, slot: number, strings: FlowStringCache): void {
+    this.count++;
+    if (this.listed.length >= CUT_FLOWS_LISTED) return;
+    const r = readSnapshot(nums, slot, strings);
+    this.listed.push({
+      proto: PROTO_NAMES[r.proto] ?? String(r.proto),
+      srcIP: r.strings.srcIP,
+      srcPort: r.hasPorts ? r.origPort : undefined,
+      dstIP: r.strings.dstIP,
+      dstPort: r.hasPorts ? r.respPort : undefined,
+      communityId: r.strings.communityId,
+    });
+  }
+
+  /** What was gathered; starts a new gathering. */
+  take(): { count: number; listed: FlowAddressing[] } {
+    const out = { count: this.count, listed: this.listed };
+    this.count = 0;
+    this.listed = [];
+    return out;
+  }
+}
+
+/** Event 00011: interface `ifName` (index `ifindex`) disappeared at `tsUs`, cutting `cut`. */
+export function interfaceGoneRecord(ifName: string, ifindex: number, tsUs: number, cut: { count: number; listed: FlowAddressing[] }): InterfaceEventRecord {
+  const spec = eventSpec(EventCode.VIF_DISAPPEARED);
+  return {
+    type: 'event',
+    ts: formatTs(tsUs),
+    tsUs,
+    if: ifName,
+    code: spec.codeText,
+    name: spec.name,
+    value: ifName,
+    ifindex,
+    cutFlowCount: cut.count,
+    cutFlows: cut.listed,
     description: spec.description,
     cause: spec.cause,
   };

@@ -50,6 +50,7 @@ class BothWays implements RecordStage {
   notif(): void {}
   summary(): void {}
   interfaceName(): void {}
+  interfaceGone(): void {}
   appInfo(serial: number, info: FlowAppInfo): void {
     this.apps.set(serial, info);
   }

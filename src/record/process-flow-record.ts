@@ -1,6 +1,6 @@
 /** The process_flow record of one attributed flow end (SPEC 3, 9). */
 import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
-import type { FoundEnd } from '../analyze/enrich/flow-ends.js';
+import type { EndFoundBy, FoundEnd } from '../analyze/enrich/flow-ends.js';
 import type { FlowEndsView } from './flow-record.js';
 import { PROTO_NAMES } from './flow-record.js';
 import type { ProcessFlowRecord } from './records.js';
@@ -10,6 +10,7 @@ import { formatTs } from './serialize.js';
 export interface IdentifiedEnd extends FoundEnd {
   flow: FlowEndsView;
   identity: ProcessIdentity;
+  foundBy: EndFoundBy;
 }
 
 export function processFlowRecord(ifName: string, end: IdentifiedEnd): ProcessFlowRecord {
@@ -41,5 +42,6 @@ export function processFlowRecord(ifName: string, end: IdentifiedEnd): ProcessFl
     containerName: id.containerName,
     netns: end.netns,
     via: end.via,
+    foundBy: end.foundBy,
   };
 }

@@ -3,10 +3,11 @@
  * memory in tests). It runs inline (tests, `analyze-file`) or inside the record worker (the
  * CLI), so the per-packet thread never builds strings or JSON.
  */
-import type { EventRecord, FlowAppInfo, FlowRecord, NotifRecord } from './records.js';
+import type { EventRecord, FlowAppInfo, FlowRecord, InterfaceEventRecord, NotifRecord } from './records.js';
 import { FlowStringCache, flowEndsFromSnapshot, flowJsonLineFromSnapshot, flowRecordFromSnapshot, type FlowEndsView, type FlowExtras } from './flow-record.js';
 import { KIND_END, KIND_EVENT, KIND_START, newBatchArrays, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
-import { eventRecordFromSnapshot } from './event-record.js';
+import { CutFlows, eventRecordFromSnapshot, interfaceGoneRecord } from './event-record.js';
+import { EndReasonCode } from '../flow/flow-engine.js';
 import type { CompiledRoleRules } from '../analyze/roles/compiled-role-rules.js';
 import { ServerNames, type DnsAnswerNames } from './server-names.js';
 
@@ -17,16 +18,30 @@ export interface RecordStageOptions {
   dnsNameMinS: number;
   /** Live capture: each new TCP/UDP flow, for attribution to local processes. */
   onFlowStart?: ((flow: FlowEndsView) => void) | undefined;
+  /** Live capture: events go here with their flow's serial (to wait for its processes) instead
+   *  of straight to the output. */
+  onEvent?: ((rec: EventRecord, serial: number) => void) | undefined;
 }
 
 export interface RecordOutput {
   writeFlow(rec: FlowRecord): void;
   writeNotif(rec: NotifRecord): void;
   writeEvent(rec: EventRecord): void;
+  /** Live outputs only: a capture file has no interface that could vanish. */
+  writeInterfaceEvent?(rec: InterfaceEventRecord): void;
   writeSummary?(text: string): void;
   /** Outputs that store JSON lines take flow lines made straight from snapshots (no objects). */
   readonly wantsFlowJsonLines?: boolean;
   writeFlowJsonLine?(kind: 'flow_end' | 'flow_start' | 'flow_update', line: string): void;
+}
+
+/** The monitored interface vanished; every flow it cut has been handed over (flow_end snapshots
+ *  with reason `interface_gone`) before this. */
+export interface InterfaceGone {
+  ifindex: number;
+  tsUs: number;
+  /** Write event 00011 (off with DLLT_EVENTS=N or 00011 in DLLT_EVENTS_OFF). */
+  event: boolean;
 }
 
 export interface BatchArrays {
@@ -47,6 +62,7 @@ export interface RecordStage {
   appInfo(serial: number, info: FlowAppInfo): void;
   /** The names a DNS response gave its client. */
   dnsAnswer(answer: DnsAnswerNames): void;
+  interfaceGone(gone: InterfaceGone): void;
   close(): Promise<void>;
 }
 
@@ -56,7 +72,9 @@ export class InlineRecordStage implements RecordStage {
   private readonly appBySerial = new Map<number, FlowAppInfo>();
   private readonly serverNames: ServerNames;
   private readonly onFlowStart: ((flow: FlowEndsView) => void) | undefined;
+  private readonly onEvent: ((rec: EventRecord, serial: number) => void) | undefined;
   private readonly extras: FlowExtras = { app: undefined };
+  private readonly cut = new CutFlows();
 
   /** Records are made synchronously in `flows`, so one pair of arrays serves every batch. */
   private readonly arrays: BatchArrays = newBatchArrays();
@@ -68,6 +86,7 @@ export class InlineRecordStage implements RecordStage {
   ) {
     this.serverNames = new ServerNames(options.dnsNameMinS);
     this.onFlowStart = options.onFlowStart;
+    this.onEvent = options.onEvent;
     this.strings = new FlowStringCache(options.roleRules, this.serverNames);
   }
 
@@ -85,9 +104,12 @@ export class InlineRecordStage implements RecordStage {
       const kindCode = nums[b + Snap.KIND]!;
       const app = apps.size > 0 ? apps.get(nums[b + Snap.SERIAL]!) : undefined;
       if (kindCode === KIND_EVENT) {
-        out.writeEvent(eventRecordFromSnapshot(nums, i, ifName, this.strings, app));
+        const rec = eventRecordFromSnapshot(nums, i, ifName, this.strings, app);
+        if (this.onEvent !== undefined) this.onEvent(rec, nums[b + Snap.SERIAL]!);
+        else out.writeEvent(rec);
         continue;
       }
+      if (kindCode === KIND_END && nums[b + Snap.REASON] === EndReasonCode.INTERFACE_GONE) this.cut.add(nums, i, this.strings);
       if (kindCode === KIND_START && this.onFlowStart !== undefined) {
         const ends = flowEndsFromSnapshot(nums, i, this.strings);
         if (ends !== undefined) this.onFlowStart(ends);
@@ -108,6 +130,11 @@ export class InlineRecordStage implements RecordStage {
 
   dnsAnswer(answer: DnsAnswerNames): void {
     this.serverNames.learn(answer);
+  }
+
+  interfaceGone(gone: InterfaceGone): void {
+    const cut = this.cut.take();
+    if (gone.event) this.output.writeInterfaceEvent?.(interfaceGoneRecord(this.defaultIfName, gone.ifindex, gone.tsUs, cut));
   }
 
   private lastIfName = '';

@@ -5,11 +5,13 @@
  */
 
 import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
-import type { EndSide, EndVia } from '../analyze/enrich/flow-ends.js';
+import type { EndFoundBy, EndSide, EndVia } from '../analyze/enrich/flow-ends.js';
+import type { SocketEvent } from '../sources/ebpf/socket-event.js';
 
-export type RecordType = 'flow_start' | 'flow_update' | 'flow_end' | 'event' | 'notif' | 'process_flow';
+export type RecordType = 'flow_start' | 'flow_update' | 'flow_end' | 'event' | 'notif' | 'process_flow' | 'socket_event';
 
-export type EndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'shutdown' | 'eof' | 'reused';
+/** `gone`: packetless flows only, the flow's sockets vanished without a close being seen. */
+export type EndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'shutdown' | 'eof' | 'reused' | 'interface_gone' | 'gone';
 
 export interface BaseRecord {
   type: RecordType;
@@ -66,9 +68,10 @@ export interface FlowRecord extends BaseRecord, FlowAddressing {
   lastTs: string;
   durationUs: number;
   srcPkts: number;
-  srcBytes: number;
+  /** Bytes on the wire; absent in packetless flows, which never see frames. */
+  srcBytes?: number;
   dstPkts: number;
-  dstBytes: number;
+  dstBytes?: number;
   srcPayloadBytes: number;
   dstPayloadBytes: number;
   connState?: string;
@@ -110,6 +113,15 @@ export interface FlowRecord extends BaseRecord, FlowAddressing {
   serverName?: string;
   serverNameChain?: string[];
   serverNameTtl?: number;
+  /** `packetless`: built from socket introspection (`dllt capture --packetless`), not packets. */
+  source?: 'packetless';
+  /** Packetless: the kernel's smoothed RTT, its variation and the minimum seen, µs, as `rttSide`'s socket measured them. */
+  rttUs?: number;
+  rttVarUs?: number;
+  minRttUs?: number;
+  rttSide?: 'client' | 'server';
+  /** Packetless: the kernel's TCP state of the `rttSide` socket (`ESTABLISHED`, `CLOSE_WAIT`...). */
+  tcpState?: string;
 }
 
 export type NotifLevel = 'info' | 'warn' | 'error';
@@ -125,7 +137,7 @@ export interface NotifRecord extends BaseRecord {
 }
 
 /** A network event (SPEC 6): `netwevents_` files. */
-export interface EventRecord extends BaseRecord, FlowAddressing {
+export interface EventRecord extends BaseRecord, FlowAddressing, Partial<ProcessIdentity> {
   type: 'event';
   /** Five digits, as the seed writes codes (`00009`). */
   code: string;
@@ -145,6 +157,28 @@ export interface EventRecord extends BaseRecord, FlowAddressing {
   servicePort?: number;
   description: string;
   cause: string;
+  /** Live capture: whose process the process fields are (the end that did it when local). */
+  processSide?: EndSide;
+}
+
+/** An event about the monitored interface rather than one flow (00011: it disappeared), in
+ *  the same `netwevents_` file. It names the flows it cut: all of them in the count, the first
+ *  100 in the list (a node's veth can carry thousands; the end_flows records have every one). */
+export interface InterfaceEventRecord extends BaseRecord {
+  type: 'event';
+  code: string;
+  name: string;
+  /** The interface's name. */
+  value: string;
+  /** The index the interface had: the one the output directory is named after, or the one it
+   *  came back with. */
+  ifindex: number;
+  /** Open flows the disappearance ended (`endReason` `interface_gone`). */
+  cutFlowCount: number;
+  /** The first 100 of those flows (CUT_FLOWS_LISTED), in the order they were ended. */
+  cutFlows: FlowAddressing[];
+  description: string;
+  cause: string;
 }
 
 /** One local end of a flow joined with the process behind it (SPEC 9): `process_flows_` files.
@@ -159,6 +193,17 @@ export interface ProcessFlowRecord extends BaseRecord, FlowAddressing, Omit<Proc
   /** `socket`: the process holds the flow's socket; `listener`: it owns the listening socket
    *  that accepted it (the flow's own socket was gone or not yet accepted). */
   via: EndVia;
+  /** `proc`: the /proc socket tables; `ebpf`: eBPF socket events (USE_EBPF=Y); `ss`: packetless. */
+  foundBy: EndFoundBy;
 }
 
-export type AnyRecord = FlowRecord | NotifRecord | EventRecord | ProcessFlowRecord;
+/** One raw TCP socket event seen by eBPF (USE_EBPF=Y, SPEC 3, 9): `processEBPF_` files. `ts` is
+ *  the kernel's time of the event. */
+export interface SocketEventRecord extends BaseRecord, Omit<SocketEvent, 'tsNs' | 'tsUs' | 'localIp' | 'remoteIp'> {
+  type: 'socket_event';
+  /** Renamed as in every other record (`srcIP`). */
+  localIP: string;
+  remoteIP?: string;
+}
+
+export type AnyRecord = FlowRecord | NotifRecord | EventRecord | InterfaceEventRecord | ProcessFlowRecord | SocketEventRecord;

@@ -113,6 +113,7 @@ test('every key a sample record emits is documented', () => {
     serverName: 'example.com', serverNameChain: ['example.com', 'edge.example.net'], serverNameTtl: 30,
     tls: { version: 'TLSv1.3', sni: 'example.com', alpn: 'h2', alert: 'handshake_failure' },
     http: { method: 'GET', host: 'example.com', path: '/' },
+    source: 'packetless', rttUs: 120, rttVarUs: 40, minRttUs: 90, rttSide: 'client', tcpState: 'ESTABLISHED',
   };
   const notif: NotifRecord = {
     type: 'notif', ts: formatTs(0), tsUs: 0, if: 'x', level: 'error', kind: 'disk_full', message: 'm',

@@ -5,7 +5,7 @@
  * null properties and empty nested objects are left out.
  */
 
-import { EVENT_FIELDS, FLOW_FIELDS, NESTED_FIELDS, NOTIF_FIELDS, PROCESS_FLOW_FIELDS } from './fields.js';
+import { EVENT_FIELDS, FLOW_FIELDS, NESTED_FIELDS, NOTIF_FIELDS, PROCESS_FLOW_FIELDS, SOCKET_EVENT_FIELDS } from './fields.js';
 
 type Fields = Record<string, unknown>;
 
@@ -16,6 +16,7 @@ const ORDER_BY_TYPE: Readonly<Record<string, readonly string[]>> = {
   notif: NOTIF_FIELDS,
   event: EVENT_FIELDS,
   process_flow: PROCESS_FLOW_FIELDS,
+  socket_event: SOCKET_EVENT_FIELDS,
 };
 
 const LEADING_ORDER = ['type', 'ts', 'tsUs', 'if'];

@@ -28,7 +28,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { DlltError } from '../cli/errors.js';
-import type { EventRecord, FlowRecord, NotifLevel, NotifRecord, ProcessFlowRecord } from '../record/records.js';
+import type { EventRecord, FlowRecord, InterfaceEventRecord, NotifLevel, NotifRecord, ProcessFlowRecord, SocketEventRecord } from '../record/records.js';
 import { fileTimestamp, toJsonLine, toTextLine } from '../record/serialize.js';
 
 export type NoticeFn = (level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>) => void;
@@ -48,6 +48,8 @@ export interface DlltFileSinkOptions {
   backlogBytes?: number;
   /** Live capture: a process_flows file too (SPEC 9). */
   processFlows?: boolean;
+  /** USE_EBPF=Y: a processEBPF file of raw socket events too (SPEC 3). */
+  socketEvents?: boolean;
 }
 
 const FLUSH_THRESHOLD_BYTES = 64 * 1024;
@@ -135,6 +137,7 @@ export class DlltFileSink {
   private readonly events: OutputFile;
   private readonly summary: OutputFile;
   private readonly processFlows: OutputFile | undefined;
+  private readonly socketEvents: OutputFile | undefined;
   private readonly files: OutputFile[];
   private readonly serialize: (rec: object) => string;
   private readonly backlogLimit: number;
@@ -160,7 +163,9 @@ export class DlltFileSink {
     this.summary = new OutputFile(opts.dir, 'outputfile.txt', `outputfile_${ts}`, '.txt');
     this.processFlows = opts.processFlows ? logFile('process_flows') : undefined;
     this.files = [this.notif, this.flows, this.endFlows, this.events, this.summary];
+    this.socketEvents = opts.socketEvents ? logFile('processEBPF') : undefined;
     if (this.processFlows) this.files.push(this.processFlows);
+    if (this.socketEvents) this.files.push(this.socketEvents);
     this.serialize = opts.format === 'text' ? toTextLine : toJsonLine;
     this.backlogLimit = opts.backlogBytes ?? DEFAULT_BACKLOG_BYTES;
   }
@@ -218,8 +223,16 @@ export class DlltFileSink {
     this.enqueue(this.events, this.serialize(rec));
   }
 
+  writeInterfaceEvent(rec: InterfaceEventRecord): void {
+    this.enqueue(this.events, this.serialize(rec));
+  }
+
   writeProcessFlow(rec: ProcessFlowRecord): void {
     if (this.processFlows) this.enqueue(this.processFlows, this.serialize(rec));
+  }
+
+  writeSocketEvent(rec: SocketEventRecord): void {
+    if (this.socketEvents) this.enqueue(this.socketEvents, this.serialize(rec));
   }
 
   /** Human-readable text for outputfile.txt; written as one unit. */

@@ -243,8 +243,10 @@ export class LiveCapture {
     const child = this.child;
     if (!child || this.finished) return this.exited;
     // Packets in a ring block the kernel has not yet handed over would die with tcpdump: wait
-    // until every block holding packets from before the stop has been retired and read.
-    if (!this.opts.immediate && this.listening) await new Promise((r) => setTimeout(r, BLOCK_TIMEOUT_MS));
+    // until every block holding packets from before the stop has been retired and read. A
+    // vanished interface took its ring with it: there is nothing left to wait for.
+    const ringAlive = this.listening && readInterface(this.opts.ifname) !== undefined;
+    if (!this.opts.immediate && ringAlive) await new Promise((r) => setTimeout(r, BLOCK_TIMEOUT_MS));
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     const guard = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
     try {
@@ -289,9 +291,10 @@ export class LiveCapture {
     if (m) {
       this.stats.dropped = Number(m[1]);
       this.statsPending = true;
-      // "dropped by interface" may follow on the next line; report once the block is read. The
-      // block tcpdump prints as it exits is reported as the final one, from onClose.
-      if (!this.stopping) setImmediate(() => this.flushStats(false));
+      // A SIGUSR1 report is one line with every count. The block tcpdump prints as it exits has
+      // each count on a line of its own, also when it exits by itself (the interface vanished):
+      // that is the final report, made once, from onClose.
+      if (!this.stopping && RE_RECEIVED.test(line)) setImmediate(() => this.flushStats(false));
       return;
     }
     if (stats) return;

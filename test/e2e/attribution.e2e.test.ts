@@ -9,17 +9,20 @@
  * must name, for the connection, the server's pid/comm/container/pod and the client's — the
  * pids are the test's own children, the ids and names what the test created.
  *
+ * Three variants: USE_EBPF=N, USE_EBPF=Y (the ends must come from eBPF events), and USE_EBPF=Y
+ * with eBPF's capabilities dropped (one clear warning, /proc still attributes).
  * Runs as root with a cgroup v2 hierarchy, python3 and curl; otherwise it prints why it skips.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collect, ifindexOf, labUnavailableReason, NetnsLab, waitForTcpPort } from './netns.js';
 import { CLI, packetSocketsOn, readJsonLines, sleep, waitFor } from './event-lab.js';
-import type { FlowRecord, ProcessFlowRecord } from '../../src/record/records.js';
+import type { EventRecord, FlowRecord, ProcessFlowRecord, SocketEventRecord } from '../../src/record/records.js';
+import { checkEbpf } from '../../src/sources/ebpf/ebpf-availability.js';
 import { findPodInterface } from '../../src/cli/run-pod.js';
 
 /** The cgroup v2 hierarchy: alone, or hybrid's `unified` (ENVIRONMENT.md). */
@@ -28,6 +31,7 @@ const skip = labUnavailableReason(['python3', 'curl']) ?? (CGROUP2 === undefined
 if (skip) console.log(`# attribution e2e skipped: ${skip}`);
 
 const PORT = 8080;
+const CLOSED_PORT = 8081;
 
 /** Answers one request after `delay` s, so curl's socket is open while dllt looks (/proc sees
  *  only sockets that exist). */
@@ -89,8 +93,26 @@ function inPod(lab: NetnsLab, ns: string, cgroup: string, argv: string[]) {
   return lab.spawnHost('nsenter', [`--net=/run/netns/${ns}`, 'sh', '-c', `echo $$ > '${cgroup}/cgroup.procs' && exec ${quoted}`]);
 }
 
-for (const useEbpf of ['N']) {
-  test(`USE_EBPF=${useEbpf}: process_flows names both ends of a pod-to-pod connection (pid, comm, container, pod) on pod A's host veth`, { skip, timeout: 60_000 }, async () => {
+/** The three ways attribution runs: /proc, eBPF, and USE_EBPF=Y without the privilege eBPF needs
+ *  (capsh drops it from dllt's bounding set), where /proc must still do the job. */
+const VARIANTS = [
+  { name: 'USE_EBPF=N', useEbpf: 'N', foundBy: 'proc', dropEbpfCaps: false },
+  { name: 'USE_EBPF=Y', useEbpf: 'Y', foundBy: 'ebpf', dropEbpfCaps: false },
+  { name: 'USE_EBPF=Y without CAP_SYS_ADMIN/CAP_BPF/CAP_PERFMON', useEbpf: 'Y', foundBy: 'proc', dropEbpfCaps: true },
+] as const;
+
+// As dllt does, tracefs is mounted when it is missing.
+const ebpfCheck = checkEbpf();
+const ebpfSkip = skip ?? (ebpfCheck.ok ? undefined : ebpfCheck.reason);
+if (ebpfSkip && !skip) console.log(`# attribution e2e with USE_EBPF=Y skipped: ${ebpfSkip}`);
+const capshSkip = skip ?? (existsSync('/usr/sbin/capsh') ? undefined : 'capsh is missing (apt-get install libcap2-bin)');
+if (capshSkip && !skip) console.log(`# attribution e2e without eBPF privilege skipped: ${capshSkip}`);
+
+type Notif = { kind: string; level: string; message: string; attributedFlows?: number; localFlows?: number };
+
+for (const v of VARIANTS) {
+  const variantSkip = v.dropEbpfCaps ? capshSkip : v.useEbpf === 'Y' ? ebpfSkip : skip;
+  test(`${v.name}: process_flows names both ends of a pod-to-pod connection (pid, comm, container, pod) on pod A's host veth`, { skip: variantSkip, timeout: 90_000 }, async () => {
     const lab = new NetnsLab('dllta');
     const tmp = mkdtempSync(join(tmpdir(), 'dllt-attr-'));
     const cgroupRoot = join(CGROUP2!, `dllt-e2e-${lab.tag}`);
@@ -101,28 +123,47 @@ for (const useEbpf of ['N']) {
       const podA = makePod(cgroupRoot, podsDir, 'shop', 'web-0', 'web');
       const podB = makePod(cgroupRoot, podsDir, 'shop', 'client-7f9c', 'curl');
       const pair = lab.bridgedPair();
-      const server = inPod(lab, pair.server.name, podA.cgroup, ['python3', '-c', SLOW_SERVER_PY, pair.server.ipv4, String(PORT), '1.5']);
-      await waitForTcpPort(lab, pair.server.name, pair.server.ipv4, PORT);
 
       const out = join(tmp, 'out');
       const ifindex = ifindexOf(pair.serverHostIf);
-      // `dllt pod shop/web-0` finds the same interface: pods dir → uid → cgroup → netns → veth peer.
-      const podIf = findPodInterface('shop/web-0', podsDir);
-      assert.deepEqual([podIf.ifindex, podIf.ifname, podIf.pid], [ifindex, pair.serverHostIf, server.pid]);
-      const dllt = lab.spawnHost(process.execPath, [CLI, 'capture', '--ifindex', String(ifindex), '--out', out], {
-        env: { ...process.env, USE_EBPF: useEbpf, DLLT_KUBELET_PODS_DIR: podsDir, DLLT_TCP_CLOSING_S: '1' },
+      const dlltArgv = [process.execPath, CLI, 'capture', '--ifindex', String(ifindex), '--out', out];
+      const [cmd, ...args] = v.dropEbpfCaps ? ['capsh', '--drop=cap_sys_admin,cap_bpf,cap_perfmon', '--', '-c', 'exec "$0" "$@"', ...dlltArgv] : dlltArgv;
+      const dllt = lab.spawnHost(cmd!, args, {
+        env: { ...process.env, USE_EBPF: v.useEbpf, DLLT_KUBELET_PODS_DIR: podsDir, DLLT_TCP_CLOSING_S: '1', DLLT_FLUSH_INTERVAL_MS: '100' },
       });
       const before = packetSocketsOn(ifindex);
-      const dlltDone = collect(dllt, 60_000);
+      const dlltDone = collect(dllt, 90_000);
       const dir = join(out, 'logs', `dllt${ifindex}`);
+      const notifs = (): Notif[] => {
+        try {
+          return readJsonLines<Notif>(dir, 'log_notif_');
+        } catch {
+          return []; // not created yet, or a line half written
+        }
+      };
       await waitFor(() => packetSocketsOn(ifindex) > before, 'dllt to open the interface');
+      if (v.useEbpf === 'Y') {
+        // bpftrace compiles its program for seconds before its probes are attached.
+        await waitFor(() => notifs().some((n) => n.kind.startsWith('ebpf_')), 'dllt to report on eBPF', 30_000);
+      }
       await sleep(300);
+
+      // The server starts after dllt, so with eBPF its listen() is seen too.
+      const server = inPod(lab, pair.server.name, podA.cgroup, ['python3', '-c', SLOW_SERVER_PY, pair.server.ipv4, String(PORT), '1.5']);
+      await waitForTcpPort(lab, pair.server.name, pair.server.ipv4, PORT);
+      // `dllt pod shop/web-0` finds the same interface: pods dir → uid → cgroup → netns → veth peer.
+      const podIf = findPodInterface('shop/web-0', podsDir);
+      assert.deepEqual([podIf.ifindex, podIf.ifname, podIf.pid, podIf.addresses], [ifindex, pair.serverHostIf, server.pid, [pair.server.ipv4]]);
 
       const curl = inPod(lab, pair.client.name, podB.cgroup, ['curl', '-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{local_port}', `http://${pair.server.ipv4}:${PORT}/`]);
       const curlRun = await collect(curl, 15_000);
       assert.equal(curlRun.code, 0, curlRun.stderr);
       const clientPort = Number(curlRun.stdout);
-      await sleep(2500);
+      // A refused connection lasts under a millisecond: only eBPF sees curl's socket, and the
+      // 00009 event then names curl (the resetting side has no process: nothing listens).
+      const refused = inPod(lab, pair.client.name, podB.cgroup, ['curl', '-sS', '--max-time', '5', '-o', '/dev/null', `http://${pair.server.ipv4}:${CLOSED_PORT}/`]);
+      assert.equal((await collect(refused, 10_000)).code, 7);
+      await sleep(3500);
       dllt.kill('SIGTERM');
       const run = await dlltDone;
       assert.equal(run.code, 0, run.stderr);
@@ -131,18 +172,40 @@ for (const useEbpf of ['N']) {
       assert.equal(flows.length, 1, JSON.stringify(flows));
       const ends = readJsonLines<ProcessFlowRecord>(dir, 'process_flows_').filter((p) => p.communityId === flows[0]!.communityId);
       const view = (p: ProcessFlowRecord | undefined) =>
-        p && { side: p.side, pid: p.pid, comm: p.comm, containerId: p.containerId, containerRuntime: p.containerRuntime, podUid: p.podUid, podName: p.podName, podNamespace: p.podNamespace, containerName: p.containerName, srcPort: p.srcPort, dstPort: p.dstPort };
+        p && { side: p.side, pid: p.pid, comm: p.comm, containerId: p.containerId, containerRuntime: p.containerRuntime, podUid: p.podUid, podName: p.podName, podNamespace: p.podNamespace, containerName: p.containerName, srcPort: p.srcPort, dstPort: p.dstPort, netns: p.netns, foundBy: p.foundBy };
       assert.deepEqual(view(ends.find((p) => p.side === 'server')), {
         side: 'server', pid: server.pid, comm: 'python3', containerId: podA.containerId, containerRuntime: 'containerd',
         podUid: podA.uid, podName: 'web-0', podNamespace: 'shop', containerName: 'web', srcPort: clientPort, dstPort: PORT,
+        netns: statSync(`/run/netns/${pair.server.name}`).ino, foundBy: v.foundBy,
       });
       assert.deepEqual(view(ends.find((p) => p.side === 'client')), {
         side: 'client', pid: curl.pid, comm: 'curl', containerId: podB.containerId, containerRuntime: 'containerd',
         podUid: podB.uid, podName: 'client-7f9c', podNamespace: 'shop', containerName: 'curl', srcPort: clientPort, dstPort: PORT,
+        netns: statSync(`/run/netns/${pair.client.name}`).ino, foundBy: v.foundBy,
       });
       assert.equal(ends.length, 2, JSON.stringify(ends));
-      const note = readJsonLines<{ kind: string; attributedFlows?: number; localFlows?: number }>(dir, 'log_notif_').find((n) => n.kind === 'attribution');
+      const all = notifs();
+      const note = all.find((n) => n.kind === 'attribution');
       assert.ok(note && note.attributedFlows! >= 1, JSON.stringify(note));
+
+      const ebpfNotes = all.filter((n) => n.kind.startsWith('ebpf_'));
+      if (v.useEbpf === 'N') assert.deepEqual(ebpfNotes, []);
+      else if (v.dropEbpfCaps) {
+        assert.deepEqual(ebpfNotes.map((n) => [n.kind, n.level, n.message]), [
+          ['ebpf_unavailable', 'warn', 'USE_EBPF=Y: missing capability CAP_SYS_ADMIN (or CAP_BPF with CAP_PERFMON): run as root or grant it (Kubernetes: securityContext.capabilities.add); using /proc'],
+        ]);
+        assert.equal(readJsonLines(dir, 'processEBPF_').length, 0);
+      } else {
+        assert.deepEqual(ebpfNotes.map((n) => n.kind), ['ebpf_started']);
+        // The raw events: curl's connect() in pod B's namespace, python's listen() in pod A's.
+        const events = readJsonLines<SocketEventRecord>(dir, 'processEBPF_');
+        const connect = events.find((e) => e.newState === 'TCP_SYN_SENT' && e.pid === curl.pid);
+        assert.deepEqual(connect && [connect.comm, connect.processContext, connect.netns, connect.remoteIP, connect.remotePort], ['curl', true, statSync(`/run/netns/${pair.client.name}`).ino, pair.server.ipv4, PORT]);
+        const refusedEvent = readJsonLines<EventRecord>(dir, 'netwevents_').find((e) => e.code === '00009' && e.dstPort === CLOSED_PORT);
+        assert.deepEqual(refusedEvent && [refusedEvent.side, refusedEvent.processSide, refusedEvent.pid, refusedEvent.comm, refusedEvent.podName, refusedEvent.containerId], ['dst', 'client', refused.pid, 'curl', 'client-7f9c', podB.containerId]);
+        const listen = events.find((e) => e.newState === 'TCP_LISTEN' && e.pid === server.pid);
+        assert.deepEqual(listen && [listen.comm, listen.localIP, listen.localPort, listen.netns], ['python3', pair.server.ipv4, PORT, statSync(`/run/netns/${pair.server.name}`).ino]);
+      }
       passed = true;
     } finally {
       lab.cleanup();

@@ -179,6 +179,15 @@ export class NetnsLab {
     return collect(this.spawnHost(cmd, args), timeoutMs);
   }
 
+  /**
+   * A pod recreated after its namespace was deleted: namespace `short` of a bridgedPair (`c` or
+   * `s`) made again with the same namespace and host-side veth names, a new interface index,
+   * and `ipv4` on its `eth0`.
+   */
+  recreateBridged(short: 'c' | 's', bridge: string, ipv4: string): { ns: Namespace; hostIf: string } {
+    return this.attach(short, bridge, ipv4, undefined);
+  }
+
   /** Deletes one host link now (tests of a vanishing interface). */
   deleteHostLink(name: string): void {
     quiet('ip', ['link', 'del', name]);

@@ -18,6 +18,9 @@ export type EndSide = 'client' | 'server';
  *  that accepted the flow. */
 export type EndVia = 'socket' | 'listener';
 
+/** What found an end: the /proc socket tables, eBPF socket events (USE_EBPF=Y), or `ss` (packetless). */
+export type EndFoundBy = 'proc' | 'ebpf' | 'ss';
+
 /** One local end of a flow, found in a network namespace. */
 export interface FoundEnd {
   side: EndSide;

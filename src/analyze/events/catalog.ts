@@ -119,7 +119,7 @@ export const EVENT_CATALOG: readonly EventSpec[] = [
     code: EventCode.VIF_DISAPPEARED, codeText: '00011', name: 'CODE_VIF_DISAPPEARED',
     description: 'When a Kubernetes pod is deleted and the virtual interface disappears',
     cause: 'This happens when a Kubernetes pod is deleted. It can be an error in the application running in the main container or the pod is being migrated to run in other node.',
-    value: 'the interface name (not raised yet: the Kubernetes issue brings it)',
+    value: 'the interface name; the record also has its `ifindex`, `cutFlowCount` (open flows it ended, `endReason` `interface_gone`) and `cutFlows` (the first 100 of them: 5-tuple and `communityId`); live capture only',
     defaultOn: true, settings: '`DLLT_ON_VIF_GONE`',
   },
   {

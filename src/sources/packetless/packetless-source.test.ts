@@ -1,8 +1,8 @@
 /**
  * PacketlessSource against real sockets: python3 server and client in a network namespace of our
  * own (only `lo`), exchanging known byte counts, the source watching the namespace through the
- * server's pid. The oracle is `ss` run by the test itself and read with regexes here (not with
- * ss-parse), plus what the test's programs were told to send and the pids and names it gave them.
+ * server's pid. The oracle is `ss` run by the test itself and read with plain regexes
+ * (ss-oracle.test-support.ts, not ss-parse), plus what the test's programs were told to send and the pids and names it gave them.
  *
  * Tolerance for rtt and retransmissions: the oracle is read just before and just after the
  * source's sample, while both programs are paused with all data acknowledged. The kernel only
@@ -14,11 +14,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { NetnsLab, labUnavailableReason } from '../../../test/e2e/netns.js';
 import { PacketlessSource, type PacketlessHandler } from './packetless-source.js';
+import type { NamespaceRef } from './ss-reader.js';
 import type { PacketlessFlow, PacketlessListener } from './socket-flows.js';
+import { addLoss, exited, oracle, oracleSocket, randomPort, SET_COMM, waitForLine, type OracleSocket } from './ss-oracle.test-support.js';
 
 const unavailable = labUnavailableReason(['ss', 'nsenter', 'stdbuf', 'python3']);
 if (unavailable) console.log(`# packetless source tests skipped: ${unavailable}`);
@@ -41,9 +41,6 @@ class Recorder implements PacketlessHandler {
     this.notices.push(message);
   }
 }
-
-/** Sets the process name (comm) so the test knows exactly what `ss -p` must report. */
-const SET_COMM = 'import ctypes,sys\nctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)\n';
 
 /**
  * Server: listens on 127.0.0.1 and [::1], takes one connection on each, reads what the client was
@@ -79,68 +76,6 @@ time.sleep(0.3); print("ready",flush=True)
 sys.stdin.readline(); c4.close(); c6.close(); time.sleep(0.3)
 `;
 
-function waitForLine(child: ChildProcess, text: string, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`no "${text}" within ${timeoutMs} ms; got: ${out}`)), timeoutMs);
-    child.stdout?.setEncoding('utf8');
-    child.stdout?.on('data', (d: string) => {
-      out += d;
-      if (out.split('\n').includes(text)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-}
-
-function exited(child: ChildProcess, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (child.exitCode !== null) return resolve();
-    const timer = setTimeout(() => reject(new Error('program did not exit')), timeoutMs);
-    child.on('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
-interface OracleSocket {
-  srttUs: number;
-  rttvarUs: number;
-  minRttUs: number;
-  retransTotal: number;
-  pid: number;
-  comm: string;
-}
-
-/** `ss -tinOHeap` in the namespace, now: the oracle. */
-function oracle(ns: string): string {
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'ss', '-tinOHeap'], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout;
-}
-
-/** The oracle's line for the socket bound to `local` (`127.0.0.1:P` or `[::1]:P`), read with plain regexes. */
-function oracleSocket(table: string, local: string, peer: string): OracleSocket {
-  const line = table.split('\n').find((l) => {
-    const f = l.trim().split(/\s+/);
-    return f[3] === local && f[4] === peer;
-  });
-  assert.ok(line, `oracle has no socket ${local} -> ${peer}:\n${table}`);
-  const num = (re: RegExp): number => Number(re.exec(line)?.[1] ?? 'NaN');
-  const rtt = / rtt:([\d.]+)\/([\d.]+)/.exec(line);
-  const user = /users:\(\("([^"]*)",pid=(\d+),/.exec(line);
-  return {
-    srttUs: Math.round(Number(rtt?.[1]) * 1000),
-    rttvarUs: Math.round(Number(rtt?.[2]) * 1000),
-    minRttUs: Math.round(num(/ minrtt:([\d.]+)/) * 1000),
-    retransTotal: / retrans:/.test(line) ? num(/ retrans:\d+\/(\d+)/) : 0,
-    pid: Number(user?.[2]),
-    comm: user?.[1] ?? '',
-  };
-}
-
 /** Our end of a flow matches the oracle read before or after it (see the module comment). */
 function assertMatchesOracle(end: PacketlessFlow['client'], before: OracleSocket, after: OracleSocket, what: string): void {
   assert.ok(end, `${what}: local socket known`);
@@ -164,10 +99,6 @@ async function pollUntil(src: PacketlessSource, done: () => boolean, timeoutMs: 
     await src.poll();
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-function randomPort(): number {
-  return 20000 + (randomBytes(2).readUInt16BE(0) % 20000);
 }
 
 test('loopback exchange (IPv4 and IPv6): tuples, bytes, rtt, retransmissions and owners agree with ss; ends after close', { skip: unavailable }, async () => {
@@ -247,23 +178,6 @@ test('loopback exchange (IPv4 and IPv6): tuples, bytes, rtt, retransmissions and
   }
 });
 
-/**
- * Loss on `lo`: netem when the kernel has it, else netfilter dropping 30 % of the client's data
- * segments in INPUT (after TCP sent them, so TCP sees real loss and retransmits; an OUTPUT drop
- * would look to TCP like a local send failure, re-sent without counting a retransmission).
- */
-function addLoss(ns: string, clientPort: number): string | undefined {
-  const netem = spawnSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'loss', '30%'], { encoding: 'utf8' });
-  if (netem.status === 0) return undefined;
-  const nftRules = `table inet dlltloss {\n chain in {\n  type filter hook input priority 0;\n  tcp sport ${clientPort} tcp flags & (syn|fin|rst) == 0 ip length > 100 numgen random mod 100 < 30 drop\n }\n}\n`;
-  const nft = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: nftRules, encoding: 'utf8' });
-  if (nft.status === 0) {
-    console.log(`# netem unavailable (${netem.stderr.trim() || 'tc failed'}): 30 % loss of client data made with nftables in INPUT instead`);
-    return undefined;
-  }
-  return `no way to make loss: tc netem said "${netem.stderr.trim()}", nft said "${(nft.stderr ?? String(nft.error)).trim()}"`;
-}
-
 test('30 % loss: retransmissions counted as ss counts them, bytes still the payload', { skip: unavailable }, async (t) => {
   const lab = new NetnsLab('dllpl');
   const rec = new Recorder();
@@ -272,7 +186,7 @@ test('30 % loss: retransmissions counted as ss counts them, bytes still the payl
     const ns = lab.addNamespace('l');
     const port = randomPort();
     const clientPort = port + 1;
-    const noLoss = addLoss(ns, clientPort);
+    const noLoss = addLoss(ns, clientPort, 30);
     if (noLoss) {
       console.log(`# loss test skipped: ${noLoss}`);
       t.skip(noLoss);
@@ -372,6 +286,51 @@ test('namespaces: bad references are refused with a reason; a namespace whose pr
     await src.poll();
     assert.equal(src.namespaces().length, 0);
     assert.match(rec.notices.join('\n'), new RegExp(`network namespace of pid ${sleeper.pid} is gone`));
+  } finally {
+    await src.stop();
+    lab.cleanup();
+  }
+});
+
+test('watchAll: a namespace is picked up when listed, kept through another process when the listed one exits, dropped when no longer listed', { skip: unavailable }, async () => {
+  const lab = new NetnsLab('dllpw');
+  const rec = new Recorder();
+  const src = new PacketlessSource(rec, { pollMs: 60_000, destroyEvents: false });
+  let listed: NamespaceRef[] = [];
+  src.watchAll(() => listed);
+  try {
+    const ns = lab.addNamespace('w');
+    const port = randomPort();
+    const [first, second] = [lab.spawnIn(ns, 'sleep', ['30']), lab.spawnIn(ns, 'sleep', ['30'])];
+    const talker = lab.spawnIn(ns, 'python3', [
+      '-c',
+      `import socket,time\nl=socket.socket(); l.bind(("127.0.0.1",${port})); l.listen(1)\nc=socket.socket(); c.bind(("127.0.0.1",${port + 1})); c.connect(("127.0.0.1",${port})); s,_=l.accept()\nc.sendall(b"q"*700); s.recv(700)\nprint("ready",flush=True); time.sleep(30)\n`,
+    ]);
+    await waitForLine(talker, 'ready', 10_000);
+    await src.poll();
+    assert.equal(src.namespaces().length, 0, 'nothing listed, nothing watched');
+    listed = [{ pid: first.pid! }];
+    await src.poll();
+    const [watched] = src.namespaces();
+    assert.equal(watched?.label, `pid ${first.pid}`);
+    const started = flowOf(rec.starts, '127.0.0.1', port + 1, '127.0.0.1', port);
+    assert.equal(started.srcBytes, 700);
+
+    first.kill('SIGKILL');
+    await exited(first, 5000);
+    listed = [{ pid: second.pid! }];
+    await src.poll();
+    await src.poll();
+    assert.deepEqual(src.namespaces().map((n) => [n.inode, n.label]), [[watched!.inode, `pid ${second.pid}`]], 'same namespace, entered through the process still listed');
+    assert.equal(rec.ends.length, 0, 'its flow goes on');
+    assert.equal(rec.starts.length, 1, 'and is not started again');
+
+    listed = [];
+    await src.poll();
+    await src.poll();
+    assert.equal(src.namespaces().length, 0);
+    assert.equal(flowOf(rec.ends, '127.0.0.1', port + 1, '127.0.0.1', port).endReason, 'gone');
+    assert.deepEqual(rec.notices, []);
   } finally {
     await src.stop();
     lab.cleanup();

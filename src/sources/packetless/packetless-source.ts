@@ -14,7 +14,7 @@ import { DestroyMonitor, netnsStillThere, readTcpSockets, resolveNetns, type Nam
 import { SocketFlowTable, type PacketlessFlow, type PacketlessListener, type SocketFlowHandler, type SocketFlowStats } from './socket-flows.js';
 
 export interface PacketlessOptions {
-  /** Time between socket table reads (DLLT_PACKETLESS_POLL_MS when the integrator adds it). */
+  /** Time between socket table reads (DLLT_PACKETLESS_POLL_MS). */
   pollMs: number;
   /** Sockets tracked at most; a namespace's table is read up to twice this many lines. */
   maxSockets: number;
@@ -37,6 +37,8 @@ const MAX_MONITOR_STARTS = 3;
 export interface PacketlessHandler extends SocketFlowHandler {
   /** An operational problem, said once until it changes: a table that cannot be read, a namespace gone, `ss -E` stopped. */
   onNotice?(message: string, ns?: WatchedNetns): void;
+  /** A poll cycle is over: every flow's counters are as the cycle's tables read them. */
+  onCycleEnd?(): void;
 }
 
 export interface PacketlessStats extends SocketFlowStats {
@@ -67,6 +69,7 @@ export class PacketlessSource {
   private running = false;
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
+  private discover: (() => NamespaceRef[]) | undefined;
   private readonly counters = { cycles: 0, tableReads: 0, tableErrors: 0, truncatedTables: 0, badLines: 0, monitorStarts: 0, lastCycleMs: 0 };
 
   constructor(
@@ -85,12 +88,16 @@ export class PacketlessSource {
   watch(ref: NamespaceRef = {}): WatchedNetns | string {
     const ns = resolveNetns(ref);
     if (typeof ns === 'string') return ns;
-    const existing = this.watched.get(ns.inode);
-    if (existing) return existing.ns;
-    const w: Watched = { ns, monitorStarts: 0 };
-    this.watched.set(ns.inode, w);
-    if (this.running) this.startMonitor(w);
-    return ns;
+    return this.add(ns);
+  }
+
+  /**
+   * Instead of watch(): every namespace `discover` lists, asked again at the start of each cycle,
+   * so namespaces (pods) that appear are picked up. One no longer listed is unwatched (its flows
+   * end as `gone`); one whose listed process exited is entered through another, its flows kept.
+   */
+  watchAll(discover: () => NamespaceRef[]): void {
+    this.discover = discover;
   }
 
   /** Stops watching; the namespace's open flows end as `gone` at the next cycle. */
@@ -100,6 +107,16 @@ export class PacketlessSource {
     w.monitor?.stop();
     this.watched.delete(inode);
     this.table.dropNamespace(inode);
+  }
+
+  /**
+   * Our own long-lived processes inside watched namespaces (the `ss -E` monitors). A listing for
+   * watchAll must not count them: they would keep a gone pod's namespace listed, and alive, forever.
+   */
+  helperPids(): Set<number> {
+    const pids = new Set<number>();
+    for (const w of this.watched.values()) if (w.monitor?.running && w.monitor.pid !== undefined) pids.add(w.monitor.pid);
+    return pids;
   }
 
   namespaces(): WatchedNetns[] {
@@ -148,6 +165,29 @@ export class PacketlessSource {
     return { ...this.table.stats, ...this.counters, namespaces: this.watched.size };
   }
 
+  private add(ns: WatchedNetns): WatchedNetns {
+    const existing = this.watched.get(ns.inode);
+    if (existing) return existing.ns;
+    const w: Watched = { ns, monitorStarts: 0 };
+    this.watched.set(ns.inode, w);
+    if (this.running) this.startMonitor(w);
+    return ns;
+  }
+
+  private syncNamespaces(refs: readonly NamespaceRef[]): void {
+    const listed = new Set<number>();
+    for (const ref of refs) {
+      // A process listed a moment ago may have exited since: its namespace is listed through another or not at all.
+      const ns = resolveNetns(ref);
+      if (typeof ns === 'string') continue;
+      listed.add(ns.inode);
+      const w = this.watched.get(ns.inode);
+      if (w === undefined) this.add(ns);
+      else if (!netnsStillThere(w.ns)) w.ns = ns;
+    }
+    for (const inode of [...this.watched.keys()]) if (!listed.has(inode)) this.unwatch(inode);
+  }
+
   private schedule(delayMs: number): void {
     this.timer = setTimeout(() => {
       const startedAt = Date.now();
@@ -159,9 +199,12 @@ export class PacketlessSource {
 
   private async cycle(): Promise<void> {
     const startedAt = performance.now();
+    if (this.discover) this.syncNamespaces(this.discover());
     for (const w of [...this.watched.values()]) {
       if (!this.watched.has(w.ns.inode)) continue;
       if (!netnsStillThere(w.ns)) {
+        // Listed namespaces: the next listing tells whether it lives on (entered through another process) or is gone.
+        if (this.discover) continue;
         this.notice(`network namespace of ${w.ns.label} is gone; its flows end`, w.ns);
         this.unwatch(w.ns.inode);
         continue;
@@ -184,6 +227,7 @@ export class PacketlessSource {
     this.table.finishCycle();
     this.counters.cycles++;
     this.counters.lastCycleMs = performance.now() - startedAt;
+    this.handler.onCycleEnd?.();
   }
 
   private startMonitor(w: Watched): void {

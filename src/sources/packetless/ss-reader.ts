@@ -275,6 +275,11 @@ export class DestroyMonitor {
     });
   }
 
+  /** The `ss -E` process, which lives inside the watched namespace. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Still receiving events. */
   get running(): boolean {
     return !this.stopped && this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;

@@ -178,62 +178,24 @@ export class NetnsSockets {
 
   private scanProcesses(): void {
     this.lastProcessScan = this.clock();
+    const listed = listNetworkNamespaces(this.procRoot);
+    if (listed === undefined) return;
     const next = new Map<number, Namespace>();
-    let names: string[];
-    try {
-      names = readdirSync(this.procRoot);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      const c = name.charCodeAt(0);
-      if (c < 48 || c > 57) continue;
-      let link: string;
-      try {
-        link = readlinkSync(`${this.procRoot}/${name}/ns/net`);
-      } catch {
-        continue;
-      }
-      const inode = Number(link.slice(link.indexOf('[') + 1, -1));
-      if (!Number.isInteger(inode)) continue;
-      let ns = next.get(inode);
-      if (ns === undefined) {
-        const old = this.namespacesByInode.get(inode);
-        ns = { inode, pids: [], tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), lastFdScan: old?.lastFdScan ?? -Infinity };
-        next.set(inode, ns);
-      }
-      ns.pids.push(Number(name));
+    for (const [inode, pids] of listed) {
+      const old = this.namespacesByInode.get(inode);
+      next.set(inode, { inode, pids, tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), lastFdScan: old?.lastFdScan ?? -Infinity });
     }
     this.namespacesByInode = next;
     for (const ns of next.values()) this.readAddresses(ns);
   }
 
-  /** The namespace's own addresses (IPv4 LOCAL routes of fib_trie, IPv6 if_inet6), so a server
-   *  end is placed in its namespace even when its connection's socket is already gone. */
+  /** The namespace's own addresses, so a server end is placed in its namespace even when its
+   *  connection's socket is already gone. */
   private readAddresses(ns: Namespace): void {
     for (const pid of ns.pids) {
-      let trie: string;
-      try {
-        trie = readFileSync(`${this.procRoot}/${pid}/net/fib_trie`, 'latin1');
-      } catch {
-        continue;
-      }
-      let last = '';
-      for (const line of trie.split('\n')) {
-        const leaf = line.indexOf('|-- ');
-        if (leaf >= 0) last = line.slice(leaf + 4).trim();
-        else if (line.includes('/32 host LOCAL') && !isLoopback(last)) this.addressHome.set(last, ns.inode);
-      }
-      try {
-        for (const line of readFileSync(`${this.procRoot}/${pid}/net/if_inet6`, 'latin1').split('\n')) {
-          const hex = line.slice(0, 32);
-          if (!/^[0-9a-f]{32}$/.test(hex) || hex === '00000000000000000000000000000001' || hex.startsWith('fe80')) continue;
-          for (let i = 0; i < 4; i++) v6Words[i] = parseInt(hex.slice(i * 8, i * 8 + 8), 16) | 0;
-          this.addressHome.set(formatIp(6, v6Words), ns.inode);
-        }
-      } catch {
-        // No IPv6 here.
-      }
+      const addresses = namespaceAddresses(pid, this.procRoot);
+      if (addresses === undefined) continue;
+      for (const a of addresses) this.addressHome.set(a, ns.inode);
       return;
     }
   }
@@ -264,6 +226,67 @@ export class NetnsSockets {
     }
     return owners;
   }
+}
+
+/**
+ * The addresses of the network namespace `pid` lives in, loopback and link-local left out: IPv4
+ * from the LOCAL host routes of fib_trie, IPv6 from if_inet6. Undefined when the process is gone.
+ */
+export function namespaceAddresses(pid: number, procRoot = '/proc'): string[] | undefined {
+  let trie: string;
+  try {
+    trie = readFileSync(`${procRoot}/${pid}/net/fib_trie`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const addresses = new Set<string>();
+  let last = '';
+  for (const line of trie.split('\n')) {
+    const leaf = line.indexOf('|-- ');
+    if (leaf >= 0) last = line.slice(leaf + 4).trim();
+    else if (line.includes('/32 host LOCAL') && !isLoopback(last)) addresses.add(last);
+  }
+  try {
+    for (const line of readFileSync(`${procRoot}/${pid}/net/if_inet6`, 'latin1').split('\n')) {
+      const hex = line.slice(0, 32);
+      if (!/^[0-9a-f]{32}$/.test(hex) || hex === '00000000000000000000000000000001' || hex.startsWith('fe80')) continue;
+      for (let i = 0; i < 4; i++) v6Words[i] = parseInt(hex.slice(i * 8, i * 8 + 8), 16) | 0;
+      addresses.add(formatIp(6, v6Words));
+    }
+  } catch {
+    // No IPv6 here.
+  }
+  return [...addresses];
+}
+
+/**
+ * Every network namespace with a process in it, from the `ns/net` link of each process: inode →
+ * its pids in /proc's order. Undefined when /proc cannot be listed.
+ */
+export function listNetworkNamespaces(procRoot = '/proc'): Map<number, number[]> | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(procRoot);
+  } catch {
+    return undefined;
+  }
+  const found = new Map<number, number[]>();
+  for (const name of names) {
+    const c = name.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    let link: string;
+    try {
+      link = readlinkSync(`${procRoot}/${name}/ns/net`);
+    } catch {
+      continue;
+    }
+    const inode = Number(link.slice(link.indexOf('[') + 1, -1));
+    if (!Number.isInteger(inode)) continue;
+    const pids = found.get(inode);
+    if (pids === undefined) found.set(inode, [Number(name)]);
+    else pids.push(Number(name));
+  }
+  return found;
 }
 
 function isLoopback(address: string): boolean {

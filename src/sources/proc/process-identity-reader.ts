@@ -35,6 +35,14 @@ export interface ProcessIdentityReaderOptions {
   maxEntries?: number;
   /** Milliseconds, for the kubelet directory refresh limit; Date.now by default. */
   clock?: () => number;
+  /** Names the kubelet's directories lack, from the Kubernetes API (in-cluster only). */
+  apiPods?: PodNameSource;
+}
+
+/** A second source of pod and container names (KubeApiPods). */
+export interface PodNameSource {
+  lookup(podUid: string): { name: string; namespace: string } | undefined;
+  containerName(podUid: string, containerId: string): string | undefined;
 }
 
 interface CacheEntry {
@@ -49,6 +57,7 @@ export class ProcessIdentityReader {
   /** Shared with `dllt pod` (findPod). */
   readonly pods: KubeletPods;
   private readonly users: UserNames;
+  private readonly apiPods: PodNameSource | undefined;
   private readonly maxEntries: number;
   private readonly probe: StatProbe;
   /** Map iteration order is insertion order: re-inserting on a hit makes the first key the LRU. */
@@ -59,6 +68,7 @@ export class ProcessIdentityReader {
     const podsOpts = opts.clock === undefined ? {} : { clock: opts.clock };
     this.pods = new KubeletPods(opts.podsDir ?? '/var/log/pods', podsOpts);
     this.users = new UserNames(opts.passwdPath ?? '/etc/passwd');
+    this.apiPods = opts.apiPods;
     this.maxEntries = Math.max(1, opts.maxEntries ?? 4096);
     this.probe = new StatProbe(this.procRoot);
   }
@@ -149,9 +159,10 @@ export class ProcessIdentityReader {
   /** The identity with whatever pod and container names the kubelet directories now give. */
   private withPodNames(identity: ProcessIdentity): ProcessIdentity {
     if (identity.podUid === undefined) return identity;
-    const pod = this.pods.lookup(identity.podUid);
-    const containerName =
-      identity.containerId === undefined ? undefined : this.pods.containerName(identity.podUid, identity.containerId);
+    const uid = identity.podUid;
+    const pod = this.pods.lookup(uid) ?? this.apiPods?.lookup(uid);
+    const id = identity.containerId;
+    const containerName = id === undefined ? undefined : (this.pods.containerName(uid, id) ?? this.apiPods?.containerName(uid, id));
     const unchanged =
       (pod === undefined || (pod.name === identity.podName && pod.namespace === identity.podNamespace)) &&
       (containerName === undefined || containerName === identity.containerName);

@@ -1,0 +1,98 @@
+/**
+ * EbpfAttributor on the event sequence bpftrace printed for one pod-to-pod connection on this
+ * machine (curl in one namespace, a python3 server in another; the lines of a processEBPF file
+ * from test/e2e/attribution.e2e.test.ts, trimmed to the fields the attributor reads). The e2e
+ * test checks the whole path with live bpftrace; this one checks each rule on its own.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EbpfAttributor } from './ebpf-attributor.js';
+import type { SocketEvent } from './socket-event.js';
+import type { FlowEnds } from '../../analyze/enrich/flow-ends.js';
+
+const CLIENT_NS = 4026532178;
+const SERVER_NS = 4026532249;
+const SERVER = 8617;
+const CURL = 8702;
+
+function ev(e: Partial<SocketEvent>): SocketEvent {
+  return { kind: 'state', tsNs: 0, tsUs: 0, pid: 0, tid: 0, comm: '', processContext: false, cgroupId: 1, family: 4, localIp: '0.0.0.0', ...e };
+}
+
+const listen = ev({ pid: SERVER, comm: 'python3', processContext: true, netns: SERVER_NS, socketId: 'ffff888104e61280', localIp: '10.77.54.2', localPort: 8080, oldState: 'TCP_CLOSE', newState: 'TCP_LISTEN' });
+const connect = ev({ pid: CURL, comm: 'curl', processContext: true, netns: CLIENT_NS, socketId: 'ffff888104e60940', localIp: '10.77.54.1', remoteIp: '10.77.54.2', remotePort: 8080, oldState: 'TCP_CLOSE', newState: 'TCP_SYN_SENT' });
+const clientEstablished = ev({ pid: CURL, comm: 'curl', netns: CLIENT_NS, socketId: 'ffff888104e60940', localIp: '10.77.54.1', localPort: 54348, remoteIp: '10.77.54.2', remotePort: 8080, oldState: 'TCP_SYN_SENT', newState: 'TCP_ESTABLISHED' });
+// The server side of the handshake runs in softirq on curl's CPU: pid/comm are curl's.
+const synRecv = ev({ pid: CURL, comm: 'curl', netns: SERVER_NS, socketId: 'ffff888104e640c0', localIp: '10.77.54.2', localPort: 8080, remoteIp: '10.77.54.1', remotePort: 54348, oldState: 'TCP_LISTEN', newState: 'TCP_SYN_RECV' });
+const serverEstablished = { ...synRecv, oldState: 'TCP_SYN_RECV' as const, newState: 'TCP_ESTABLISHED' as const };
+const serverRead = ev({ kind: 'io', pid: SERVER, tid: 8703, comm: 'python3', processContext: true, netns: SERVER_NS, socketId: 'ffff888104e640c0', localIp: '10.77.54.2', localPort: 8080, remoteIp: '10.77.54.1', remotePort: 54348, receivedBytes: 79 });
+
+const flow: FlowEnds = { proto: 6, srcIP: '10.77.54.1', srcPort: 54348, dstIP: '10.77.54.2', dstPort: 8080, clientIsSrc: true };
+const none = new Set<never>();
+
+test('the client is the process that called connect(), though SYN_SENT had no local port yet', () => {
+  const a = new EbpfAttributor();
+  for (const e of [listen, connect, clientEstablished, synRecv, serverEstablished]) a.observe(e);
+  assert.deepEqual(a.ends(flow, new Set(['server'])), [{ side: 'client', pid: CURL, netns: CLIENT_NS, via: 'socket' }]);
+});
+
+test('the server is its listener\'s owner, not the softirq task, until a process uses the accepted socket', () => {
+  const a = new EbpfAttributor();
+  for (const e of [listen, connect, clientEstablished, synRecv, serverEstablished]) a.observe(e);
+  assert.deepEqual(a.ends(flow, new Set(['client'])), [{ side: 'server', pid: SERVER, netns: SERVER_NS, via: 'listener' }]);
+  const owners: Array<[number, string]> = [];
+  a.observe(serverRead, (pid, comm) => owners.push([pid, comm]));
+  assert.deepEqual(owners, [[SERVER, 'python3']]);
+  assert.deepEqual(a.ends(flow, new Set(['client'])), [{ side: 'server', pid: SERVER, netns: SERVER_NS, via: 'socket' }]);
+});
+
+test('a listener closed is forgotten; accepted sockets (LISTEN → SYN_RECV) do not close it', () => {
+  const a = new EbpfAttributor();
+  for (const e of [listen, connect, clientEstablished, synRecv, serverEstablished]) a.observe(e);
+  a.observe({ ...listen, oldState: 'TCP_LISTEN', newState: 'TCP_CLOSE' });
+  assert.deepEqual(a.ends(flow, new Set(['client'])), []);
+});
+
+test('a wildcard listener takes connections to any address of its namespace, not of another', () => {
+  const a = new EbpfAttributor();
+  a.observe({ ...listen, localIp: '0.0.0.0' });
+  for (const e of [synRecv, serverEstablished]) a.observe(e);
+  assert.deepEqual(a.ends(flow, new Set(['client'])), [{ side: 'server', pid: SERVER, netns: SERVER_NS, via: 'listener' }]);
+  const b = new EbpfAttributor();
+  b.observe({ ...listen, localIp: '0.0.0.0', netns: CLIENT_NS });
+  for (const e of [synRecv, serverEstablished]) b.observe(e);
+  assert.deepEqual(b.ends(flow, new Set(['client'])), []);
+});
+
+test('freed sockets answer for 10 s, then are swept; a reused socket address starts afresh', () => {
+  let now = 1_000_000;
+  const a = new EbpfAttributor({ clock: () => now });
+  for (const e of [connect, clientEstablished]) a.observe(e);
+  a.observe(ev({ kind: 'destroy', pid: 14, comm: 'ksoftirqd/0', netns: CLIENT_NS, socketId: connect.socketId!, localIp: '10.77.54.1', localPort: 54348, remoteIp: '10.77.54.2', remotePort: 8080 }));
+  // The kernel hands the address to another socket of another process.
+  a.observe({ ...connect, pid: 9999, localIp: '10.77.54.1', remotePort: 9090 });
+  now += 9_000;
+  a.sweep();
+  assert.deepEqual(a.ends(flow, new Set(['server'])), [{ side: 'client', pid: CURL, netns: CLIENT_NS, via: 'socket' }]);
+  now += 2_000;
+  a.sweep();
+  assert.deepEqual(a.ends(flow, none), []);
+});
+
+test('a refused connect: the reset, CLOSE and destroy that follow connect() keep curl as the client', () => {
+  const a = new EbpfAttributor();
+  const refused = { localIp: '10.77.108.1', remoteIp: '10.77.108.2', remotePort: 8081, netns: CLIENT_NS, socketId: 'ffff88813c1e1bc0' };
+  a.observe(ev({ ...refused, pid: CURL, comm: 'curl', processContext: true, oldState: 'TCP_CLOSE', newState: 'TCP_SYN_SENT' }));
+  a.observe(ev({ ...refused, kind: 'receive_reset', pid: CURL, comm: 'curl', localPort: 60968, state: 'TCP_SYN_SENT' }));
+  a.observe(ev({ ...refused, pid: CURL, comm: 'curl', localPort: 60968, oldState: 'TCP_SYN_SENT', newState: 'TCP_CLOSE' }));
+  a.observe(ev({ ...refused, kind: 'destroy', pid: CURL, comm: 'curl', localPort: 60968, sentBytes: 0, receivedBytes: 0 }));
+  const refusedFlow: FlowEnds = { proto: 6, srcIP: '10.77.108.1', srcPort: 60968, dstIP: '10.77.108.2', dstPort: 8081, clientIsSrc: true };
+  assert.deepEqual(a.ends(refusedFlow, none), [{ side: 'client', pid: CURL, netns: CLIENT_NS, via: 'socket' }]);
+});
+
+test('UDP flows and events without a socket are left to /proc', () => {
+  const a = new EbpfAttributor();
+  for (const e of [listen, connect, clientEstablished]) a.observe(e);
+  a.observe(ev({ kind: 'send_reset', pid: 1, localIp: '10.77.54.2', localPort: 9, remoteIp: '10.77.54.1', remotePort: 1 }));
+  assert.deepEqual(a.ends({ ...flow, proto: 17 }, none), []);
+});

@@ -1,0 +1,154 @@
+/**
+ * Which process is behind each end of a TCP flow, from eBPF socket events (USE_EBPF=Y; SPEC 9).
+ *
+ * A socket's user is known only from events the kernel runs in the user's own system call
+ * (SocketEvent.processContext): connect() for a client, listen() for a server, send/recv for
+ * whoever reads and writes the socket. The server side of a handshake completes in softirq,
+ * where the task on the CPU is anyone's, which is the seed's bug. So an accepted socket is
+ * credited to the process that used it, else to the owner of the listener on its port in its
+ * network namespace. Sockets are followed by their kernel address (socketId) because connect()
+ * reports SYN_SENT before the local port is known; their 4-tuple is indexed once an event
+ * carries it, and kept for a while after the socket is freed, since live capture hands flows
+ * over up to ~2 s after their first packet.
+ *
+ * What eBPF cannot tell (UDP, listeners older than bpftrace, lost events) stays for /proc.
+ */
+import type { SocketEvent } from './socket-event.js';
+import type { EndSide, FlowEnds } from '../../analyze/enrich/flow-ends.js';
+import type { AttributedEnd } from '../proc/proc-attributor.js';
+import { connectionKey } from '../proc/socket-table.js';
+
+const TCP = 6;
+/** Sockets followed at once; beyond it the oldest is forgotten (their destroy events were lost). */
+const MAX_SOCKETS = 65_536;
+/** Freed sockets' tuples remembered this long, at most MAX_SOCKETS of them. */
+const FREED_KEEP_MS = 10_000;
+
+interface Owner {
+  pid: number;
+}
+
+interface TrackedSocket {
+  netns?: number;
+  /** The latest process seen using the socket in its own system call. */
+  owner?: Owner;
+  /** Index key once the 4-tuple is known. */
+  key?: string;
+  freedAt?: number;
+}
+
+interface Listener {
+  localIp: string;
+  netns: number;
+  owner: Owner;
+}
+
+export class EbpfAttributor {
+  private readonly bySocketId = new Map<string, TrackedSocket>();
+  private readonly byConnection = new Map<string, TrackedSocket>();
+  /** `netns port` → the listeners on that port (one per bound address). */
+  private readonly listeners = new Map<string, Listener[]>();
+  private readonly clock: () => number;
+
+  constructor(opts: { clock?: () => number } = {}) {
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  /** Takes one event into account; `onOwner` hears of each process seen using a socket, while it
+   *  most likely still exists (to read its identity), with its command as the event had it. */
+  observe(e: SocketEvent, onOwner?: (pid: number, comm: string) => void): void {
+    if (e.socketId === undefined) return;
+    if (e.newState === 'TCP_LISTEN' && e.localPort !== undefined && e.netns !== undefined) {
+      this.addListener({ localIp: e.localIp, netns: e.netns, owner: { pid: e.pid } }, e.localPort);
+      onOwner?.(e.pid, e.comm);
+      return;
+    }
+    // An accepted socket starts as a copy of its listener: LISTEN → SYN_RECV is its first event.
+    if (e.oldState === 'TCP_LISTEN' && e.newState === 'TCP_CLOSE') {
+      if (e.localPort !== undefined && e.netns !== undefined) this.removeListener(e.netns, e.localPort, e.localIp);
+      return;
+    }
+    // A socket leaving CLOSE starts a new life (connect, listen), perhaps at a reused address.
+    const reborn = e.kind === 'state' && e.oldState === 'TCP_CLOSE';
+    let s = reborn ? undefined : this.bySocketId.get(e.socketId);
+    if (s === undefined) {
+      // The last word on a socket already closed (CLOSE comes before destroy): nothing to learn.
+      if (e.kind === 'destroy') return;
+      s = {};
+      this.bySocketId.set(e.socketId, s);
+      if (this.bySocketId.size > MAX_SOCKETS) this.bySocketId.delete(this.bySocketId.keys().next().value!);
+    }
+    if (e.netns !== undefined) s.netns = e.netns;
+    if (e.processContext) {
+      if (s.owner?.pid !== e.pid) onOwner?.(e.pid, e.comm);
+      s.owner = { pid: e.pid };
+    }
+    if (s.key === undefined && e.localPort !== undefined && e.remoteIp !== undefined && e.remotePort !== undefined && !isWildcard(e.localIp)) {
+      s.key = connectionKey(e.localIp, e.localPort, e.remoteIp, e.remotePort);
+      this.byConnection.delete(s.key);
+      this.byConnection.set(s.key, s);
+      if (this.byConnection.size > MAX_SOCKETS) this.byConnection.delete(this.byConnection.keys().next().value!);
+    }
+    if (e.newState === 'TCP_CLOSE') s.freedAt ??= this.clock();
+    if (e.kind === 'destroy') {
+      // The kernel may hand the same address to the next socket.
+      this.bySocketId.delete(e.socketId);
+      s.freedAt ??= this.clock();
+    }
+  }
+
+  /** Forgets sockets freed more than FREED_KEEP_MS ago. */
+  sweep(): void {
+    const limit = this.clock() - FREED_KEEP_MS;
+    for (const [key, s] of this.byConnection) {
+      if (s.freedAt !== undefined && s.freedAt < limit) this.byConnection.delete(key);
+    }
+  }
+
+  /** The ends of a TCP `flow` that eBPF saw, leaving out the sides in `done`. */
+  ends(flow: FlowEnds, done: ReadonlySet<EndSide>): AttributedEnd[] {
+    const found: AttributedEnd[] = [];
+    if (flow.proto !== TCP) return found;
+    const srcSide: EndSide = flow.clientIsSrc ? 'client' : 'server';
+    const dstSide: EndSide = flow.clientIsSrc ? 'server' : 'client';
+    if (!done.has(srcSide)) this.end(flow.srcIP, flow.srcPort, flow.dstIP, flow.dstPort, srcSide, found);
+    if (!done.has(dstSide)) this.end(flow.dstIP, flow.dstPort, flow.srcIP, flow.srcPort, dstSide, found);
+    return found;
+  }
+
+  private end(localIp: string, localPort: number, remoteIp: string, remotePort: number, side: EndSide, out: AttributedEnd[]): void {
+    const s = this.byConnection.get(connectionKey(localIp, localPort, remoteIp, remotePort));
+    if (s === undefined || s.netns === undefined) return;
+    if (s.owner !== undefined) {
+      out.push({ side, pid: s.owner.pid, netns: s.netns, via: 'socket' });
+      return;
+    }
+    if (side !== 'server') return;
+    const listener = this.listenerFor(s.netns, localIp, localPort);
+    if (listener !== undefined) out.push({ side, pid: listener.owner.pid, netns: s.netns, via: 'listener' });
+  }
+
+  private listenerFor(netns: number, localIp: string, localPort: number): Listener | undefined {
+    const onPort = this.listeners.get(netns + ' ' + localPort);
+    if (onPort === undefined) return undefined;
+    return onPort.find((l) => l.localIp === localIp) ?? onPort.find((l) => isWildcard(l.localIp));
+  }
+
+  private addListener(l: Listener, port: number): void {
+    const key = l.netns + ' ' + port;
+    const onPort = (this.listeners.get(key) ?? []).filter((x) => x.localIp !== l.localIp);
+    onPort.push(l);
+    this.listeners.set(key, onPort);
+  }
+
+  private removeListener(netns: number, port: number, localIp: string): void {
+    const key = netns + ' ' + port;
+    const left = (this.listeners.get(key) ?? []).filter((x) => x.localIp !== localIp);
+    if (left.length === 0) this.listeners.delete(key);
+    else this.listeners.set(key, left);
+  }
+}
+
+function isWildcard(ip: string): boolean {
+  return ip === '0.0.0.0' || ip === '::';
+}
