@@ -148,7 +148,7 @@ export const CONFIG_CATALOG = [
   },
   {
     key: 'DLLT_ATTRIBUTION', field: 'attribution', type: 'bool-YN', default: 'Y',
-    description: 'Live capture: join each local end of each TCP/UDP flow with its process, container and pod (`process_flows_`). `N`: no attribution worker and no process_flows file (the baseline of the attribution bench).',
+    description: 'Live capture: join each local end of each TCP/UDP flow with its process, container and pod (`process_flows_`), through /proc or eBPF (`USE_EBPF`). `N`: no attribution at all, no process_flows or processEBPF file (the baseline of the attribution bench).',
   },
   {
     key: 'MEJOR_EQUIPO', field: 'mejorEquipo', type: 'string',
