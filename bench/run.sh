@@ -7,10 +7,14 @@
 #      three alternating runs each, fastest of each compared;
 #   3. memory: dllt on a 2 M-flow random-source SYN flood file with DLLT_MAX_FLOWS=1000000;
 #   4. heap growth per million packets (bench/heap.ts);
-#   5. live capacity: tcpreplay at fixed rates into a veth between two namespaces of ours, with
+#   5. attribution: dllt capture's CPU with process attribution off and on (USE_EBPF=N, and =Y
+#      when bpftrace is there) under 1,000 new TCP connections/s, and the share of flows whose
+#      two ends are attributed to the right processes (bench/attribution.sh);
+#   6. live capacity: tcpreplay at fixed rates into a veth between two namespaces of ours, with
 #      dllt capture, then tcpdump, on the receiving end; kernel drops for each.
 #
-# Environment: BENCH_SECTIONS (default "replay roles memory heap live") picks sections; BENCH_LIVE_LIMIT
+# Environment: BENCH_SECTIONS (default "replay roles memory heap attribution live") picks
+# sections; BENCH_ATTR_* (bench/attribution.sh) shape section 5; BENCH_LIVE_LIMIT
 # (packets replayed per rate, 1000000); BENCH_RATES (default "100000 200000 300000 400000 600000 top").
 # Results are printed and copied to bench/out/last-run.txt.
 set -euo pipefail
@@ -62,7 +66,7 @@ measure() {
   read -r WALL RSS <"$TMP/time"
 }
 
-SECTIONS=" ${BENCH_SECTIONS:-replay roles memory heap live} "
+SECTIONS=" ${BENCH_SECTIONS:-replay roles memory heap attribution live} "
 want() { [[ $SECTIONS == *" $1 "* ]]; }
 
 declare -A WALLS RSSS
@@ -127,6 +131,10 @@ if want heap; then
   echo
   echo "== heap growth (bench/heap.ts)"
   node --expose-gc dist/bench/heap.js "$CAP" || echo "heap measurement failed (see above)"
+fi
+
+if want attribution; then
+  bash bench/attribution.sh || echo "attribution bench failed (see above)"
 fi
 
 want live || exit 0

@@ -36,6 +36,8 @@ interface Waiting {
 }
 
 let waiting: Waiting[] = [];
+/** When the newest flow arrived: tables read since need no re-read for retries (beginPass). */
+let newestArrival = -Infinity;
 let timer: NodeJS.Timeout | undefined;
 const stats: AttributionStats = { flows: 0, localFlows: 0, attributedFlows: 0, ends: 0 };
 
@@ -70,6 +72,7 @@ function count(w: Waiting, local: number): void {
 /** Flows whose two ends eBPF already explains need no /proc pass. */
 function arrive(reqs: AttributionRequest[]): void {
   const now = Date.now();
+  newestArrival = now;
   const found: IdentifiedEnd[] = [];
   for (const req of reqs) {
     const w: Waiting = { req, done: new Set(), arrivedAt: now };
@@ -90,7 +93,7 @@ function answer(found: IdentifiedEnd[]): void {
 
 /** One lookup pass over the waiting flows; `last` gives up on everything still unfound. */
 function pass(last: boolean): void {
-  attributor.beginPass();
+  attributor.beginPass(newestArrival);
   const now = Date.now();
   const found: IdentifiedEnd[] = [];
   const still: Waiting[] = [];

@@ -147,6 +147,7 @@ test('every validation error names its key', () => {
     INTERFACE_INDEX_SNIF: '0',
     AVOID_LIVENESS_PROBE: ': nothing',
     USE_EBPF: 'yes',
+    DLLT_ATTRIBUTION: 'off',
     DLLT_MAX_FLOWS: '999',
     DLLT_TCP_IDLE_S: 'abc',
     DLLT_TCP_CLOSING_S: '3601',

@@ -31,6 +31,7 @@ export interface Config {
   interfaceIndex?: number;
   avoidLivenessProbe?: HeaderMatch;
   useEbpf: boolean;
+  attribution: boolean;
   mejorEquipo?: string;
   author?: string;
   maxFlows: number;
@@ -144,6 +145,10 @@ export const CONFIG_CATALOG = [
   {
     key: 'USE_EBPF', field: 'useEbpf', type: 'bool-YN', default: 'N',
     description: 'Identify processes with eBPF (bpftrace); `N` reads /proc.',
+  },
+  {
+    key: 'DLLT_ATTRIBUTION', field: 'attribution', type: 'bool-YN', default: 'Y',
+    description: 'Live capture: join each local end of each TCP/UDP flow with its process, container and pod (`process_flows_`), through /proc or eBPF (`USE_EBPF`). `N`: no attribution at all, no process_flows or processEBPF file (the baseline of the attribution bench).',
   },
   {
     key: 'MEJOR_EQUIPO', field: 'mejorEquipo', type: 'string',

@@ -51,7 +51,7 @@ export class RunContext {
         roleRules,
         dnsNameMinS: config.dnsNameMinS,
         // Only live traffic is this host's: a capture file's flows happened elsewhere, or long ago.
-        attribution: live ? { procRoot: '/proc', podsDir: config.kubeletPodsDir, deadlineMs: ATTRIBUTION_DEADLINE_MS, passMs: ATTRIBUTION_PASS_MS, pollMs: ATTRIBUTION_POLL_MS, useEbpf: config.useEbpf } : undefined,
+        attribution: live && config.attribution ? { procRoot: '/proc', podsDir: config.kubeletPodsDir, deadlineMs: ATTRIBUTION_DEADLINE_MS, passMs: ATTRIBUTION_PASS_MS, pollMs: ATTRIBUTION_POLL_MS, useEbpf: config.useEbpf } : undefined,
         sink: { dir, format: config.format, rotateBytes: config.rotateMb * MIB, maxDiskBytes: config.maxDiskMb * MIB, flushIntervalMs: config.flushIntervalMs },
         startTimeMs: Date.now(),
         ifName,

@@ -20,7 +20,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, sta
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collect, ifindexOf, labUnavailableReason, NetnsLab, waitForTcpPort } from './netns.js';
-import { CLI, packetSocketsOn, readJsonLines, sleep, waitFor } from './event-lab.js';
+import { CLI, eventLabUnavailable, labScenario, packetSocketsOn, readJsonLines, sleep, waitFor } from './event-lab.js';
 import type { EventRecord, FlowRecord, ProcessFlowRecord, SocketEventRecord } from '../../src/record/records.js';
 import { checkEbpf } from '../../src/sources/ebpf/ebpf-availability.js';
 import { findPodInterface } from '../../src/cli/run-pod.js';
@@ -215,3 +215,20 @@ for (const v of VARIANTS) {
     }
   });
 }
+
+// The baseline of the attribution bench: the same capture with attribution off (eBPF asked for
+// too, so neither attribution method may start).
+labScenario('attribution', eventLabUnavailable(['curl']), 'DLLT_ATTRIBUTION=N: flows are written; no attribution, no process_flows or processEBPF file', async (lab) => {
+  const { client, server } = lab.pair;
+  lab.lab.spawnIn(server.name, 'python3', ['-m', 'http.server', String(PORT), '--bind', server.ipv4]);
+  await waitForTcpPort(lab.lab, server.name, server.ipv4, PORT);
+  const run = await lab.startCapture('off', { DLLT_ATTRIBUTION: 'N', USE_EBPF: 'Y' });
+  const curl = await lab.lab.runIn(client.name, 'curl', ['-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{local_port}', `http://${server.ipv4}:${PORT}/`], 15_000);
+  assert.equal(curl.code, 0, curl.stderr);
+  await sleep(2500);
+  const records = await run.stop();
+  const tcp = records.flows.filter((f) => f.proto === 'tcp').map((f) => [f.srcIP, f.srcPort, f.dstIP, f.dstPort]);
+  assert.deepEqual(tcp, [[client.ipv4, Number(curl.stdout), server.ipv4, PORT]]);
+  assert.deepEqual(readdirSync(run.dir).filter((f) => f.startsWith('process_flows_') || f.startsWith('processEBPF_')), []);
+  assert.deepEqual(records.notifs.filter((n) => n.kind === 'attribution' || n.kind.startsWith('ebpf')), []);
+});

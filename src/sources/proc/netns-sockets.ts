@@ -7,7 +7,7 @@
  *
  * Synchronous on purpose: it runs in the attribution worker, never on the packet thread.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { parseSocketTable, SocketIndex, type SocketEntry } from './socket-table.js';
 import { formatIp } from '../../wire/ip-format.js';
 
@@ -15,6 +15,32 @@ import { formatIp } from '../../wire/ip-format.js';
 const v6Words = new Int32Array(4);
 
 const TABLES: Record<number, readonly string[]> = { 6: ['tcp', 'tcp6'], 17: ['udp', 'udp6'] };
+const TIME_WAIT_ON_LOOPBACK_ONLY = { timeWaitOnLoopbackOnly: true };
+
+/**
+ * Reading a TCP table walks the kernel's established-connection hash, which every namespace of
+ * the host shares (262,144 buckets on a 23 GB machine: ~2.5 ms, whatever the namespace holds),
+ * and each read() that finds the end walks it again, so readFileSync's closing empty read
+ * doubles the cost. A seq_file read stops short of a full page (4 KiB or more) only when the
+ * table has ended, so a read that returns less than a page minus the longest row (~180 bytes)
+ * is the last one.
+ */
+const TABLE_CHUNK = Buffer.allocUnsafe(64 * 1024);
+const TABLE_LAST_READ_BELOW = 4096 - 512;
+
+function readTable(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    let text = '';
+    for (;;) {
+      const n = readSync(fd, TABLE_CHUNK, 0, TABLE_CHUNK.length, null);
+      text += TABLE_CHUNK.toString('latin1', 0, n);
+      if (n < TABLE_LAST_READ_BELOW) return text;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export interface NetnsSocketsOptions {
   procRoot?: string;
@@ -29,9 +55,8 @@ export interface NetnsSocketsOptions {
 interface Namespace {
   inode: number;
   pids: number[];
-  /** Per protocol, the tables read in the current pass. */
-  tables: Map<number, SocketIndex>;
-  tablesPass: number;
+  /** Per protocol, the last tables read: when, and in which pass. */
+  tables: Map<number, { index: SocketIndex; readAt: number; pass: number }>;
   /** socket inode → pid, from the last fd scan. */
   owners: Map<number, number>;
   lastFdScan: number;
@@ -45,6 +70,7 @@ export class NetnsSockets {
   private namespacesByInode = new Map<number, Namespace>();
   private lastProcessScan = -Infinity;
   private pass = 0;
+  private freshAfter = -Infinity;
   /** Local address → the namespace that has it (loopback left out: every namespace has it). */
   private readonly addressHome = new Map<string, number>();
 
@@ -55,9 +81,15 @@ export class NetnsSockets {
     this.fdScanMs = opts.fdScanMs ?? 50;
   }
 
-  /** Starts a lookup pass: socket tables read from here on are fresh for this pass. */
-  beginPass(): void {
+  /**
+   * Starts a lookup pass. Tables read after `freshAfter` (ms) are kept; others are read again,
+   * at most once in the pass. A table read after a flow reached us holds every socket of that
+   * flow that still exists (its packets came from them), so passes that retry old flows need
+   * not pay for reading the tables again (see readTable).
+   */
+  beginPass(freshAfter = this.clock()): void {
     this.pass++;
+    this.freshAfter = freshAfter;
     if (this.clock() - this.lastProcessScan >= this.processRefreshMs) this.scanProcesses();
   }
 
@@ -94,22 +126,18 @@ export class NetnsSockets {
     return this.namespacesByInode.size;
   }
 
-  /** The namespace's sockets of `proto` (6 or 17), read once per pass. */
+  /** The namespace's sockets of `proto` (6 or 17): read at most once per pass, kept while fresh (beginPass). */
   index(netns: number, proto: number): SocketIndex | undefined {
     const ns = this.namespacesByInode.get(netns);
     const names = TABLES[proto];
     if (ns === undefined || names === undefined) return undefined;
-    if (ns.tablesPass !== this.pass) {
-      ns.tables.clear();
-      ns.tablesPass = this.pass;
-    }
-    let index = ns.tables.get(proto);
-    if (index === undefined) {
-      const entries = this.readTables(ns, names);
-      if (entries === undefined) return undefined;
-      index = new SocketIndex(entries, proto);
-      ns.tables.set(proto, index);
-    }
+    const kept = ns.tables.get(proto);
+    if (kept !== undefined && (kept.pass === this.pass || kept.readAt > this.freshAfter)) return kept.index;
+    const readAt = this.clock();
+    const entries = this.readTables(ns, names);
+    if (entries === undefined) return undefined;
+    const index = new SocketIndex(entries, proto);
+    ns.tables.set(proto, { index, readAt, pass: this.pass });
     return index;
   }
 
@@ -134,7 +162,7 @@ export class NetnsSockets {
         const entries: SocketEntry[] = [];
         for (const name of names) {
           try {
-            entries.push(...parseSocketTable(readFileSync(`${this.procRoot}/${pid}/net/${name}`, 'latin1')));
+            for (const e of parseSocketTable(readTable(`${this.procRoot}/${pid}/net/${name}`), TIME_WAIT_ON_LOOPBACK_ONLY)) entries.push(e);
           } catch (err) {
             // No IPv6 in this kernel or namespace: the v4 table alone is the whole story.
             if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !name.endsWith('6')) throw err;
@@ -155,7 +183,7 @@ export class NetnsSockets {
     const next = new Map<number, Namespace>();
     for (const [inode, pids] of listed) {
       const old = this.namespacesByInode.get(inode);
-      next.set(inode, { inode, pids, tables: new Map(), tablesPass: -1, owners: old?.owners ?? new Map(), lastFdScan: old?.lastFdScan ?? -Infinity });
+      next.set(inode, { inode, pids, tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), lastFdScan: old?.lastFdScan ?? -Infinity });
     }
     this.namespacesByInode = next;
     for (const ns of next.values()) this.readAddresses(ns);

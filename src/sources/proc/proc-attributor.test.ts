@@ -57,7 +57,7 @@ function sorted(ends: AttributedEnd[]): AttributedEnd[] {
   return [...ends].sort((a, b) => a.side.localeCompare(b.side));
 }
 
-test('parseSocketTable reads real rows (host byte order, IPv4-mapped, wildcards) and skips junk', () => {
+test('parseSocketTable reads real rows (host byte order, IPv4-mapped, wildcards), skips junk, and on request TIME_WAIT rows outside loopback', () => {
   const text =
     '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n' +
     '   0: 0100007F:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000   108        0 23618 1 0000000000000000 100 0 0 10 0\n' +
@@ -69,6 +69,20 @@ test('parseSocketTable reads real rows (host byte order, IPv4-mapped, wildcards)
     { localIp: '127.0.0.1', localPort: 3306, remoteIp: '0.0.0.0', remotePort: 0, state: 10, uid: 108, inode: 23618 },
     { localIp: '10.77.1.2', localPort: 8080, remoteIp: '10.77.1.1', remotePort: 40000, state: 1, uid: 0, inode: 99 },
     { localIp: '10.77.12.2', localPort: 8080, remoteIp: '10.77.12.1', remotePort: 40001, state: 6, uid: 0, inode: 0 },
+  ]);
+  // TIME_WAIT rows: only loopback ones (127/8, ::1, ::ffff:127/104) are kept on request.
+  const unowned =
+    '   0: 0100007F:1F90 0100007F:9C40 06 00000000:00000000 03:000016C1 00000000     0        0 0 3 0000000000000000\n' +
+    '   1: 0201007F:1F90 0100007F:9C41 06 00000000:00000000 03:000016C1 00000000     0        0 0 3 0000000000000000\n' +
+    '   2: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:9C42 06 00000000:00000000 03:000016C1 00000000     0        0 0 3 0000000000000000\n' +
+    '   3: 0000000000000000FFFF00000100007F:1F90 0000000000000000FFFF00000100007F:9C43 06 00000000:00000000 03:000016C1 00000000     0        0 0 3 0000000000000000\n';
+  assert.deepEqual(parseSocketTable(text + unowned, { timeWaitOnLoopbackOnly: true }).map((e) => `${e.localIp} ${e.remotePort} ${e.inode}`), [
+    '127.0.0.1 0 23618',
+    '10.77.1.2 40000 99',
+    '127.0.0.1 40000 0',
+    '127.0.1.2 40001 0',
+    '::1 40002 0',
+    '127.0.0.1 40003 0',
   ]);
 });
 

@@ -74,9 +74,10 @@ export class ProcAttributor {
     }
   }
 
-  /** Starts a pass over a batch of flows (socket tables are read at most once per pass). */
-  beginPass(): void {
-    this.sockets.beginPass();
+  /** Starts a pass over a batch of flows: socket tables are read at most once per pass, and
+   *  not at all where the last read came after `newestFlowAt` (when the newest flow arrived). */
+  beginPass(newestFlowAt?: number): void {
+    this.sockets.beginPass(newestFlowAt);
   }
 
   /** The ends of `flow` found in this pass, leaving out the sides in `done`. */
