@@ -132,7 +132,10 @@ function rememberIdentity(pid: number, comm?: string): void {
 }
 
 // Sockets are remembered between flows' arrivals (see ProcAttributor.poll).
-const poller = setInterval(() => attributor.poll((pid) => rememberIdentity(pid)), init.pollMs);
+// With eBPF attached, connect() events name TCP clients however short they live: only UDP
+// sockets still need catching by a poll.
+const UDP_ONLY = [17] as const;
+const poller = setInterval(() => attributor.poll((pid) => rememberIdentity(pid), ebpf === undefined ? undefined : UDP_ONLY), init.pollMs);
 
 /** eBPF socket events go to the processEBPF file in batches, like flows to the record worker. */
 const SOCKET_EVENT_BATCH_MS = 100;

@@ -90,6 +90,25 @@ test('a refused connect: the reset, CLOSE and destroy that follow connect() keep
   assert.deepEqual(a.ends(refusedFlow, none), [{ side: 'client', pid: CURL, netns: CLIENT_NS, via: 'socket' }]);
 });
 
+test('a socket address reused while the last events of its previous socket are still coming (CPUs out of step): each connection keeps its own process', () => {
+  const a = new EbpfAttributor();
+  const reused = 'ffff888104e60940';
+  // curl's socket at `reused`, established; its destroy is late.
+  for (const e of [connect, clientEstablished]) a.observe(e);
+  // The server's next accepted socket gets the same kernel address (another connection, in the
+  // server's namespace), and python3 reads it.
+  const second = { netns: SERVER_NS, socketId: reused, localIp: '10.77.54.2', localPort: 8080, remoteIp: '10.77.54.1', remotePort: 54400 };
+  a.observe(ev({ ...second, pid: CURL, comm: 'curl', oldState: 'TCP_LISTEN', newState: 'TCP_SYN_RECV' }));
+  a.observe(ev({ ...second, pid: CURL, comm: 'curl', oldState: 'TCP_SYN_RECV', newState: 'TCP_ESTABLISHED' }));
+  // curl's socket's late events: its close (process context) and destroy.
+  a.observe(ev({ ...clientEstablished, pid: CURL, processContext: true, oldState: 'TCP_ESTABLISHED', newState: 'TCP_FIN_WAIT1' }));
+  a.observe(ev({ ...clientEstablished, kind: 'destroy', pid: 14, comm: 'ksoftirqd/0' }));
+  a.observe(ev({ ...second, kind: 'io', pid: SERVER, comm: 'python3', processContext: true, receivedBytes: 79 }));
+  assert.deepEqual(a.ends(flow, new Set(['server'])), [{ side: 'client', pid: CURL, netns: CLIENT_NS, via: 'socket' }]);
+  const secondFlow: FlowEnds = { ...flow, srcPort: 54400 };
+  assert.deepEqual(a.ends(secondFlow, new Set(['client'])), [{ side: 'server', pid: SERVER, netns: SERVER_NS, via: 'socket' }]);
+});
+
 test('UDP flows and events without a socket are left to /proc', () => {
   const a = new EbpfAttributor();
   for (const e of [listen, connect, clientEstablished]) a.observe(e);

@@ -32,6 +32,11 @@ interface TrackedSocket {
   netns?: number;
   /** The latest process seen using the socket in its own system call. */
   owner?: Owner;
+  /** What events said of its addresses so far (a client's port comes after connect()). */
+  localIp?: string;
+  localPort?: number;
+  /** `ip port` of the peer. */
+  remote?: string;
   /** Index key once the 4-tuple is known. */
   key?: string;
   freedAt?: number;
@@ -68,9 +73,21 @@ export class EbpfAttributor {
       if (e.localPort !== undefined && e.netns !== undefined) this.removeListener(e.netns, e.localPort, e.localIp);
       return;
     }
-    // A socket leaving CLOSE starts a new life (connect, listen), perhaps at a reused address.
-    const reborn = e.kind === 'state' && e.oldState === 'TCP_CLOSE';
+    // A socket leaving CLOSE starts a new life (connect, listen), perhaps at a reused address;
+    // an accepted socket is new though it starts as a copy of its listener.
+    const reborn = e.kind === 'state' && (e.oldState === 'TCP_CLOSE' || (e.oldState === 'TCP_LISTEN' && e.newState === 'TCP_SYN_RECV'));
     let s = reborn ? undefined : this.bySocketId.get(e.socketId);
+    // bpftrace prints each CPU's events in order but not the CPUs' in step: a freed socket's last
+    // events can come after the first ones of the next socket at its address. An event whose
+    // addresses disagree with the socket's is the other socket's.
+    if (s !== undefined && disagrees(s, e)) {
+      if (e.kind === 'destroy' || e.newState === 'TCP_CLOSE') {
+        const other = this.byConnection.get(fullKey(e) ?? '');
+        if (other !== undefined) other.freedAt ??= this.clock();
+        return;
+      }
+      s = undefined;
+    }
     if (s === undefined) {
       // The last word on a socket already closed (CLOSE comes before destroy): nothing to learn.
       if (e.kind === 'destroy') return;
@@ -83,10 +100,14 @@ export class EbpfAttributor {
       if (s.owner?.pid !== e.pid) onOwner?.(e.pid, e.comm);
       s.owner = { pid: e.pid };
     }
-    if (s.key === undefined && e.localPort !== undefined && e.remoteIp !== undefined && e.remotePort !== undefined && !isWildcard(e.localIp)) {
-      s.key = connectionKey(e.localIp, e.localPort, e.remoteIp, e.remotePort);
-      this.byConnection.delete(s.key);
-      this.byConnection.set(s.key, s);
+    if (!isWildcard(e.localIp)) s.localIp = e.localIp;
+    if (e.localPort !== undefined) s.localPort = e.localPort;
+    if (e.remoteIp !== undefined && e.remotePort !== undefined) s.remote = e.remoteIp + ' ' + e.remotePort;
+    const key = s.key === undefined ? fullKey(e) : undefined;
+    if (key !== undefined) {
+      s.key = key;
+      this.byConnection.delete(key);
+      this.byConnection.set(key, s);
       if (this.byConnection.size > MAX_SOCKETS) this.byConnection.delete(this.byConnection.keys().next().value!);
     }
     if (e.newState === 'TCP_CLOSE') s.freedAt ??= this.clock();
@@ -147,6 +168,19 @@ export class EbpfAttributor {
     if (left.length === 0) this.listeners.delete(key);
     else this.listeners.set(key, left);
   }
+}
+
+/** The event's connection key, when it names both ends. */
+function fullKey(e: SocketEvent): string | undefined {
+  if (e.localPort === undefined || e.remoteIp === undefined || e.remotePort === undefined || isWildcard(e.localIp)) return undefined;
+  return connectionKey(e.localIp, e.localPort, e.remoteIp, e.remotePort);
+}
+
+/** Whether `e` names an address that differs from one the socket's earlier events named. */
+function disagrees(s: TrackedSocket, e: SocketEvent): boolean {
+  if (s.localIp !== undefined && !isWildcard(e.localIp) && e.localIp !== s.localIp) return true;
+  if (s.localPort !== undefined && e.localPort !== undefined && e.localPort !== s.localPort) return true;
+  return s.remote !== undefined && e.remoteIp !== undefined && e.remotePort !== undefined && e.remoteIp + ' ' + e.remotePort !== s.remote;
 }
 
 function isWildcard(ip: string): boolean {

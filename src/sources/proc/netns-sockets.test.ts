@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readlinkSync } from 'node:fs';
 import { labUnavailableReason, NetnsLab, waitForTcpPort } from '../../../test/e2e/netns.js';
-import { NetnsSockets } from './netns-sockets.js';
+import { NetnsSockets, parseSendCounts } from './netns-sockets.js';
 
 const skip = labUnavailableReason(['python3']);
 if (skip) console.log(`# netns sockets tests skipped: ${skip}`);
@@ -85,8 +85,12 @@ test('tables of many pages are read whole in tcp and tcp6, with each socket\'s o
 
     // A table read after `freshAfter` is kept by the next pass: a connection opened since is
     // not in it; a pass that wants tables newer than the read sees it.
+    const countsBefore = [sockets.sendCounts(clientNs)!, sockets.sendCounts(serverNs)!];
     client.stdin!.write('one more\n');
     const extra = Number(await nextLine());
+    // One connect() in the client's namespace, none in the server's (it only accepts).
+    const countsAfter = [sockets.sendCounts(clientNs)!, sockets.sendCounts(serverNs)!];
+    assert.deepEqual(countsAfter.map((c, i) => c.tcpActiveOpens - countsBefore[i]!.tcpActiveOpens), [1, 0]);
     const hasExtra = (): boolean => sockets.index(clientNs, 6)!.socket(c.ipv4, extra, s.ipv4, PORT) !== undefined;
     now = 1500;
     sockets.beginPass(999);
@@ -96,4 +100,20 @@ test('tables of many pages are read whole in tcp and tcp6, with each socket\'s o
   } finally {
     lab.cleanup();
   }
+});
+
+test('net/snmp counters: ActiveOpens and OutDatagrams by their header, undefined when a group is missing', () => {
+  const text = [
+    'Ip: Forwarding DefaultTTL',
+    'Ip: 1 64',
+    'Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails',
+    'Tcp: 1 200 120000 -1 350 24 25',
+    'Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors',
+    'Udp: 383 34 0 422 0',
+    'UdpLite: InDatagrams NoPorts InErrors OutDatagrams',
+    'UdpLite: 0 0 0 7',
+  ].join('\n');
+  assert.deepEqual(parseSendCounts(text), { tcpActiveOpens: 350, udpOutDatagrams: 422 });
+  assert.equal(parseSendCounts('Tcp: ActiveOpens\nTcp: 5\n'), undefined);
+  assert.equal(parseSendCounts(''), undefined);
 });

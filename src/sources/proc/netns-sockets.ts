@@ -126,6 +126,23 @@ export class NetnsSockets {
     return this.namespacesByInode.size;
   }
 
+  /** The namespace's count of TCP connections opened and UDP datagrams sent (net/snmp), read
+   *  now through one of its processes: it changes when a client may have a new socket. */
+  sendCounts(netns: number): SendCounts | undefined {
+    const ns = this.namespacesByInode.get(netns);
+    if (ns === undefined) return undefined;
+    for (const pid of ns.pids) {
+      let text: string;
+      try {
+        text = readFileSync(`${this.procRoot}/${pid}/net/snmp`, 'latin1');
+      } catch {
+        continue;
+      }
+      return parseSendCounts(text);
+    }
+    return undefined;
+  }
+
   /** The namespace's sockets of `proto` (6 or 17): read at most once per pass, kept while fresh (beginPass). */
   index(netns: number, proto: number): SocketIndex | undefined {
     const ns = this.namespacesByInode.get(netns);
@@ -226,6 +243,26 @@ export class NetnsSockets {
     }
     return owners;
   }
+}
+
+export interface SendCounts {
+  tcpActiveOpens: number;
+  udpOutDatagrams: number;
+}
+
+/** `Tcp: ... ActiveOpens ...` / `Udp: ... OutDatagrams ...` of /proc/net/snmp (a header line
+ *  of names, then a line of values); undefined when either is missing. */
+export function parseSendCounts(text: string): SendCounts | undefined {
+  const value = (group: string, name: string): number | undefined => {
+    const lines = text.split('\n').filter((l) => l.startsWith(group + ':'));
+    if (lines.length < 2) return undefined;
+    const i = lines[0]!.split(/\s+/).indexOf(name);
+    const v = i > 0 ? Number(lines[1]!.split(/\s+/)[i]) : NaN;
+    return Number.isFinite(v) ? v : undefined;
+  };
+  const tcpActiveOpens = value('Tcp', 'ActiveOpens');
+  const udpOutDatagrams = value('Udp', 'OutDatagrams');
+  return tcpActiveOpens === undefined || udpOutDatagrams === undefined ? undefined : { tcpActiveOpens, udpOutDatagrams };
 }
 
 /**
