@@ -121,21 +121,44 @@ function pass(last: boolean): void {
 const seenIdentities = new Map<number, ProcessIdentity>();
 const SEEN_MAX = 8192;
 
-/** `comm`: what eBPF saw the process as, kept when it exited before /proc could be read (a
- *  refused connect lasts a millisecond). */
-function rememberIdentity(pid: number, comm?: string): void {
-  const identity = identities.identify(pid) ?? (comm === undefined ? undefined : { pid, comm });
-  if (identity === undefined) return;
-  seenIdentities.delete(pid);
-  seenIdentities.set(pid, identity);
-  if (seenIdentities.size > SEEN_MAX) seenIdentities.delete(seenIdentities.keys().next().value!);
+/** What the processes of a cgroup (a container) share, by cgroup v2 id, learned from those read
+ *  in time: a process that exited before /proc was read (a refused connect lasts a millisecond)
+ *  keeps its container and pod through the cgroup its socket events name. */
+type ContainerFields = Pick<ProcessIdentity, 'containerId' | 'containerRuntime' | 'podUid' | 'podName' | 'podNamespace' | 'containerName'>;
+const containersByCgroup = new Map<number, ContainerFields>();
+const CGROUPS_MAX = 4096;
+
+function remember<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) map.delete(map.keys().next().value!);
+}
+
+/** `seen`: the eBPF event that showed the process, for its comm and cgroup when /proc is too late. */
+function rememberIdentity(pid: number, seen?: SocketEvent): void {
+  let identity = identities.identify(pid);
+  if (identity !== undefined && seen !== undefined && identity.containerId !== undefined) {
+    const { containerId, containerRuntime, podUid, podName, podNamespace, containerName } = identity;
+    remember(containersByCgroup, seen.cgroupId, { containerId, containerRuntime, podUid, podName, podNamespace, containerName }, CGROUPS_MAX);
+  }
+  if (identity === undefined && seen !== undefined) identity = { pid, comm: seen.comm, ...containersByCgroup.get(seen.cgroupId) };
+  if (identity !== undefined) remember(seenIdentities, pid, identity, SEEN_MAX);
 }
 
 // Sockets are remembered between flows' arrivals (see ProcAttributor.poll).
 // With eBPF attached, connect() events name TCP clients however short they live: only UDP
-// sockets still need catching by a poll.
+// sockets still need catching by a poll, unless the kernel has been dropping events lately.
 const UDP_ONLY = [17] as const;
-const poller = setInterval(() => attributor.poll((pid) => rememberIdentity(pid), ebpf === undefined ? undefined : UDP_ONLY), init.pollMs);
+const LOST_EVENTS_POLL_MS = 10_000;
+let lostEvents = 0;
+let lostEventsAt = -Infinity;
+function pollProtocols(): readonly number[] | undefined {
+  if (ebpf === undefined || ebpfSource === undefined) return undefined;
+  const lost = ebpfSource.stats().lostEvents;
+  if (lost !== lostEvents) [lostEvents, lostEventsAt] = [lost, Date.now()];
+  return Date.now() - lostEventsAt < LOST_EVENTS_POLL_MS ? undefined : UDP_ONLY;
+}
+const poller = setInterval(() => attributor.poll((pid) => rememberIdentity(pid), pollProtocols()), init.pollMs);
 
 /** eBPF socket events go to the processEBPF file in batches, like flows to the record worker. */
 const SOCKET_EVENT_BATCH_MS = 100;

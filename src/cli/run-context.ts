@@ -17,9 +17,11 @@ import { WorkerRecordStage, type WorkerInit } from './worker-record-stage.js';
 const MIB = 1024 * 1024;
 export const VERSION = '0.1.0';
 
-/** How long /proc is searched for a new flow's processes, and how often while flows wait. */
+/** How long /proc is searched for a new flow's processes, and how often while flows wait: a
+ *  pass re-reads the tables of new flows' namespaces, and a busy server's is thousands of rows,
+ *  so passes are few (a flow is already up to ~2 s late; its server end has a listener). */
 const ATTRIBUTION_DEADLINE_MS = 3000;
-const ATTRIBUTION_PASS_MS = 50;
+const ATTRIBUTION_PASS_MS = 250;
 /** Live capture delivers a flow up to ~2 s after its first packet; polls catch shorter sockets. */
 const ATTRIBUTION_POLL_MS = 200;
 

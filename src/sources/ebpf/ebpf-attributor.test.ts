@@ -41,7 +41,7 @@ test('the server is its listener\'s owner, not the softirq task, until a process
   for (const e of [listen, connect, clientEstablished, synRecv, serverEstablished]) a.observe(e);
   assert.deepEqual(a.ends(flow, new Set(['client'])), [{ side: 'server', pid: SERVER, netns: SERVER_NS, via: 'listener' }]);
   const owners: Array<[number, string]> = [];
-  a.observe(serverRead, (pid, comm) => owners.push([pid, comm]));
+  a.observe(serverRead, (pid, e) => owners.push([pid, e.comm]));
   assert.deepEqual(owners, [[SERVER, 'python3']]);
   assert.deepEqual(a.ends(flow, new Set(['client'])), [{ side: 'server', pid: SERVER, netns: SERVER_NS, via: 'socket' }]);
 });

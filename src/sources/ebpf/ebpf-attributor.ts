@@ -60,12 +60,12 @@ export class EbpfAttributor {
   }
 
   /** Takes one event into account; `onOwner` hears of each process seen using a socket, while it
-   *  most likely still exists (to read its identity), with its command as the event had it. */
-  observe(e: SocketEvent, onOwner?: (pid: number, comm: string) => void): void {
+   *  most likely still exists (to read its identity), with the event (its comm and cgroup). */
+  observe(e: SocketEvent, onOwner?: (pid: number, e: SocketEvent) => void): void {
     if (e.socketId === undefined) return;
     if (e.newState === 'TCP_LISTEN' && e.localPort !== undefined && e.netns !== undefined) {
       this.addListener({ localIp: e.localIp, netns: e.netns, owner: { pid: e.pid } }, e.localPort);
-      onOwner?.(e.pid, e.comm);
+      onOwner?.(e.pid, e);
       return;
     }
     // An accepted socket starts as a copy of its listener: LISTEN → SYN_RECV is its first event.
@@ -97,7 +97,7 @@ export class EbpfAttributor {
     }
     if (e.netns !== undefined) s.netns = e.netns;
     if (e.processContext) {
-      if (s.owner?.pid !== e.pid) onOwner?.(e.pid, e.comm);
+      if (s.owner?.pid !== e.pid) onOwner?.(e.pid, e);
       s.owner = { pid: e.pid };
     }
     if (!isWildcard(e.localIp)) s.localIp = e.localIp;
