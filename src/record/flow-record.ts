@@ -84,8 +84,6 @@ interface FlowStringSet {
   /** Looked up once, at the flow's first record with roles, so a name stays for the flow's life. */
   serverNameLooked: boolean;
   serverName: ServerName | undefined;
-  /** `,"serverName":...` and its companions, made once. */
-  serverNameJson: string;
 }
 
 const addrA = new Int32Array(4);
@@ -124,18 +122,14 @@ export class FlowStringCache {
   serverNameOf(set: FlowStringSet, client: string, server: string, firstTsUs: number): ServerName | undefined {
     if (!set.serverNameLooked) {
       set.serverNameLooked = true;
-      const found = this.names?.nameOf(client, server, firstTsUs);
-      if (found !== undefined) {
-        set.serverName = found;
-        set.serverNameJson = serverNameJson(found);
-      }
+      set.serverName = this.names?.nameOf(client, server, firstTsUs);
     }
     return set.serverName;
   }
 }
 
 function serverNameJson(name: ServerName): string {
-  return (
+  return (name.json ??=
     ',"serverName":' + JSON.stringify(name.name) +
     (name.chain.length > 1 ? ',"serverNameChain":' + JSON.stringify(name.chain) : '') +
     ',"serverNameTtl":' + name.ttl
@@ -166,7 +160,6 @@ function makeStrings(n: Float64Array, b: number, rules: CompiledRoleRules | unde
       : undefined,
     serverNameLooked: false,
     serverName: undefined,
-    serverNameJson: '',
   };
 }
 
@@ -442,7 +435,7 @@ export function flowJsonLineFromSnapshot(nums: Float64Array, history: Uint8Array
   const app = extras.app;
   if (app?.tls !== undefined && hasAny(app.tls)) line += ',"tls":' + JSON.stringify(app.tls, TLS_KEYS);
   if (app?.http !== undefined && hasAny(app.http)) line += ',"http":' + JSON.stringify(app.http, HTTP_KEYS);
-  if (r.serverName !== undefined) line += set.serverNameJson;
+  if (r.serverName !== undefined) line += serverNameJson(r.serverName);
   return line + '}\n';
 }
 
