@@ -11,7 +11,6 @@
  * checks the two paths agree on real and fuzzed messages.
  */
 import { formatIp } from '../../wire/ip-format.js';
-import { Latin1Interner } from '../../wire/latin1-interner.js';
 import type { DnsAnswer, DnsQuestion, DnsSummary } from './dns-message.js';
 
 /** The message is not of the common shape: decode it with the library. */
@@ -50,11 +49,10 @@ const MAX_NAME_LEN = 254;
 const LABEL_BYTE_MAX = 0x7f;
 const DOT = 0x2e;
 
-/** The dotted name last read by readName (label bytes are ASCII, so latin1 is their UTF-8). */
-const nameBytes = new Uint8Array(MAX_NAME_LEN + 1);
+/** The dotted name last read by readName; its label bytes are ASCII, so its ASCII text is the
+ *  library's UTF-8 reading (a Buffer: its ASCII decoder is the quickest way to a string). */
+const nameBytes = Buffer.alloc(MAX_NAME_LEN + 1);
 let nameLength = 0;
-/** A host asks for the same few names over and over. */
-const NAMES = new Latin1Interner(1024, 64);
 const addressWords = new Int32Array(4);
 
 /** Reads the name at message offset `at` into nameBytes as dns-packet's name.decode would;
@@ -102,7 +100,7 @@ function readName(d: Uint8Array, base: number, length: number, at: number): numb
 }
 
 function nameText(): string {
-  return nameLength === 0 ? '.' : NAMES.text(nameBytes, 0, nameLength);
+  return nameLength === 0 ? '.' : nameBytes.toString('ascii', 0, nameLength);
 }
 
 function u16(d: Uint8Array, i: number): number {

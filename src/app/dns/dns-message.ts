@@ -151,31 +151,41 @@ export interface DnsNaming {
  *  about. Names compare case-insensitively (RFC 4343). */
 export function dnsNamings(summary: DnsSummary): DnsNaming[] {
   const namings: DnsNaming[] = [];
-  const answers = summary.answers;
-  const done = new Set<string>();
-  for (const question of summary.questions) {
+  const { questions, answers } = summary;
+  for (let q = 0; q < questions.length; q++) {
+    const question = questions[q]!;
     const asked = question.name.toLowerCase();
-    if (done.has(asked)) continue;
-    done.add(asked);
+    if (askedBefore(questions, q, asked)) continue;
     // Walk the chain one CNAME at a time; a name already on it ends the walk (CNAME loops), and
-    // a name with several CNAMEs (not valid DNS) follows the first.
+    // a name with several CNAMEs (not valid DNS) follows the first. Arrays, not Sets: a chain
+    // is a name or two, and this runs for every answer seen.
     const chain = [question.name];
-    const onChain = new Set([asked]);
+    const onChain = [asked];
     let ttl = Infinity;
     let current = asked;
     for (;;) {
       collectAddresses(answers, current, question.name, chain, ttl, namings);
-      const cname = answers.find((a) => a.type === 'CNAME' && a.data !== undefined && a.name.toLowerCase() === current);
+      const cname = cnameOf(answers, current);
       if (cname === undefined) break;
       const target = cname.data!.toLowerCase();
-      if (onChain.has(target)) break;
-      onChain.add(target);
+      if (onChain.includes(target)) break;
+      onChain.push(target);
       chain.push(cname.data!);
       ttl = Math.min(ttl, cname.ttl);
       current = target;
     }
   }
   return namings;
+}
+
+function askedBefore(questions: readonly DnsQuestion[], q: number, asked: string): boolean {
+  for (let i = 0; i < q; i++) if (questions[i]!.name.toLowerCase() === asked) return true;
+  return false;
+}
+
+function cnameOf(answers: readonly DnsAnswer[], owner: string): DnsAnswer | undefined {
+  for (const a of answers) if (a.type === 'CNAME' && a.data !== undefined && a.name.toLowerCase() === owner) return a;
+  return undefined;
 }
 
 function collectAddresses(answers: readonly DnsAnswer[], owner: string, asked: string, chain: string[], chainTtl: number, out: DnsNaming[]): void {
