@@ -433,17 +433,20 @@ export function flowJsonLineFromSnapshot(nums: Float64Array, history: Uint8Array
   }
   line += num('fragments', r.fragments > 0 ? r.fragments : ABSENT);
   const app = extras.app;
-  if (app?.tls !== undefined && hasAny(app.tls)) line += ',"tls":' + JSON.stringify(app.tls, TLS_KEYS);
-  if (app?.http !== undefined && hasAny(app.http)) line += ',"http":' + JSON.stringify(app.http, HTTP_KEYS);
+  if (app?.tls !== undefined) line += nestedJson(',"tls":', app.tls, TLS_FIELDS);
+  if (app?.http !== undefined) line += nestedJson(',"http":', app.http, HTTP_FIELDS);
   if (r.serverName !== undefined) line += serverNameJson(r.serverName);
   return line + '}\n';
 }
 
-/** Replacer lists: JSON.stringify writes only these keys, in this (the documented) order. */
-const TLS_KEYS: string[] = [...TLS_FIELDS];
-const HTTP_KEYS: string[] = [...HTTP_FIELDS];
-
-function hasAny(o: object): boolean {
-  for (const v of Object.values(o)) if (v !== undefined) return true;
-  return false;
+/** `prefix{"key":value,...}` with the object's present fields in the documented order (what
+ *  JSON.stringify with the field list as replacer writes, without its generic walk), or ''
+ *  when none is present. */
+function nestedJson<T extends object>(prefix: string, o: T, fields: readonly (keyof T & string)[]): string {
+  let json = '';
+  for (const key of fields) {
+    const v = o[key];
+    if (v !== undefined) json += (json === '' ? prefix + '{"' : ',"') + key + '":' + JSON.stringify(v);
+  }
+  return json === '' ? '' : json + '}';
 }
