@@ -14,6 +14,7 @@ import type { FlowAppInfo } from '../../record/records.js';
 import { probeTls, TlsSession, TlsViolation, tlsAlertDescriptionName, tlsAlertLevelName, tlsVersionName, type TlsClientHelloInfo, type TlsListener, type TlsServerHelloInfo } from '../../app/tls/tls-session.js';
 import { HttpHeadStatus, HttpRequestHead, probeHttpRequest, type HeaderSpec } from '../../app/http1/request-head.js';
 import { dnsNamings, parseDnsMessage } from '../../app/dns/dns-message.js';
+import { DnsQueries } from './dns-queries.js';
 import { formatIp } from '../../wire/ip-format.js';
 import type { DnsAnswerNames } from '../../record/server-names.js';
 import { DNS_NO_ANSWER, EventCode } from '../events/catalog.js';
@@ -47,11 +48,15 @@ const DNS_HEADER_LEN = 12;
 /** A query unanswered this long is a failure (the resolver's default timeout, resolv.conf(5));
  *  a flow cut short by the end of a capture file is not. */
 const DNS_ANSWER_TIMEOUT_US = 5_000_000;
+/** Queries kept undecoded at once: flows waiting for their answer, a handful normally. */
+const DNS_QUERY_SLOTS = 2048;
 
 const enum AppState {
   UNDECIDED = 0,
   PARSING = 1,
   DONE = 2,
+  /** A UDP flow that carried a DNS message: dnsQueries may hold its question. */
+  DNS = 3,
 }
 
 class Session implements StreamReceiver, TlsListener {
@@ -131,7 +136,7 @@ export class AppLayer {
   private readonly state: Uint8Array;
   private readonly sessions = new Map<number, Session>();
   /** UDP port-53 flows: the first question asked, for a failure or a missing answer. */
-  private readonly dnsQueries = new Map<number, { serial: number; info: FlowAppInfo }>();
+  private readonly dnsQueries: DnsQueries;
   private readonly tlsPort = new Uint8Array(65536);
 
   constructor(
@@ -140,6 +145,7 @@ export class AppLayer {
     private readonly out: AppLayerOutput,
   ) {
     this.state = new Uint8Array(engine.table.capacity);
+    this.dnsQueries = new DnsQueries(engine.table.capacity, DNS_QUERY_SLOTS);
     for (const p of opts.tlsPorts) this.tlsPort[p] = 1;
   }
 
@@ -152,15 +158,15 @@ export class AppLayer {
       const session = this.sessions.get(id);
       if (session !== undefined) this.endSession(session);
     }
-    const dns = this.dnsQueries.get(id);
-    if (dns !== undefined) {
-      this.dnsQueries.delete(id);
+    if (this.state[id] === AppState.DNS) {
       const s = this.engine.state;
       const waited = this.engine.clock - s.firstTs[id]!;
-      if (dns.serial === s.serial[id] && s.pkts[id * 2 + 1] === 0 && waited >= DNS_ANSWER_TIMEOUT_US) {
-        this.out.appInfo(id, dns.info);
+      const info = s.pkts[id * 2 + 1] === 0 && waited >= DNS_ANSWER_TIMEOUT_US ? this.dnsQueries.question(id) : undefined;
+      if (info !== undefined) {
+        this.out.appInfo(id, info);
         this.out.raise(id, EventCode.DNS_FAILURE, RESP, DNS_NO_ANSWER, 0);
       }
+      this.dnsQueries.forget(id);
     }
   }
 
@@ -201,15 +207,13 @@ export class AppLayer {
     const end = off + v.payloadCapLen;
     if (end - off < DNS_HEADER_LEN) return;
     const isResponse = (d[off + 2]! & 0x80) !== 0;
-    const serial = this.engine.state.serial[id]!;
+    this.state[id] = AppState.DNS;
     if (!isResponse) {
-      if (side !== ORIG || this.dnsQueries.get(id)?.serial === serial) return;
-      const msg = parseDnsMessage(d, off, end);
-      const q = msg?.questions[0];
-      if (q === undefined) return;
-      this.dnsQueries.set(id, { serial, info: { dns: { query: q.name, qtype: q.type } } });
+      if (side === ORIG) this.dnsQueries.query(id, d, off, end);
       return;
     }
+    // An answer from the server: the query can no longer go unanswered.
+    if (side === RESP) this.dnsQueries.answered(id);
     const rcode = d[off + 3]! & 0x0f;
     const answers = (d[off + 6]! << 8) | d[off + 7]!;
     const failed = rcode === 2 || rcode === 3 || rcode === 5;
@@ -219,7 +223,7 @@ export class AppLayer {
     if (failed) {
       const q = msg.questions[0];
       const info: FlowAppInfo = { dns: { query: q?.name ?? '', qtype: q?.type ?? '', rcode: msg.rcodeName } };
-      this.dnsQueries.set(id, { serial, info });
+      this.dnsQueries.failed(id, info);
       this.out.appInfo(id, info);
       this.out.raise(id, EventCode.DNS_FAILURE, side, rcode, 0);
       return;
