@@ -28,19 +28,24 @@ export function unpackAppInfos(flat: FlatValues, each: (serial: number, info: Fl
   while (i < flat.length) {
     const serial = flat[i++] as number;
     const groups = flat[i++] as number;
-    const info: FlowAppInfo = {};
+    // Every info gets all three keys (absent ones undefined), made in one literal, so the
+    // worker's record writers see one object shape whatever combination arrives.
+    let tls: FlowAppInfo['tls'];
+    let http: FlowAppInfo['http'];
+    let dns: FlowAppInfo['dns'];
     if (groups & HAS_TLS) {
-      info.tls = { version: flat[i] as string | undefined, sni: flat[i + 1] as string | undefined, alpn: flat[i + 2] as string | undefined, alert: flat[i + 3] as string | undefined };
+      tls = { version: flat[i] as string | undefined, sni: flat[i + 1] as string | undefined, alpn: flat[i + 2] as string | undefined, alert: flat[i + 3] as string | undefined };
       i += 4;
     }
     if (groups & HAS_HTTP) {
-      info.http = { method: flat[i] as string | undefined, host: flat[i + 1] as string | undefined, path: flat[i + 2] as string | undefined };
+      http = { method: flat[i] as string | undefined, host: flat[i + 1] as string | undefined, path: flat[i + 2] as string | undefined };
       i += 3;
     }
     if (groups & HAS_DNS) {
-      info.dns = { query: flat[i] as string, qtype: flat[i + 1] as string, rcode: flat[i + 2] as string | undefined };
+      dns = { query: flat[i] as string, qtype: flat[i + 1] as string, rcode: flat[i + 2] as string | undefined };
       i += 3;
     }
+    const info: FlowAppInfo = { tls, http, dns };
     each(serial, info);
   }
 }

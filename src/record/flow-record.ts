@@ -229,7 +229,9 @@ export function readSnapshot(n: Float64Array, slot: number, strings: FlowStringC
   f.isIcmp = f.proto === 1 || f.proto === 58;
   f.hasPorts = f.isTcp || f.proto === 17 || f.proto === 132;
   f.strings = strings.get(n, b);
-  f.kind = SNAPSHOT_KINDS[n[b + Snap.KIND]!]!;
+  const kindCode = n[b + Snap.KIND]!;
+  // Event snapshots have no record kind: reading past the table would deoptimize this function.
+  if (kindCode < SNAPSHOT_KINDS.length) f.kind = SNAPSHOT_KINDS[kindCode]!;
   f.reason = n[b + Snap.REASON]!;
   f.nowUs = n[b + Snap.NOW_US]!;
   f.firstTs = n[b + Snap.FIRST_TS]!;
