@@ -132,6 +132,15 @@ class Session implements StreamReceiver, TlsListener {
   }
 }
 
+/** What a flow record says of its request head. */
+function httpInfoOf(head: HttpRequestHead): NonNullable<FlowAppInfo['http']> {
+  const http: NonNullable<FlowAppInfo['http']> = {};
+  if (head.method !== undefined) http.method = head.method;
+  if (head.host !== undefined) http.host = head.host;
+  if (head.path !== undefined) http.path = head.path;
+  return http;
+}
+
 export class AppLayer {
   private readonly state: Uint8Array;
   private readonly sessions = new Map<number, Session>();
@@ -182,10 +191,7 @@ export class AppLayer {
     if (st === AppState.DONE) return;
     if (st === AppState.UNDECIDED) {
       if (v.payloadLen <= 0) return;
-      if (!this.decide(id, side, v)) {
-        this.out.requestHead(id, undefined);
-        return;
-      }
+      if (!this.decide(id, side, v)) return;
     }
     const session = this.sessions.get(id);
     if (session === undefined) return;
@@ -232,29 +238,66 @@ export class AppLayer {
     if (namings.length > 0) this.out.dnsAnswer({ client: formatIp(v.ipVersion, v.dst), tsUs: v.tsUs, namings });
   }
 
-  /** First payload of a flow: start a parser, or decide there is nothing to parse. */
+  /** First payload of a flow: start a parser, or decide there is nothing to parse. Returns
+   *  whether the segment is still to be fed to the new session. */
   private decide(id: number, side: number, v: PacketView): boolean {
     this.state[id] = AppState.DONE;
-    if (v.ipProto !== PROTO_TCP || side !== ORIG || v.payloadCapLen <= 0) return false;
+    if (v.ipProto !== PROTO_TCP || side !== ORIG || v.payloadCapLen <= 0) return this.noHead(id);
     const s = this.engine.state;
     const fromStart = s.synTs[id] !== NO_OFFSET;
-    if (fromStart && v.seq !== ((s.startSeq[id * 2]! + 1) | 0)) return false;
+    if (fromStart && v.seq !== ((s.startSeq[id * 2]! + 1) | 0)) return this.noHead(id);
     const start = v.payloadOff;
     const end = start + v.payloadCapLen;
-    const session = new Session(this, id, s.serial[id]!);
     if (probeTls(v.data, start, end) === 1) {
+      const session = this.startSession(id);
       session.tls = new TlsSession(session);
       this.out.requestHead(id, undefined);
-    } else if (probeHttpRequest(v.data, start, end) === 1) {
-      session.http = new HttpRequestHead();
-      session.streams.stop(1);
-    } else {
-      if (fromStart && this.tlsPort[this.responderPort(id)]) this.out.raise(id, EventCode.TLS_EXCEPTION, ORIG, TlsViolation.NOT_TLS, 0);
+      return true;
+    }
+    if (probeHttpRequest(v.data, start, end) === 1) {
+      const head = new HttpRequestHead();
+      if (v.payloadCapLen < v.payloadLen) {
+        // Cut by the snaplen: the session's stream reports the gap.
+        this.httpSession(id, head);
+        return true;
+      }
+      // Most request heads come whole in their first segment: read it here, and start a
+      // session (and its stream reassembly) only when the head goes on.
+      const status = head.feed(v.data, start, end);
+      if (status === HttpHeadStatus.NEED_MORE) {
+        this.httpSession(id, head).streams.startAfter(0, (v.seq + v.payloadLen) | 0);
+      } else if (status === HttpHeadStatus.NOT_HTTP) {
+        this.out.requestHead(id, undefined);
+      } else {
+        const http = httpInfoOf(head);
+        this.handOn(id, head);
+        this.out.appInfo(id, { http });
+      }
       return false;
     }
+    if (fromStart && this.tlsPort[this.responderPort(id)]) this.out.raise(id, EventCode.TLS_EXCEPTION, ORIG, TlsViolation.NOT_TLS, 0);
+    return this.noHead(id);
+  }
+
+  /** The flow has no request head to look for. */
+  private noHead(id: number): false {
+    this.out.requestHead(id, undefined);
+    return false;
+  }
+
+  /** A session reading the client's request head; the server's bytes are not needed. */
+  private httpSession(id: number, head: HttpRequestHead): Session {
+    const session = this.startSession(id);
+    session.http = head;
+    session.streams.stop(1);
+    return session;
+  }
+
+  private startSession(id: number): Session {
+    const session = new Session(this, id, this.engine.state.serial[id]!);
     this.state[id] = AppState.PARSING;
     this.sessions.set(id, session);
-    return true;
+    return session;
   }
 
   private responderPort(id: number): number {
@@ -294,20 +337,22 @@ export class AppLayer {
 
   httpHead(session: Session, head: HttpRequestHead): void {
     if (!this.isCurrent(session)) return;
-    const http: NonNullable<FlowAppInfo['http']> = {};
-    if (head.method !== undefined) http.method = head.method;
-    if (head.host !== undefined) http.host = head.host;
-    if (head.path !== undefined) http.path = head.path;
-    session.info.http = http;
+    session.info.http = httpInfoOf(head);
     session.headSeen = true;
     this.publish(session);
+    this.handOn(session.id, head);
+  }
+
+  /** A complete (or over-long) request head: the flow is ignored if it carries an avoided
+   *  header, else the head goes to the follower. */
+  private handOn(id: number, head: HttpRequestHead): void {
     for (const avoid of this.opts.avoidHeaders) {
       if (head.matches(avoid)) {
-        this.out.ignore(session.id);
+        this.out.ignore(id);
         return;
       }
     }
-    this.out.requestHead(session.id, head);
+    this.out.requestHead(id, head);
   }
 
   private isCurrent(session: Session): boolean {
