@@ -12,6 +12,7 @@ import { processFlowRecord } from '../record/process-flow-record.js';
 import { socketEventRecord } from '../record/socket-event-record.js';
 import { EventProcesses } from '../record/event-processes.js';
 import { AttributionClient, type AttributionStats } from './attribution-client.js';
+import { unpackAppInfos, unpackDnsAnswers } from './flat-extras.js';
 import { SLOT_GENERATION, SLOT_STATE_FREE, WORKER_BACKLOG_BYTES, type StageMessage, type WorkerInit, type WorkerReply } from './worker-record-stage.js';
 
 const init = workerData as WorkerInit;
@@ -84,8 +85,8 @@ port.on('message', (m: StageMessage) => {
     case 'flows': {
       const slot = slots[m.slot]!;
       try {
-        for (const [serial, info] of m.apps) stage.appInfo(serial, info);
-        for (const answer of m.dns) stage.dnsAnswer(answer);
+        unpackAppInfos(m.apps, (serial, info) => stage.appInfo(serial, info));
+        unpackDnsAnswers(m.dns, (answer) => stage.dnsAnswer(answer));
         stage.flows(slot.nums, slot.history, m.count);
         attribution?.send();
       } finally {

@@ -11,6 +11,7 @@ import type { BatchArrays, InterfaceGone, RecordStage } from '../record/record-s
 import { BATCH_HISTORY_BYTES, BATCH_NUMS_BYTES, newBatchArrays } from '../record/flow-snapshot.js';
 import type { FlowAppInfo, NotifRecord } from '../record/records.js';
 import type { DnsAnswerNames } from '../record/server-names.js';
+import { packAppInfo, packDnsAnswer, type FlatValues } from './flat-extras.js';
 import type { AttributionInit } from './attribution-client.js';
 import type { DlltFileSinkOptions } from '../sinks/dllt-files.js';
 import { DlltError, type DlltErrorCode } from './errors.js';
@@ -48,7 +49,7 @@ export const SLOT_STATE_FREE = SLOT_FREE;
 export const SLOT_GENERATION = SLOTS;
 
 export type StageMessage =
-  | { t: 'flows'; slot: number; count: number; apps: [serial: number, info: FlowAppInfo][]; dns: DnsAnswerNames[] }
+  | { t: 'flows'; slot: number; count: number; apps: FlatValues; dns: FlatValues }
   | { t: 'notif'; rec: NotifRecord }
   | { t: 'summary'; text: string }
   | { t: 'iface'; id: number; name: string }
@@ -65,8 +66,8 @@ export class WorkerRecordStage implements RecordStage {
   private readonly states: Int32Array;
   private readonly slots: BatchArrays[];
   private filling = 0;
-  private pendingApps: [number, FlowAppInfo][] = [];
-  private pendingDns: DnsAnswerNames[] = [];
+  private readonly pendingApps: FlatValues = [];
+  private readonly pendingDns: FlatValues = [];
   private closed?: Promise<void>;
 
   private constructor(
@@ -145,11 +146,10 @@ export class WorkerRecordStage implements RecordStage {
   /** App info and DNS answers ride with the next batch: one message per batch instead of one per
    *  change, and the worker applies them before the snapshots that need them. */
   flows(_nums: Float64Array, _history: Uint8Array, count: number): void {
-    const apps = this.pendingApps;
-    const dns = this.pendingDns;
-    this.pendingApps = [];
-    this.pendingDns = [];
-    this.post({ t: 'flows', slot: this.filling, count, apps, dns });
+    this.post({ t: 'flows', slot: this.filling, count, apps: this.pendingApps, dns: this.pendingDns });
+    // postMessage has copied them: the arrays are refilled for the next batch.
+    this.pendingApps.length = 0;
+    this.pendingDns.length = 0;
   }
 
   notif(rec: NotifRecord): void {
@@ -165,11 +165,11 @@ export class WorkerRecordStage implements RecordStage {
   }
 
   appInfo(serial: number, info: FlowAppInfo): void {
-    this.pendingApps.push([serial, info]);
+    packAppInfo(this.pendingApps, serial, info);
   }
 
   dnsAnswer(answer: DnsAnswerNames): void {
-    this.pendingDns.push(answer);
+    packDnsAnswer(this.pendingDns, answer);
   }
 
   interfaceGone(gone: InterfaceGone): void {

@@ -84,8 +84,6 @@ interface FlowStringSet {
   /** Looked up once, at the flow's first record with roles, so a name stays for the flow's life. */
   serverNameLooked: boolean;
   serverName: ServerName | undefined;
-  /** `,"serverName":...` and its companions, made once. */
-  serverNameJson: string;
 }
 
 const addrA = new Int32Array(4);
@@ -124,18 +122,14 @@ export class FlowStringCache {
   serverNameOf(set: FlowStringSet, client: string, server: string, firstTsUs: number): ServerName | undefined {
     if (!set.serverNameLooked) {
       set.serverNameLooked = true;
-      const found = this.names?.nameOf(client, server, firstTsUs);
-      if (found !== undefined) {
-        set.serverName = found;
-        set.serverNameJson = serverNameJson(found);
-      }
+      set.serverName = this.names?.nameOf(client, server, firstTsUs);
     }
     return set.serverName;
   }
 }
 
 function serverNameJson(name: ServerName): string {
-  return (
+  return (name.json ??=
     ',"serverName":' + JSON.stringify(name.name) +
     (name.chain.length > 1 ? ',"serverNameChain":' + JSON.stringify(name.chain) : '') +
     ',"serverNameTtl":' + name.ttl
@@ -166,7 +160,6 @@ function makeStrings(n: Float64Array, b: number, rules: CompiledRoleRules | unde
       : undefined,
     serverNameLooked: false,
     serverName: undefined,
-    serverNameJson: '',
   };
 }
 
@@ -236,7 +229,9 @@ export function readSnapshot(n: Float64Array, slot: number, strings: FlowStringC
   f.isIcmp = f.proto === 1 || f.proto === 58;
   f.hasPorts = f.isTcp || f.proto === 17 || f.proto === 132;
   f.strings = strings.get(n, b);
-  f.kind = SNAPSHOT_KINDS[n[b + Snap.KIND]!]!;
+  const kindCode = n[b + Snap.KIND]!;
+  // Event snapshots have no record kind: reading past the table would deoptimize this function.
+  if (kindCode < SNAPSHOT_KINDS.length) f.kind = SNAPSHOT_KINDS[kindCode]!;
   f.reason = n[b + Snap.REASON]!;
   f.nowUs = n[b + Snap.NOW_US]!;
   f.firstTs = n[b + Snap.FIRST_TS]!;
@@ -440,17 +435,20 @@ export function flowJsonLineFromSnapshot(nums: Float64Array, history: Uint8Array
   }
   line += num('fragments', r.fragments > 0 ? r.fragments : ABSENT);
   const app = extras.app;
-  if (app?.tls !== undefined && hasAny(app.tls)) line += ',"tls":' + JSON.stringify(app.tls, TLS_KEYS);
-  if (app?.http !== undefined && hasAny(app.http)) line += ',"http":' + JSON.stringify(app.http, HTTP_KEYS);
-  if (r.serverName !== undefined) line += set.serverNameJson;
+  if (app?.tls !== undefined) line += nestedJson(',"tls":', app.tls, TLS_FIELDS);
+  if (app?.http !== undefined) line += nestedJson(',"http":', app.http, HTTP_FIELDS);
+  if (r.serverName !== undefined) line += serverNameJson(r.serverName);
   return line + '}\n';
 }
 
-/** Replacer lists: JSON.stringify writes only these keys, in this (the documented) order. */
-const TLS_KEYS: string[] = [...TLS_FIELDS];
-const HTTP_KEYS: string[] = [...HTTP_FIELDS];
-
-function hasAny(o: object): boolean {
-  for (const v of Object.values(o)) if (v !== undefined) return true;
-  return false;
+/** `prefix{"key":value,...}` with the object's present fields in the documented order (what
+ *  JSON.stringify with the field list as replacer writes, without its generic walk), or ''
+ *  when none is present. */
+function nestedJson<T extends object>(prefix: string, o: T, fields: readonly (keyof T & string)[]): string {
+  let json = '';
+  for (const key of fields) {
+    const v = o[key];
+    if (v !== undefined) json += (json === '' ? prefix + '{"' : ',"') + key + '":' + JSON.stringify(v);
+  }
+  return json === '' ? '' : json + '}';
 }

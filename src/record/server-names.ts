@@ -26,6 +26,9 @@ export interface ServerName {
   sinceUs: number;
   /** The name holds for flows that start up to here. */
   untilUs: number;
+  /** Its `,"serverName":...` fragment of JSON flow lines, made when a first flow is written
+   *  with it and shared by the flows it names. */
+  json: string | undefined;
 }
 
 /** (client, address) pairs remembered; the least recently answered go first beyond this. */
@@ -59,6 +62,7 @@ export class ServerNames {
         ttl: naming.ttl,
         sinceUs: continues ? held.sinceUs : answer.tsUs,
         untilUs: continues ? Math.max(held.untilUs, untilUs) : untilUs,
+        json: undefined,
       });
       if (pairs.size > MAX_PAIRS) pairs.delete(pairs.keys().next().value!);
     }

@@ -60,9 +60,9 @@ export function udp(srcPort: number, dstPort: number, payload: Uint8Array): Uint
   return concat(new Uint8Array([...u16(srcPort), ...u16(dstPort), ...u16(8 + payload.length), 0, 0]), payload);
 }
 
-export function tcp(srcPort: number, dstPort: number, flags: number, seq: number, payload: Uint8Array): Uint8Array {
+export function tcp(srcPort: number, dstPort: number, flags: number, seq: number, payload: Uint8Array, ack = 0): Uint8Array {
   return concat(
-    new Uint8Array([...u16(srcPort), ...u16(dstPort), ...u32(seq), 0, 0, 0, 0, 0x50, flags, ...u16(65535), 0, 0, 0, 0]),
+    new Uint8Array([...u16(srcPort), ...u16(dstPort), ...u32(seq), ...u32(ack), 0x50, flags, ...u16(65535), 0, 0, 0, 0]),
     payload,
   );
 }

@@ -14,6 +14,7 @@ import type { FlowAppInfo } from '../../record/records.js';
 import { probeTls, TlsSession, TlsViolation, tlsAlertDescriptionName, tlsAlertLevelName, tlsVersionName, type TlsClientHelloInfo, type TlsListener, type TlsServerHelloInfo } from '../../app/tls/tls-session.js';
 import { HttpHeadStatus, HttpRequestHead, probeHttpRequest, type HeaderSpec } from '../../app/http1/request-head.js';
 import { dnsNamings, parseDnsMessage } from '../../app/dns/dns-message.js';
+import { DnsQueries } from './dns-queries.js';
 import { formatIp } from '../../wire/ip-format.js';
 import type { DnsAnswerNames } from '../../record/server-names.js';
 import { DNS_NO_ANSWER, EventCode } from '../events/catalog.js';
@@ -47,11 +48,15 @@ const DNS_HEADER_LEN = 12;
 /** A query unanswered this long is a failure (the resolver's default timeout, resolv.conf(5));
  *  a flow cut short by the end of a capture file is not. */
 const DNS_ANSWER_TIMEOUT_US = 5_000_000;
+/** Queries kept undecoded at once: flows waiting for their answer, a handful normally. */
+const DNS_QUERY_SLOTS = 2048;
 
 const enum AppState {
   UNDECIDED = 0,
   PARSING = 1,
   DONE = 2,
+  /** A UDP flow that carried a DNS message: dnsQueries may hold its question. */
+  DNS = 3,
 }
 
 class Session implements StreamReceiver, TlsListener {
@@ -127,11 +132,20 @@ class Session implements StreamReceiver, TlsListener {
   }
 }
 
+/** What a flow record says of its request head. */
+function httpInfoOf(head: HttpRequestHead): NonNullable<FlowAppInfo['http']> {
+  const http: NonNullable<FlowAppInfo['http']> = {};
+  if (head.method !== undefined) http.method = head.method;
+  if (head.host !== undefined) http.host = head.host;
+  if (head.path !== undefined) http.path = head.path;
+  return http;
+}
+
 export class AppLayer {
   private readonly state: Uint8Array;
   private readonly sessions = new Map<number, Session>();
   /** UDP port-53 flows: the first question asked, for a failure or a missing answer. */
-  private readonly dnsQueries = new Map<number, { serial: number; info: FlowAppInfo }>();
+  private readonly dnsQueries: DnsQueries;
   private readonly tlsPort = new Uint8Array(65536);
 
   constructor(
@@ -140,6 +154,7 @@ export class AppLayer {
     private readonly out: AppLayerOutput,
   ) {
     this.state = new Uint8Array(engine.table.capacity);
+    this.dnsQueries = new DnsQueries(engine.table.capacity, DNS_QUERY_SLOTS);
     for (const p of opts.tlsPorts) this.tlsPort[p] = 1;
   }
 
@@ -152,15 +167,15 @@ export class AppLayer {
       const session = this.sessions.get(id);
       if (session !== undefined) this.endSession(session);
     }
-    const dns = this.dnsQueries.get(id);
-    if (dns !== undefined) {
-      this.dnsQueries.delete(id);
+    if (this.state[id] === AppState.DNS) {
       const s = this.engine.state;
       const waited = this.engine.clock - s.firstTs[id]!;
-      if (dns.serial === s.serial[id] && s.pkts[id * 2 + 1] === 0 && waited >= DNS_ANSWER_TIMEOUT_US) {
-        this.out.appInfo(id, dns.info);
+      const info = s.pkts[id * 2 + 1] === 0 && waited >= DNS_ANSWER_TIMEOUT_US ? this.dnsQueries.question(id) : undefined;
+      if (info !== undefined) {
+        this.out.appInfo(id, info);
         this.out.raise(id, EventCode.DNS_FAILURE, RESP, DNS_NO_ANSWER, 0);
       }
+      this.dnsQueries.forget(id);
     }
   }
 
@@ -176,10 +191,7 @@ export class AppLayer {
     if (st === AppState.DONE) return;
     if (st === AppState.UNDECIDED) {
       if (v.payloadLen <= 0) return;
-      if (!this.decide(id, side, v)) {
-        this.out.requestHead(id, undefined);
-        return;
-      }
+      if (!this.decide(id, side, v)) return;
     }
     const session = this.sessions.get(id);
     if (session === undefined) return;
@@ -201,15 +213,13 @@ export class AppLayer {
     const end = off + v.payloadCapLen;
     if (end - off < DNS_HEADER_LEN) return;
     const isResponse = (d[off + 2]! & 0x80) !== 0;
-    const serial = this.engine.state.serial[id]!;
+    this.state[id] = AppState.DNS;
     if (!isResponse) {
-      if (side !== ORIG || this.dnsQueries.get(id)?.serial === serial) return;
-      const msg = parseDnsMessage(d, off, end);
-      const q = msg?.questions[0];
-      if (q === undefined) return;
-      this.dnsQueries.set(id, { serial, info: { dns: { query: q.name, qtype: q.type } } });
+      if (side === ORIG) this.dnsQueries.query(id, d, off, end);
       return;
     }
+    // An answer from the server: the query can no longer go unanswered.
+    if (side === RESP) this.dnsQueries.answered(id);
     const rcode = d[off + 3]! & 0x0f;
     const answers = (d[off + 6]! << 8) | d[off + 7]!;
     const failed = rcode === 2 || rcode === 3 || rcode === 5;
@@ -219,7 +229,7 @@ export class AppLayer {
     if (failed) {
       const q = msg.questions[0];
       const info: FlowAppInfo = { dns: { query: q?.name ?? '', qtype: q?.type ?? '', rcode: msg.rcodeName } };
-      this.dnsQueries.set(id, { serial, info });
+      this.dnsQueries.failed(id, info);
       this.out.appInfo(id, info);
       this.out.raise(id, EventCode.DNS_FAILURE, side, rcode, 0);
       return;
@@ -228,29 +238,66 @@ export class AppLayer {
     if (namings.length > 0) this.out.dnsAnswer({ client: formatIp(v.ipVersion, v.dst), tsUs: v.tsUs, namings });
   }
 
-  /** First payload of a flow: start a parser, or decide there is nothing to parse. */
+  /** First payload of a flow: start a parser, or decide there is nothing to parse. Returns
+   *  whether the segment is still to be fed to the new session. */
   private decide(id: number, side: number, v: PacketView): boolean {
     this.state[id] = AppState.DONE;
-    if (v.ipProto !== PROTO_TCP || side !== ORIG || v.payloadCapLen <= 0) return false;
+    if (v.ipProto !== PROTO_TCP || side !== ORIG || v.payloadCapLen <= 0) return this.noHead(id);
     const s = this.engine.state;
     const fromStart = s.synTs[id] !== NO_OFFSET;
-    if (fromStart && v.seq !== ((s.startSeq[id * 2]! + 1) | 0)) return false;
+    if (fromStart && v.seq !== ((s.startSeq[id * 2]! + 1) | 0)) return this.noHead(id);
     const start = v.payloadOff;
     const end = start + v.payloadCapLen;
-    const session = new Session(this, id, s.serial[id]!);
     if (probeTls(v.data, start, end) === 1) {
+      const session = this.startSession(id);
       session.tls = new TlsSession(session);
       this.out.requestHead(id, undefined);
-    } else if (probeHttpRequest(v.data, start, end) === 1) {
-      session.http = new HttpRequestHead();
-      session.streams.stop(1);
-    } else {
-      if (fromStart && this.tlsPort[this.responderPort(id)]) this.out.raise(id, EventCode.TLS_EXCEPTION, ORIG, TlsViolation.NOT_TLS, 0);
+      return true;
+    }
+    if (probeHttpRequest(v.data, start, end) === 1) {
+      const head = new HttpRequestHead();
+      if (v.payloadCapLen < v.payloadLen) {
+        // Cut by the snaplen: the session's stream reports the gap.
+        this.httpSession(id, head);
+        return true;
+      }
+      // Most request heads come whole in their first segment: read it here, and start a
+      // session (and its stream reassembly) only when the head goes on.
+      const status = head.feed(v.data, start, end);
+      if (status === HttpHeadStatus.NEED_MORE) {
+        this.httpSession(id, head).streams.startAfter(0, (v.seq + v.payloadLen) | 0);
+      } else if (status === HttpHeadStatus.NOT_HTTP) {
+        this.out.requestHead(id, undefined);
+      } else {
+        const http = httpInfoOf(head);
+        this.handOn(id, head);
+        this.out.appInfo(id, { http });
+      }
       return false;
     }
+    if (fromStart && this.tlsPort[this.responderPort(id)]) this.out.raise(id, EventCode.TLS_EXCEPTION, ORIG, TlsViolation.NOT_TLS, 0);
+    return this.noHead(id);
+  }
+
+  /** The flow has no request head to look for. */
+  private noHead(id: number): false {
+    this.out.requestHead(id, undefined);
+    return false;
+  }
+
+  /** A session reading the client's request head; the server's bytes are not needed. */
+  private httpSession(id: number, head: HttpRequestHead): Session {
+    const session = this.startSession(id);
+    session.http = head;
+    session.streams.stop(1);
+    return session;
+  }
+
+  private startSession(id: number): Session {
+    const session = new Session(this, id, this.engine.state.serial[id]!);
     this.state[id] = AppState.PARSING;
     this.sessions.set(id, session);
-    return true;
+    return session;
   }
 
   private responderPort(id: number): number {
@@ -290,20 +337,22 @@ export class AppLayer {
 
   httpHead(session: Session, head: HttpRequestHead): void {
     if (!this.isCurrent(session)) return;
-    const http: NonNullable<FlowAppInfo['http']> = {};
-    if (head.method !== undefined) http.method = head.method;
-    if (head.host !== undefined) http.host = head.host;
-    if (head.path !== undefined) http.path = head.path;
-    session.info.http = http;
+    session.info.http = httpInfoOf(head);
     session.headSeen = true;
     this.publish(session);
+    this.handOn(session.id, head);
+  }
+
+  /** A complete (or over-long) request head: the flow is ignored if it carries an avoided
+   *  header, else the head goes to the follower. */
+  private handOn(id: number, head: HttpRequestHead): void {
     for (const avoid of this.opts.avoidHeaders) {
       if (head.matches(avoid)) {
-        this.out.ignore(session.id);
+        this.out.ignore(id);
         return;
       }
     }
-    this.out.requestHead(session.id, head);
+    this.out.requestHead(id, head);
   }
 
   private isCurrent(session: Session): boolean {

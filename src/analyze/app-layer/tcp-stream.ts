@@ -47,6 +47,13 @@ export class TcpStreams {
     d.heldBytes = 0;
   }
 
+  /** The direction's stream so far was read elsewhere: delivery goes on from `nextSeq`. */
+  startAfter(dir: 0 | 1, nextSeq: number): void {
+    const d = this.dirs[dir];
+    d.started = true;
+    d.nextSeq = nextSeq;
+  }
+
   /**
    * One segment's payload. `firstSeq` is where the direction's stream starts (ISN + 1 when its
    * SYN was seen, else NaN: then the first data segment defines it). capLen < wireLen means the

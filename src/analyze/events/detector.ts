@@ -7,7 +7,9 @@
  *
  * Timers: the half-open check (first SYN + DLLT_PARTIAL_TIMEOUT_S) is a FIFO, because those
  * deadlines come in packet order; stalls and zero windows share one heap with one live entry
- * per flow, re-checked lazily, so data packets never touch it.
+ * per flow, re-checked lazily, so data packets never touch it. The earliest deadline of both is
+ * kept in a field, so the per-packet check is one comparison (a getter returning a double that
+ * V8 does not inline boxes it: a heap number per packet).
  */
 import type { PacketView } from '../../decode/packet-view.js';
 import type { FlowEngine } from '../../flow/flow-engine.js';
@@ -113,6 +115,8 @@ export class EventDetector {
   unwatched = 0;
   /** While a timer fires: its deadline, the event's time (packet time has moved past it). */
   private timerTsUs = -1;
+  /** No timer is due before this (a lower bound: entries may be stale). */
+  private nextDue = Infinity;
 
   constructor(
     private readonly engine: FlowEngine,
@@ -147,7 +151,7 @@ export class EventDetector {
   /** Before engine.processPacket for a packet at `tsUs`: timers due by then fire first, so the
    *  packet that ends a silence cannot hide it. */
   beforePacket(tsUs: number): void {
-    if (tsUs >= this.nextTimer) this.runTimers(tsUs);
+    if (tsUs >= this.nextDue) this.runTimers(tsUs);
   }
 
   /** After engine.processPacket(v). */
@@ -185,6 +189,9 @@ export class EventDetector {
     }
     this.app.flowEnding(id);
     this.flags[id]! |= F.ENDED;
+    // The half-open queue's head just went stale: drop it at the next packet, as a stale head
+    // is dropped as soon as it is seen.
+    if (this.partialQueue.size > 0 && this.partialQueue.headFlow === id) this.nextDue = -Infinity;
   }
 
   /** Suppressed counts since the last call (for a notification), or undefined if none. */
@@ -209,7 +216,10 @@ export class EventDetector {
     this.synCount[id] = pureSyn ? 1 : 0;
     this.eventCount[id] = 0;
     this.streamSlot[id] = -1;
-    if (pureSyn && !this.partialQueue.push(id, this.engine.state.serial[id]!)) this.unwatched++;
+    if (pureSyn) {
+      if (this.partialQueue.push(id, this.engine.state.serial[id]!)) this.due(this.partialDeadline(id));
+      else this.unwatched++;
+    }
     this.app.flowCreated(id);
   }
 
@@ -378,22 +388,13 @@ export class EventDetector {
       this.unwatched++;
       return;
     }
+    this.due(deadline);
     this.streams.due[slot] = deadline;
   }
 
-  /** The earliest time a timer could be due (a lower bound: entries may be stale). */
-  private get nextTimer(): number {
-    const q = this.partialQueue;
-    const queued = q.size > 0 ? this.partialQueueHeadDeadline() : Infinity;
-    const heap = this.timers.nextDeadline;
-    return queued < heap ? queued : heap;
-  }
-
-  private partialQueueHeadDeadline(): number {
-    const s = this.engine.state;
-    const id = this.partialQueue.headFlow;
-    if (s.serial[id] !== this.partialQueue.headSerial || this.flags[id]! & F.ENDED || s.synTs[id] === NO_OFFSET) return -Infinity;
-    return this.partialDeadline(id);
+  /** A timer was added for `deadline`. */
+  private due(deadline: number): void {
+    if (deadline < this.nextDue) this.nextDue = deadline;
   }
 
   private runTimers(now: number): void {
@@ -424,6 +425,10 @@ export class EventDetector {
       this.checkStalls(id, slot, deadline);
     }
     this.timerTsUs = -1;
+    // The queue's head is live here (stale heads were dropped above); flowEnding says when it
+    // no longer is.
+    const queued = q.size > 0 ? this.partialDeadline(q.headFlow) : Infinity;
+    this.nextDue = queued < h.nextDeadline ? queued : h.nextDeadline;
   }
 
   private checkStalls(id: number, slot: number, now: number): void {

@@ -2,13 +2,16 @@
  * DNS summaries against real captures with tshark 4.0 as the outside oracle (id, rcode,
  * opcode, TC, questions, answer names/types/TTLs/addresses), hand-built messages for the
  * failure cases the event detectors need, every truncation of real messages, and a fuzz loop.
+ * The common-shape reader is held to the library's reading of the same bytes (dns-packet is the
+ * oracle there): wherever it answers, its summary must be the library's.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import * as dnsPacket from 'dns-packet';
-import { dnsNamings, parseDnsMessage, parseDnsTcpMessage, type DnsSummary } from './dns-message.js';
+import { dnsNamings, parseDnsMessage, parseDnsMessageWithLibrary, parseDnsTcpMessage, type DnsSummary } from './dns-message.js';
+import { COMMON_SHAPE_ONLY, readCommonShape } from './dns-common-shape.js';
 import { decodePacket } from '../../decode/decode-packet.js';
 import { PacketView } from '../../decode/packet-view.js';
 import { DecodeStatus } from '../../decode/status.js';
@@ -476,6 +479,7 @@ test(`fuzz: ${FUZZ_MESSAGES} mutated messages never throw and every summary is w
   const random = prng(SEED);
   const pick = (n: number): number => Math.floor(random() * n);
   let summaries = 0;
+  let commonShape = 0;
   for (let round = 0; round < FUZZ_MESSAGES; round++) {
     const base = seeds[pick(seeds.length)]!;
     let bytes = base.slice();
@@ -497,6 +501,10 @@ test(`fuzz: ${FUZZ_MESSAGES} mutated messages never throw and every summary is w
       }
     }
     const summary = parseDnsMessage(bytes, 0, bytes.length);
+    if (bytes.length >= 12 && readCommonShape(bytes, 0, bytes.length) !== COMMON_SHAPE_ONLY) {
+      commonShape++;
+      assert.deepEqual(summary, parseDnsMessageWithLibrary(bytes, 0, bytes.length), `round ${round}: the common-shape reader reads as the library`);
+    }
     const framed = new Uint8Array(bytes.length + 2);
     framed.set([bytes.length >> 8, bytes.length & 0xff]);
     framed.set(bytes, 2);
@@ -519,4 +527,75 @@ test(`fuzz: ${FUZZ_MESSAGES} mutated messages never throw and every summary is w
     }
   }
   assert.ok(summaries > FUZZ_MESSAGES / 20, `enough mutated messages still decode (${summaries})`);
+  assert.ok(commonShape > FUZZ_MESSAGES / 20, `enough mutated messages are of the common shape (${commonShape})`);
+});
+
+/** The common-shape reader's answer for a whole message, checked against the library's. */
+function commonShapeAgrees(bytes: Uint8Array, where: string): boolean {
+  const common = readCommonShape(bytes, 0, bytes.length);
+  if (common === COMMON_SHAPE_ONLY) return false;
+  assert.deepEqual(common, parseDnsMessageWithLibrary(bytes, 0, bytes.length), where);
+  return true;
+}
+
+test('the common shape is read without the library, exactly as the library reads it', async () => {
+  let corpusCommon = 0;
+  for (const file of ['zeek-dns53.pcap', 'tcpdump-dns_udp.pcap', 'tcpdump-LINKTYPE_RAW_ipv6.pcap', 'zeek-pcapng-multi-interface.pcapng']) {
+    for (const payload of await udpDnsPayloads(file)) {
+      if (commonShapeAgrees(payload.bytes, `${file} frame ${payload.frame}`)) corpusCommon++;
+    }
+  }
+  assert.ok(corpusCommon > 0, 'some corpus messages are of the common shape');
+
+  const opt = (options: { code: number; data: Buffer }[]): dnsPacket.Answer =>
+    ({ type: 'OPT', name: '.', udpPayloadSize: 1232, options }) as unknown as dnsPacket.Answer;
+  const common: [string, dnsPacket.Packet][] = [
+    ['query', { type: 'query', id: 1, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name: 'api.dllt.test' }] }],
+    ['query, EDNS without options', { type: 'query', id: 2, questions: [{ type: 'AAAA', name: 'a.b' }], additionals: [opt([])] }],
+    ['several questions of the usual types', {
+      type: 'query', id: 3,
+      questions: ['A', 'NS', 'CNAME', 'SOA', 'PTR', 'MX', 'TXT', 'AAAA', 'SRV', 'ANY'].map((type) => ({ type, name: `${type.toLowerCase()}.example` }) as dnsPacket.Question),
+    }],
+    ['root name', { type: 'query', id: 4, questions: [{ type: 'NS', name: '.' }] }],
+    ['CNAME chain with compression, A and AAAA', {
+      type: 'response', id: 5, flags: dnsPacket.RECURSION_AVAILABLE,
+      questions: [{ type: 'A', name: 'www.x.com' }],
+      answers: [
+        { type: 'CNAME', name: 'www.x.com', ttl: 4_000_000_000, data: 'edge.x.com' },
+        { type: 'A', name: 'edge.x.com', ttl: 20, data: '192.0.2.255' },
+        { type: 'AAAA', name: 'edge.x.com', ttl: 20, data: '::ffff:192.0.2.1' },
+      ],
+      authorities: [{ type: 'A', name: 'ns.x.com', ttl: 1, data: '10.0.0.1' }],
+      additionals: [opt([])],
+    }],
+    ['TC, NXDOMAIN, opcode STATUS', { type: 'response', id: 6, flags: dnsPacket.TRUNCATED_RESPONSE | (2 << 11) | 3, questions: [{ type: 'A', name: 'x' }] }],
+  ];
+  for (const [what, packet] of common) {
+    assert.ok(commonShapeAgrees(encoded(packet), what), `${what}: read as the common shape`);
+  }
+  const random = prng(SEED);
+  for (let i = 0; i < 2000; i++) {
+    const groups = Array.from({ length: 8 }, () => (random() < 0.4 ? 0 : Math.floor(random() * 0x10000)).toString(16));
+    const packet: dnsPacket.Packet = { type: 'response', id: i, questions: [{ type: 'AAAA', name: 'h' }], answers: [{ type: 'AAAA', name: 'h', ttl: 1, data: groups.join(':') }] };
+    assert.ok(commonShapeAgrees(encoded(packet), `AAAA ${groups.join(':')}`));
+  }
+
+  const libraryOnly: [string, Uint8Array][] = [
+    ['an option in the OPT record', encoded({ type: 'query', id: 7, questions: [{ type: 'A', name: 'a.b' }], additionals: [opt([{ code: 10, data: Buffer.alloc(8) }])] })],
+    ['a TXT answer', encoded({ type: 'response', id: 8, questions: [{ type: 'TXT', name: 't' }], answers: [{ type: 'TXT', name: 't', ttl: 1, data: 'v=1' }] })],
+    ['an SOA in the authority section', encoded({
+      type: 'response', id: 9, flags: 3, questions: [{ type: 'A', name: 'missing.example' }],
+      authorities: [{ type: 'SOA', name: 'example', ttl: 1, data: { mname: 'ns.example', rname: 'h.example', serial: 1, refresh: 2, retry: 3, expire: 4, minimum: 5 } }],
+    })],
+    ['an HTTPS question', encoded({ type: 'query', id: 10, questions: [{ type: 'UNKNOWN_65', name: 'h' } as unknown as dnsPacket.Question] })],
+    ['a label byte above 0x7f', encoded({ type: 'query', id: 11, questions: [{ type: 'A', name: 'caf\u00e9.example' }] })],
+  ];
+  for (const [what, bytes] of libraryOnly) {
+    assert.equal(readCommonShape(bytes, 0, bytes.length), COMMON_SHAPE_ONLY, what);
+    assert.ok(parseDnsMessage(bytes, 0, bytes.length) !== undefined, `${what}: still decoded, by the library`);
+  }
+  const forward = encoded({ type: 'query', id: 12, questions: [{ type: 'A', name: 'a.b' }] });
+  forward.set([0xc0, 12], 12);
+  assert.equal(readCommonShape(forward, 0, forward.length), COMMON_SHAPE_ONLY, 'a pointer to itself');
+  assert.equal(parseDnsMessage(forward, 0, forward.length), undefined);
 });

@@ -3,10 +3,10 @@
  * for DNS failure events (NXDOMAIN/SERVFAIL/no answer) and for naming flow servers from the
  * answers observed.
  *
- * Decoding is left to the `dns-packet` library: name compression, pointer-loop defences and
- * forty-odd record types are a library's job, well kept there, and DNS packets are a tiny
- * share of traffic, so its object-per-record output costs nothing that matters. What this
- * file adds is what the library does not promise: it never throws (the library throws on
+ * Messages of the common shape (A/AAAA/CNAME answers, see dns-common-shape.ts) are read straight
+ * from the bytes; everything else is decoded by the `dns-packet` library: name compression,
+ * pointer-loop defences and forty-odd record types are a library's job, well kept there. What
+ * this file adds is what the library does not promise: it never throws (the library throws on
  * malformed input, and is caught here), it rejects a message the library read past the end
  * of (its A/AAAA decoders check neither the record length nor the buffer's end, and return
  * text like "1.2.undefined.undefined" for a cut record), and IPv6 answers are rewritten in RFC 5952 form, the one
@@ -14,6 +14,7 @@
  */
 import { decode } from 'dns-packet';
 import { formatIp } from '../../wire/ip-format.js';
+import { COMMON_SHAPE_ONLY, opcodeName, rcodeName, readCommonShape } from './dns-common-shape.js';
 
 export interface DnsQuestion {
   name: string;
@@ -44,10 +45,6 @@ export interface DnsSummary {
 const DNS_HEADER_LEN = 12;
 const TCP_LENGTH_PREFIX = 2;
 
-const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
-/** RFC 1035, 1996 (NOTIFY), 2136 (UPDATE), 8490 (DSO); 3 is unassigned. */
-const OPCODE_NAMES = ['QUERY', 'IQUERY', 'STATUS', undefined, 'NOTIFY', 'UPDATE', 'DSO'];
-
 /** The header's 4-bit codes sit in dns-packet's `flags` (the header word without QR). */
 const RCODE_MASK = 0xf;
 const OPCODE_SHIFT = 11;
@@ -70,17 +67,17 @@ function canonicalIpv6(text: string): string {
   return formatIp(6, words);
 }
 
-function rcodeName(rcode: number): string {
-  return RCODE_NAMES[rcode] ?? `RCODE${rcode}`;
-}
-
-function opcodeName(opcode: number): string {
-  return OPCODE_NAMES[opcode] ?? `OPCODE${opcode}`;
-}
-
-function summarize(data: Uint8Array, start: number, end: number): DnsSummary | undefined {
+function summarize(data: Uint8Array, start: number, end: number, commonShape: boolean): DnsSummary | undefined {
   const length = end - start;
   if (!(start >= 0 && end <= data.length && length >= DNS_HEADER_LEN)) return undefined;
+  if (commonShape && Number.isInteger(start) && Number.isInteger(end)) {
+    const common = readCommonShape(data, start, end);
+    if (common !== COMMON_SHAPE_ONLY) return common;
+  }
+  return decodeWithLibrary(data, start, length);
+}
+
+function decodeWithLibrary(data: Uint8Array, start: number, length: number): DnsSummary | undefined {
   const packet = decode(Buffer.from(data.buffer, data.byteOffset + start, length));
   if (decode.bytes > length) return undefined;
 
@@ -112,7 +109,17 @@ function summarize(data: Uint8Array, start: number, end: number): DnsSummary | u
 export function parseDnsMessage(data: Uint8Array, start: number, end: number): DnsSummary | undefined {
   // dns-packet reports malformed input by throwing; here that is just "not a DNS message".
   try {
-    return summarize(data, start, end);
+    return summarize(data, start, end, true);
+  } catch {
+    return undefined;
+  }
+}
+
+/** parseDnsMessage with every message decoded by the library: the reference the common-shape
+ *  reader is tested against. */
+export function parseDnsMessageWithLibrary(data: Uint8Array, start: number, end: number): DnsSummary | undefined {
+  try {
+    return summarize(data, start, end, false);
   } catch {
     return undefined;
   }
@@ -144,31 +151,41 @@ export interface DnsNaming {
  *  about. Names compare case-insensitively (RFC 4343). */
 export function dnsNamings(summary: DnsSummary): DnsNaming[] {
   const namings: DnsNaming[] = [];
-  const answers = summary.answers;
-  const done = new Set<string>();
-  for (const question of summary.questions) {
+  const { questions, answers } = summary;
+  for (let q = 0; q < questions.length; q++) {
+    const question = questions[q]!;
     const asked = question.name.toLowerCase();
-    if (done.has(asked)) continue;
-    done.add(asked);
+    if (askedBefore(questions, q, asked)) continue;
     // Walk the chain one CNAME at a time; a name already on it ends the walk (CNAME loops), and
-    // a name with several CNAMEs (not valid DNS) follows the first.
+    // a name with several CNAMEs (not valid DNS) follows the first. Arrays, not Sets: a chain
+    // is a name or two, and this runs for every answer seen.
     const chain = [question.name];
-    const onChain = new Set([asked]);
+    const onChain = [asked];
     let ttl = Infinity;
     let current = asked;
     for (;;) {
       collectAddresses(answers, current, question.name, chain, ttl, namings);
-      const cname = answers.find((a) => a.type === 'CNAME' && a.data !== undefined && a.name.toLowerCase() === current);
+      const cname = cnameOf(answers, current);
       if (cname === undefined) break;
       const target = cname.data!.toLowerCase();
-      if (onChain.has(target)) break;
-      onChain.add(target);
+      if (onChain.includes(target)) break;
+      onChain.push(target);
       chain.push(cname.data!);
       ttl = Math.min(ttl, cname.ttl);
       current = target;
     }
   }
   return namings;
+}
+
+function askedBefore(questions: readonly DnsQuestion[], q: number, asked: string): boolean {
+  for (let i = 0; i < q; i++) if (questions[i]!.name.toLowerCase() === asked) return true;
+  return false;
+}
+
+function cnameOf(answers: readonly DnsAnswer[], owner: string): DnsAnswer | undefined {
+  for (const a of answers) if (a.type === 'CNAME' && a.data !== undefined && a.name.toLowerCase() === owner) return a;
+  return undefined;
 }
 
 function collectAddresses(answers: readonly DnsAnswer[], owner: string, asked: string, chain: string[], chainTtl: number, out: DnsNaming[]): void {

@@ -8,14 +8,17 @@
  * ever looked at (SPEC 7), so a parser holds at most that many bytes of one unfinished line
  * plus the strings of the lines already complete, and drops its line buffer as soon as it
  * reaches a final status. Strings are made once per completed line, as latin1 (field bytes are
- * octets, not UTF-8); a header line that arrives whole in one segment is decoded in place, only
- * the request line and lines split across segments are copied.
+ * octets, not UTF-8), and short ones are interned (the same Host or User-Agent on every request
+ * is one string); a line that arrives whole in one segment is read in place, only lines split
+ * across segments are copied.
  *
  * Accepted as servers accept it: bare LF line ends, obsolete line folding (appended to the
  * previous value with one space), and any token as the method (probeHttpRequest is the strict,
  * known-methods check for deciding whether to start a parser at all). Header lines that are
  * not `token: value` are skipped, not fatal: we observe traffic, we do not police it.
  */
+
+import { latin1, Latin1Interner } from '../../wire/latin1-interner.js';
 
 export const enum HttpHeadStatus {
   NEED_MORE = 0,
@@ -66,10 +69,10 @@ function isOws(b: number): boolean {
   return b === SP || b === HTAB;
 }
 
-function latin1(bytes: Uint8Array, from: number, to: number): string {
-  // apply() takes the typed array as it is; a spread would walk it through the iterator protocol.
-  return String.fromCharCode.apply(null, bytes.subarray(from, to) as unknown as number[]);
-}
+/** Strings of the request line and header lines: names, and values up to a typical
+ *  User-Agent's length, recur from request to request. */
+const TEXTS = new Latin1Interner(1024, 64);
+const LOWER_NAMES = new Latin1Interner(256, 32, true);
 
 export class HttpRequestHead {
   method: string | undefined = undefined;
@@ -89,13 +92,19 @@ export class HttpRequestHead {
   private phase: Phase = Phase.METHOD;
   /** Stream bytes consumed so far, never more than HTTP_HEAD_MAX_BYTES. */
   private consumed = 0;
-  /** The current unfinished line (request line: always; header lines: only when one spans
-   *  segments). Grown on demand, released at a final status. */
+  /** The current unfinished line, only when one spans segments. Grown on demand, released at
+   *  a final status. */
   private line: Uint8Array = NO_BYTES;
   private lineLen = 0;
-  /** Offsets in `line` of the request line's two spaces. */
+  /** Bytes of the request line so far (its CR aside), and the offsets in it of its two spaces. */
+  private requestLineLen = 0;
   private methodEnd = 0;
   private targetEnd = 0;
+  /** While feed() reads the request line: the segment, where the line's bytes in it start, and
+   *  how many of the line's bytes earlier segments left in `line`. */
+  private segment: Uint8Array = NO_BYTES;
+  private segmentLineStart = 0;
+  private heldBefore = 0;
 
   get status(): HttpHeadStatus {
     return this.state;
@@ -110,10 +119,7 @@ export class HttpRequestHead {
     if (i >= stop) return this.state;
     const first = i;
 
-    while (i < stop && this.phase !== Phase.HEADERS && this.state === HttpHeadStatus.NEED_MORE) {
-      this.requestLineByte(data[i]!);
-      i++;
-    }
+    if (this.phase !== Phase.HEADERS) i = this.requestLine(data, i, stop);
     while (i < stop && this.state === HttpHeadStatus.NEED_MORE) {
       let lf = i;
       while (lf < stop && data[lf] !== LF) lf++;
@@ -156,32 +162,49 @@ export class HttpRequestHead {
     return false;
   }
 
+  /** The request line's bytes in data[i..stop); returns where they end. The bytes stay where
+   *  they are unless the line goes on in the next segment. */
+  private requestLine(data: Uint8Array, i: number, stop: number): number {
+    this.segment = data;
+    this.segmentLineStart = i;
+    this.heldBefore = this.lineLen;
+    while (i < stop && this.phase !== Phase.HEADERS && this.state === HttpHeadStatus.NEED_MORE) {
+      this.requestLineByte(data[i]!);
+      i++;
+    }
+    if (this.phase !== Phase.HEADERS && this.state === HttpHeadStatus.NEED_MORE) {
+      this.append(data, this.segmentLineStart, this.segmentLineStart + this.requestLineLen - this.heldBefore);
+    }
+    this.segment = NO_BYTES;
+    return i;
+  }
+
   /** One byte of `METHOD SP target SP HTTP/1.d (CR) LF`, rejecting at the first byte that
    *  cannot belong to a request line so binary streams cost one byte each. */
   private requestLineByte(b: number): void {
     switch (this.phase) {
       case Phase.METHOD:
-        if (TCHAR[b] === 1) return this.append1(b);
-        if (b === SP && this.lineLen > 0) {
-          this.methodEnd = this.lineLen;
+        if (TCHAR[b] === 1) return this.take();
+        if (b === SP && this.requestLineLen > 0) {
+          this.methodEnd = this.requestLineLen;
           this.phase = Phase.TARGET;
-          return this.append1(b);
+          return this.take();
         }
         return this.finish(HttpHeadStatus.NOT_HTTP);
       case Phase.TARGET:
-        if (b === SP && this.lineLen > this.methodEnd + 1) {
-          this.targetEnd = this.lineLen;
+        if (b === SP && this.requestLineLen > this.methodEnd + 1) {
+          this.targetEnd = this.requestLineLen;
           this.phase = Phase.VERSION;
-          return this.append1(b);
+          return this.take();
         }
-        if (b > SP && b !== DEL) return this.append1(b);
+        if (b > SP && b !== DEL) return this.take();
         return this.finish(HttpHeadStatus.NOT_HTTP);
       case Phase.VERSION: {
-        const at = this.lineLen - this.targetEnd - 1;
+        const at = this.requestLineLen - this.targetEnd - 1;
         if (at < VERSION_PREFIX.length) {
-          if (b === VERSION_PREFIX[at]) return this.append1(b);
+          if (b === VERSION_PREFIX[at]) return this.take();
         } else if (at === VERSION_PREFIX.length) {
-          if (b >= 0x30 && b <= 0x39) return this.append1(b);
+          if (b >= 0x30 && b <= 0x39) return this.take();
         } else if (b === CR) {
           this.phase = Phase.REQUEST_LINE_CR;
           return;
@@ -196,11 +219,23 @@ export class HttpRequestHead {
     }
   }
 
+  private take(): void {
+    this.requestLineLen++;
+  }
+
+  /** The LF of the request line: its bytes are in place in the segment, or (when it spans
+   *  segments) the earlier ones are in `line` and this segment's are added to them. */
   private endRequestLine(): void {
-    const line = this.line;
-    this.method = latin1(line, 0, this.methodEnd);
-    this.path = latin1(line, this.methodEnd + 1, this.targetEnd);
-    this.version = latin1(line, this.targetEnd + 1, this.targetEnd + 1 + VERSION_LEN);
+    let bytes = this.segment;
+    let at = this.segmentLineStart;
+    if (this.heldBefore > 0) {
+      this.append(bytes, at, at + this.requestLineLen - this.heldBefore);
+      bytes = this.line;
+      at = 0;
+    }
+    this.method = TEXTS.text(bytes, at, at + this.methodEnd);
+    this.path = TEXTS.text(bytes, at + this.methodEnd + 1, at + this.targetEnd);
+    this.version = TEXTS.text(bytes, at + this.targetEnd + 1, at + this.targetEnd + 1 + VERSION_LEN);
     this.lineLen = 0;
     this.phase = Phase.HEADERS;
   }
@@ -222,9 +257,9 @@ export class HttpRequestHead {
     while (valueStart < valueEnd && isOws(bytes[valueStart]!)) valueStart++;
     while (valueEnd > valueStart && isOws(bytes[valueEnd - 1]!)) valueEnd--;
 
-    const name = latin1(bytes, from, colon);
-    const lower = name.toLowerCase();
-    const value = latin1(bytes, valueStart, valueEnd);
+    const name = TEXTS.text(bytes, from, colon);
+    const lower = LOWER_NAMES.text(bytes, from, colon);
+    const value = TEXTS.text(bytes, valueStart, valueEnd);
     this.headers.push([name, value]);
     this.lowerNames.push(lower);
     if (lower === 'host' && this.hostIndex < 0) {
@@ -251,11 +286,6 @@ export class HttpRequestHead {
     this.state = status;
     this.line = NO_BYTES;
     this.lineLen = 0;
-  }
-
-  private append1(b: number): void {
-    this.reserve(this.lineLen + 1);
-    this.line[this.lineLen++] = b;
   }
 
   private append(data: Uint8Array, from: number, to: number): void {
