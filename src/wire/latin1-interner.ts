@@ -1,7 +1,7 @@
 /**
- * Strings for short byte runs that recur from message to message — HTTP methods, header names
- * and values, DNS names — made once and found again by their bytes, so a field common to every
- * request costs a hash and a compare instead of a new string (and its garbage) per message.
+ * Strings for short byte runs that recur from message to message — HTTP methods, targets,
+ * header names and values — made once and found again by their bytes, so a field common to
+ * every request costs a hash and a compare instead of a new string (and its garbage) per message.
  * Direct-mapped and fixed in size: a run hashing to an occupied slot replaces it, and runs longer
  * than the slot width are not kept. Bytes are read as latin1, one char per byte.
  */
@@ -12,9 +12,6 @@ export function latin1(data: Uint8Array, from: number, to: number): string {
   return String.fromCharCode.apply(null, data.subarray(from, to) as unknown as number[]);
 }
 
-const UPPER_A = 0x41;
-const UPPER_Z = 0x5a;
-const CASE_BIT = 0x20;
 const FNV_PRIME = 0x01000193;
 
 export class Latin1Interner {
@@ -24,12 +21,10 @@ export class Latin1Interner {
   private readonly texts: string[];
   private readonly mask: number;
 
-  /** `slots` a power of two; runs of up to `width` bytes are kept. `lowerCase`: texts are
-   *  lower-cased (keys compare with A–Z folded, which decides the same for any text). */
+  /** `slots` a power of two; runs of up to `width` bytes are kept. */
   constructor(
     slots: number,
     private readonly width: number,
-    private readonly lowerCase = false,
   ) {
     this.keys = new Uint8Array(slots * width);
     this.lengths = new Int16Array(slots).fill(-1);
@@ -37,34 +32,24 @@ export class Latin1Interner {
     this.mask = slots - 1;
   }
 
-  /** latin1(data, from, to), lower-cased when the interner is. */
+  /** latin1(data, from, to). */
   text(data: Uint8Array, from: number, to: number): string {
     const len = to - from;
-    if (len > this.width) return this.make(data, from, to);
+    if (len > this.width) return latin1(data, from, to);
     let h = len;
-    for (let i = from; i < to; i++) h = Math.imul(h ^ this.byteAt(data, i), FNV_PRIME);
+    for (let i = from; i < to; i++) h = Math.imul(h ^ data[i]!, FNV_PRIME);
     const slot = (h ^ (h >>> 16)) & this.mask;
     const base = slot * this.width;
     const keys = this.keys;
     if (this.lengths[slot] === len) {
       let i = 0;
-      while (i < len && keys[base + i] === this.byteAt(data, from + i)) i++;
+      while (i < len && keys[base + i] === data[from + i]) i++;
       if (i === len) return this.texts[slot]!;
     }
-    for (let i = 0; i < len; i++) keys[base + i] = this.byteAt(data, from + i);
+    for (let i = 0; i < len; i++) keys[base + i] = data[from + i]!;
     this.lengths[slot] = len;
-    const text = this.make(data, from, to);
+    const text = latin1(data, from, to);
     this.texts[slot] = text;
     return text;
-  }
-
-  private byteAt(data: Uint8Array, i: number): number {
-    const b = data[i]!;
-    return this.lowerCase && b >= UPPER_A && b <= UPPER_Z ? b | CASE_BIT : b;
-  }
-
-  private make(data: Uint8Array, from: number, to: number): string {
-    const text = latin1(data, from, to);
-    return this.lowerCase ? text.toLowerCase() : text;
   }
 }

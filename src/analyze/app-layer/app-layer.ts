@@ -207,7 +207,11 @@ export class AppLayer {
   }
 
   udpPacket(id: number, side: number, v: PacketView): void {
-    if (v.srcPort !== DNS_PORT && v.dstPort !== DNS_PORT) return;
+    // Kept this small so it is inlined into the packet loop: most UDP is not DNS.
+    if (v.srcPort === DNS_PORT || v.dstPort === DNS_PORT) this.dnsPacket(id, side, v);
+  }
+
+  private dnsPacket(id: number, side: number, v: PacketView): void {
     const d = v.data;
     const off = v.payloadOff;
     const end = off + v.payloadCapLen;

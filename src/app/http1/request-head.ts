@@ -72,7 +72,31 @@ function isOws(b: number): boolean {
 /** Strings of the request line and header lines: names, and values up to a typical
  *  User-Agent's length, recur from request to request. */
 const TEXTS = new Latin1Interner(1024, 64);
-const LOWER_NAMES = new Latin1Interner(256, 32, true);
+
+/** `HTTP/1.0` ... `HTTP/1.9`, by the version digit the request line was checked to have. */
+const VERSION_TEXTS = Array.from({ length: 10 }, (_v, d) => `HTTP/1.${d}`);
+
+const CASE_BIT = 0x20;
+const UPPER_A = 0x41;
+const UPPER_Z = 0x5a;
+
+/** Whether the ASCII text `name` equals `lower` (lower-case) when A–Z are folded: how header
+ *  names (tokens) compare. */
+function sameName(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= UPPER_A && c <= UPPER_Z) c |= CASE_BIT;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** `Host`, in any case, at bytes[from..to). */
+function isHostName(bytes: Uint8Array, from: number, to: number): boolean {
+  return to - from === 4 && (bytes[from]! | CASE_BIT) === 0x68 && (bytes[from + 1]! | CASE_BIT) === 0x6f &&
+    (bytes[from + 2]! | CASE_BIT) === 0x73 && (bytes[from + 3]! | CASE_BIT) === 0x74;
+}
 
 export class HttpRequestHead {
   method: string | undefined = undefined;
@@ -85,8 +109,6 @@ export class HttpRequestHead {
   /** In order, names as sent, values without surrounding whitespace; complete lines only. */
   readonly headers: [name: string, value: string][] = [];
 
-  /** Lower-cased names beside `headers`, so lookups on every segment do not re-case them. */
-  private readonly lowerNames: string[] = [];
   private hostIndex = -1;
   private state: HttpHeadStatus = HttpHeadStatus.NEED_MORE;
   private phase: Phase = Phase.METHOD;
@@ -148,16 +170,17 @@ export class HttpRequestHead {
   /** The first header of that name, case-insensitively. */
   header(name: string): string | undefined {
     const lower = name.toLowerCase();
-    const index = this.lowerNames.indexOf(lower);
-    return index < 0 ? undefined : this.headers[index]![1];
+    for (const [headerName, value] of this.headers) if (sameName(headerName, lower)) return value;
+    return undefined;
   }
 
   /** SPEC 2's header match, on the headers complete so far (so it works on a partial head). */
   matches(spec: HeaderSpec): boolean {
-    const names = this.lowerNames;
-    for (let i = 0; i < names.length; i++) {
-      if (names[i] !== spec.name) continue;
-      if (spec.value === undefined || this.headers[i]![1].includes(spec.value)) return true;
+    const headers = this.headers;
+    for (let i = 0; i < headers.length; i++) {
+      const [name, value] = headers[i]!;
+      if (!sameName(name, spec.name)) continue;
+      if (spec.value === undefined || value.includes(spec.value)) return true;
     }
     return false;
   }
@@ -235,7 +258,7 @@ export class HttpRequestHead {
     }
     this.method = TEXTS.text(bytes, at, at + this.methodEnd);
     this.path = TEXTS.text(bytes, at + this.methodEnd + 1, at + this.targetEnd);
-    this.version = TEXTS.text(bytes, at + this.targetEnd + 1, at + this.targetEnd + 1 + VERSION_LEN);
+    this.version = VERSION_TEXTS[bytes[at + this.targetEnd + VERSION_LEN]! - 0x30]!;
     this.lineLen = 0;
     this.phase = Phase.HEADERS;
   }
@@ -258,11 +281,9 @@ export class HttpRequestHead {
     while (valueEnd > valueStart && isOws(bytes[valueEnd - 1]!)) valueEnd--;
 
     const name = TEXTS.text(bytes, from, colon);
-    const lower = LOWER_NAMES.text(bytes, from, colon);
     const value = TEXTS.text(bytes, valueStart, valueEnd);
     this.headers.push([name, value]);
-    this.lowerNames.push(lower);
-    if (lower === 'host' && this.hostIndex < 0) {
+    if (this.hostIndex < 0 && isHostName(bytes, from, colon)) {
       this.hostIndex = this.headers.length - 1;
       this.host = value;
     }
