@@ -11,7 +11,8 @@
 # bpftrace) is read from /proc over the same window: from just before the client starts to
 # SETTLE_S after it has finished, past the attribution deadline.
 #
-# Environment: BENCH_ATTR_RATE (new connections/s, 1000), BENCH_ATTR_SECONDS (20),
+# Environment: BENCH_ATTR_NODE_ARGS (extra node options for dllt, e.g. --cpu-prof
+# --cpu-prof-dir=DIR to see where attribution's time goes), BENCH_ATTR_RATE (new connections/s, 1000), BENCH_ATTR_SECONDS (20),
 # BENCH_ATTR_ROUNDS (rounds of alternating runs, 2), BENCH_ATTR_HOLD_MS (how long the client
 # keeps each connection open after the server's answer, 500: /proc sees only sockets that still
 # exist).
@@ -58,6 +59,14 @@ tree_ticks() {
   echo "$total"
 }
 
+# children_ticks PID: "comm=ticks" for each direct child of PID with its own descendants.
+children_ticks() {
+  local child
+  for child in $(pgrep -P "$1" || true); do
+    printf '%s=%s ' "$(cat "/proc/$child/comm" 2>/dev/null)" "$(tree_ticks "$child")"
+  done
+}
+
 # run_once ATTRIBUTION USE_EBPF LABEL: one run under load; sets CPU_S, PCT and LINE.
 run_once() {
   local attribution=$1 ebpf=$2 label=$3 out="$TMP/$3" ifx dllt server t0 t1 report
@@ -67,7 +76,7 @@ run_once() {
   lab_wait_listen "$NS_Z" "$PORT"
   ifx=$(ip netns exec "$NS_Z" cat /sys/class/net/eth0/ifindex)
   lab_bg "$NS_Z" env DLLT_ATTRIBUTION="$attribution" USE_EBPF="$ebpf" DLLT_STATS_INTERVAL_S=3600 \
-    node "$CLI" capture --ifindex "$ifx" --out "$out" -q 2>"$TMP/$label.err"
+    node ${BENCH_ATTR_NODE_ARGS:-} "$CLI" capture --ifindex "$ifx" --out "$out" -q 2>"$TMP/$label.err"
   dllt=$LAB_LAST_PID
   if ! ip netns exec "$NS_Z" timeout 15 bash -c \
     "until awk 'NR > 1 && \$5 == $ifx { found = 1 } END { exit !found }' /proc/net/packet; do sleep 0.05; done"; then
@@ -81,9 +90,12 @@ run_once() {
   fi
   sleep 2
   t0=$(tree_ticks "$dllt")
+  local kids0 kids1
+  kids0=$(children_ticks "$dllt")
   report=$(ip netns exec "$NS_A" timeout $((DURATION + 60)) node "$LOAD" client "$IP_Z" "$PORT" "$RATE" "$DURATION" "$HOLD_MS" "$TMP/ports")
   sleep "$SETTLE_S"
   t1=$(tree_ticks "$dllt")
+  kids1=$(children_ticks "$dllt")
   kill -TERM "$dllt"
   wait "$dllt" || { echo "bench attribution: dllt capture failed: $(tail -3 "$TMP/$label.err")" >&2; exit 1; }
   local client_pid made failed unfinished rate
@@ -97,8 +109,8 @@ run_once() {
   eval "$(node "$LOAD" tally "$dir" "$IP_A" "$IP_Z" "$PORT" "$client_pid" "$server" "$TMP/ports")"
   lab_cleanup
   CPU_S=$(awk -v t=$((t1 - t0)) -v hz="$TICK_HZ" 'BEGIN { printf "%.2f", t / hz }')
-  LINE=$(printf '%-13s %6s conn at %7.1f/s (%s failed, %s unfinished), %6s flows ended, CPU %6.2f s' \
-    "$label" "$made" "$rate" "$failed" "$unfinished" "$ENDED" "$CPU_S")
+  LINE=$(printf '%-13s %6s conn at %7.1f/s (%s failed, %s unfinished), %6s flows ended, CPU %6.2f s (%s)' \
+    "$label" "$made" "$rate" "$failed" "$unfinished" "$ENDED" "$CPU_S" "$(child_seconds "$kids0" "$kids1")")
   PCT=NaN
   if [[ $attribution == Y ]]; then
     PCT=$(awk -v a="$ATTRIBUTED" -v e="$ENDED" 'BEGIN { printf "%.2f", (e > 0 ? 100 * a / e : 0) }')
@@ -113,6 +125,16 @@ run_once() {
   elif [[ $PROCESS_FLOWS_FILE != 0 ]]; then
     LINE+=", but a process_flows file was written with DLLT_ATTRIBUTION=N"
   fi
+}
+
+# child_seconds "comm=ticks ..." "comm=ticks ...": each child's CPU seconds between the two reads.
+child_seconds() {
+  awk -v before="$1" -v after="$2" -v hz="$TICK_HZ" 'BEGIN {
+    n = split(before, b, " "); for (i = 1; i <= n; i++) { split(b[i], kv, "="); t0[kv[1]] = kv[2] }
+    n = split(after, a, " "); out = ""
+    for (i = 1; i <= n; i++) { split(a[i], kv, "="); out = out sprintf("%s%s %.2f s", (out == "" ? "of which " : ", "), kv[1], (kv[2] - t0[kv[1]]) / hz) }
+    print (out == "" ? "no child processes" : out)
+  }'
 }
 
 # lowest A B: the smaller number, NaN standing for none yet.

@@ -158,7 +158,20 @@ function pollProtocols(): readonly number[] | undefined {
   if (lost !== lostEvents) [lostEvents, lostEventsAt] = [lost, Date.now()];
   return Date.now() - lostEventsAt < LOST_EVENTS_POLL_MS ? undefined : UDP_ONLY;
 }
-const poller = setInterval(() => attributor.poll((pid) => rememberIdentity(pid), pollProtocols()), init.pollMs);
+const poller = setInterval(() => {
+  attributor.poll((pid) => rememberIdentity(pid), pollProtocols());
+  reportSockDiagProblem();
+}, init.pollMs);
+
+/** Namespaces crowded with TIME_WAIT sockets are read through `ss` (sock-diag-table.ts); when it
+ *  cannot run, /proc still answers, at a higher cost the operator should hear about once. */
+let sockDiagProblem: string | undefined;
+function reportSockDiagProblem(): void {
+  const problem = attributor.sockets.sockDiagProblem;
+  if (problem === undefined || problem === sockDiagProblem) return;
+  sockDiagProblem = problem;
+  reply({ t: 'notice', level: 'warn', kind: 'attribution_problem', message: `reading a namespace crowded with TIME_WAIT sockets through /proc instead of sock_diag (slower): ${problem}; install iproute2 and util-linux` });
+}
 
 /** eBPF socket events go to the processEBPF file in batches, like flows to the record worker. */
 const SOCKET_EVENT_BATCH_MS = 100;
@@ -191,10 +204,27 @@ async function startEbpf(): Promise<void> {
     return;
   }
   if (closing) return;
+  learnListeners(attributorOfEvents);
   ebpf = attributorOfEvents;
   ebpfTimer = setInterval(sendSocketEvents, SOCKET_EVENT_BATCH_MS);
   const omitted = started.omitted.length > 0 ? `; this kernel lacks ${started.omitted.join(', ')}` : '';
   reply({ t: 'notice', level: 'info', kind: 'ebpf_started', message: `USE_EBPF=Y: eBPF socket events attached in ${started.startupMs} ms${omitted}`, extra: { startupMs: started.startupMs } });
+}
+
+/** The TCP listeners of every namespace, as /proc shows them once eBPF is attached. */
+function learnListeners(to: EbpfAttributor): void {
+  const sockets = attributor.sockets;
+  attributor.beginPass();
+  for (const netns of sockets.allNamespaces()) {
+    const index = sockets.index(netns, 6);
+    if (index === undefined) continue;
+    for (const l of index.listeners()) {
+      const pid = sockets.ownerOf(netns, l.inode);
+      if (pid === undefined) continue;
+      to.learnListener(netns, l.localIp, l.localPort, pid);
+      rememberIdentity(pid);
+    }
+  }
 }
 
 let closing = false;

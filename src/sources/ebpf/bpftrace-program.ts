@@ -26,7 +26,10 @@
  * Rate limits: tcp_probe fires for every segment received on an established socket and
  * sock_send_length/sock_recv_length for every send/recv call. A per-socket map keeps the kernel
  * time of the last line written, and a line is written only when that is at least
- * SAMPLE_INTERVAL_NS old (the first one at once, since an absent key reads as 0). tcp_destroy_sock
+ * SAMPLE_INTERVAL_NS old: `io` the first one at once (since an absent key reads as 0: it names
+ * the process using an accepted socket), `rtt` only once a socket has lived that long (its first
+ * sample only starts the clock), since every line costs dllt CPU and a sub-second connection's
+ * RTT is in its flow record already. tcp_destroy_sock
  * deletes the socket's entries; BPFTRACE_MAP_KEYS_MAX (set by the source) bounds the maps.
  */
 
@@ -184,7 +187,8 @@ function rttProbe(): ProbeSpec {
     tracepoint: 'tcp:tcp_probe',
     fields: ['skaddr', 'srtt', 'snd_cwnd'],
     text:
-      `tracepoint:tcp:tcp_probe /args->srtt > 0 && nsecs - @rtt_at[${k}] >= ${SAMPLE_INTERVAL_NS}/ {\n` +
+      `tracepoint:tcp:tcp_probe /args->srtt > 0 && @rtt_at[${k}] == 0/ {\n  @rtt_at[${k}] = nsecs;\n}\n` +
+      `tracepoint:tcp:tcp_probe /args->srtt > 0 && @rtt_at[${k}] != 0 && nsecs - @rtt_at[${k}] >= ${SAMPLE_INTERVAL_NS}/ {\n` +
       `  @rtt_at[${k}] = nsecs;\n` +
       `  ${sockOf('args->skaddr')}\n` +
       `  ${printLine('rtt', NETNS_OF_SOCK, k, FROM_FULL_SOCK, 'args->srtt', 'args->snd_cwnd', '0')}\n}`,

@@ -115,3 +115,17 @@ test('UDP flows and events without a socket are left to /proc', () => {
   a.observe(ev({ kind: 'send_reset', pid: 1, localIp: '10.77.54.2', localPort: 9, remoteIp: '10.77.54.1', remotePort: 1 }));
   assert.deepEqual(a.ends({ ...flow, proto: 17 }, none), []);
 });
+
+test('a listener older than bpftrace, learned from /proc, owns accepted sockets; a LISTEN event since wins', () => {
+  const a = new EbpfAttributor();
+  a.learnListener(SERVER_NS, '0.0.0.0', 8080, SERVER);
+  for (const e of [synRecv, serverEstablished]) a.observe(e);
+  assert.deepEqual(a.ends(flow, new Set(['client'])), [{ side: 'server', pid: SERVER, netns: SERVER_NS, via: 'listener' }]);
+  assert.deepEqual(a.ends({ ...flow, dstIP: '10.77.54.3' }, new Set(['client'])), [], 'no socket seen for that connection');
+
+  const b = new EbpfAttributor();
+  b.observe({ ...listen, pid: 4242 });
+  b.learnListener(SERVER_NS, '10.77.54.2', 8080, SERVER);
+  for (const e of [synRecv, serverEstablished]) b.observe(e);
+  assert.deepEqual(b.ends(flow, new Set(['client'])), [{ side: 'server', pid: 4242, netns: SERVER_NS, via: 'listener' }]);
+});

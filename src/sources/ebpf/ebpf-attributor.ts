@@ -118,6 +118,16 @@ export class EbpfAttributor {
     }
   }
 
+  /**
+   * A listener that was already listening when the events began (found by /proc): its LISTEN
+   * event came before bpftrace, and without it every accepted connection would wait for /proc.
+   * A LISTEN or close event seen since wins.
+   */
+  learnListener(netns: number, localIp: string, localPort: number, pid: number): void {
+    if (this.listenerFor(netns, localIp, localPort)?.localIp === localIp) return;
+    this.addListener({ localIp, netns, owner: { pid } }, localPort);
+  }
+
   /** Forgets sockets freed more than FREED_KEEP_MS ago. */
   sweep(): void {
     const limit = this.clock() - FREED_KEEP_MS;

@@ -8,9 +8,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { labUnavailableReason, NetnsLab, waitForTcpPort } from '../../../test/e2e/netns.js';
 import { NetnsSockets, parseSendCounts } from './netns-sockets.js';
+import { parseSocketTable, type SocketEntry } from './socket-table.js';
+import { readTcpTableViaSockDiag } from './sock-diag-table.js';
 
 const skip = labUnavailableReason(['python3']);
 if (skip) console.log(`# netns sockets tests skipped: ${skip}`);
@@ -116,4 +118,81 @@ test('net/snmp counters: ActiveOpens and OutDatagrams by their header, undefined
   assert.deepEqual(parseSendCounts(text), { tcpActiveOpens: 350, udpOutDatagrams: 422 });
   assert.equal(parseSendCounts('Tcp: ActiveOpens\nTcp: 5\n'), undefined);
   assert.equal(parseSendCounts(''), undefined);
+});
+
+/** SERVER_PY, plus a port that closes each connection when its client has (the client, closing
+ *  first, keeps the TIME_WAIT). */
+const CLOSING_PORT = PORT + 1;
+const SERVER_WITH_CLOSING_PORT_PY = `
+import socket, threading
+def closing():
+    ls = socket.socket()
+    ls.bind(("0.0.0.0", ${CLOSING_PORT}))
+    ls.listen(64)
+    while True:
+        c = ls.accept()[0]
+        while c.recv(100):
+            pass
+        c.close()
+threading.Thread(target=closing, daemon=True).start()
+${SERVER_PY}`;
+
+/** Opens 20 connections and holds them, then opens and closes CLOSED more to the closing port,
+ *  and prints "ready" once they are all in TIME_WAIT. */
+const CLOSED = 5;
+const CLIENT_WITH_TIME_WAIT_PY = `
+import socket, sys, subprocess, time
+socks = [socket.create_connection((sys.argv[1], ${PORT})) for _ in range(20)]
+for _ in range(${CLOSED}):
+    socket.create_connection((sys.argv[1], ${CLOSING_PORT})).close()
+while subprocess.run(["ss", "-Htn", "state", "time-wait"], capture_output=True, text=True).stdout.count("\\n") < ${CLOSED}:
+    time.sleep(0.05)
+print("ready", flush=True)
+sys.stdin.read()
+`;
+
+test('a namespace full of TIME_WAIT rows is read through sock_diag: the same sockets as /proc shows, TIME_WAIT left out', { skip, timeout: 30_000 }, async () => {
+  const lab = new NetnsLab('dlltd');
+  try {
+    const { sender: c, receiver: s } = lab.directPair();
+    const server = lab.spawnIn(s.name, 'python3', ['-c', SERVER_WITH_CLOSING_PORT_PY]);
+    await waitForTcpPort(lab, s.name, s.ipv4, PORT);
+    const client = lab.spawnIn(c.name, 'python3', ['-c', CLIENT_WITH_TIME_WAIT_PY, s.ipv4], { stdio: ['pipe', 'pipe', 'pipe'] });
+    client.stdout!.setEncoding('utf8');
+    await new Promise<void>((resolve, reject) => {
+      client.stdout!.on('data', (d: string) => d.includes('ready') && resolve());
+      client.on('exit', () => reject(new Error('client exited')));
+    });
+    const procTable = (pid: number): SocketEntry[] =>
+      ['tcp', 'tcp6'].flatMap((name) => parseSocketTable(readFileSync(`/proc/${pid}/net/${name}`, 'latin1')));
+    const byTuple = (a: SocketEntry, b: SocketEntry): number =>
+      `${a.localIp} ${a.localPort} ${a.remoteIp} ${a.remotePort}`.localeCompare(`${b.localIp} ${b.localPort} ${b.remoteIp} ${b.remotePort}`);
+    for (const pid of [client.pid!, server.pid!]) {
+      const viaProc = procTable(pid);
+      const viaSockDiag = readTcpTableViaSockDiag('/proc', pid);
+      assert.ok(Array.isArray(viaSockDiag), String(viaSockDiag));
+      // Both namespaces have sockets to compare (a dual-stack listener, IPv4-mapped accepted ones).
+      assert.ok(viaSockDiag.length >= 20);
+      assert.deepEqual(viaSockDiag.sort(byTuple), viaProc.filter((e) => e.state !== 6).sort(byTuple));
+    }
+    assert.equal(procTable(client.pid!).filter((e) => e.state === 6).length, CLOSED);
+
+    let now = 1000;
+    const sockets = new NetnsSockets({ clock: () => now, sockDiagFromTimeWaitRows: CLOSED });
+    sockets.beginPass();
+    const clientNs = netnsOf(client.pid!);
+    assert.equal(sockets.tcpSource(clientNs), 'proc');
+    const first = [...sockets.index(clientNs, 6)!.connectedSockets()];
+    assert.equal(sockets.tcpSource(clientNs), 'sock_diag', `${CLOSED} TIME_WAIT rows`);
+    assert.equal(sockets.tcpSource(netnsOf(server.pid!)), 'proc');
+    now = 2000;
+    sockets.beginPass();
+    const second = [...sockets.index(clientNs, 6)!.connectedSockets()];
+    assert.deepEqual(second.sort(byTuple), first.sort(byTuple));
+    assert.ok(second.every((e) => sockets.ownerOf(clientNs, e.inode) === client.pid));
+    now += 30_000;
+    assert.equal(sockets.tcpSource(clientNs), 'proc', '/proc is tried again after 30 s');
+  } finally {
+    lab.cleanup();
+  }
 });

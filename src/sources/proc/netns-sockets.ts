@@ -10,6 +10,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { parseSocketTable, SocketIndex, type SocketEntry } from './socket-table.js';
 import { formatIp } from '../../wire/ip-format.js';
+import { readTcpTableViaSockDiag } from './sock-diag-table.js';
 
 /** if_inet6 prints addresses in network order (unlike the socket tables). */
 const v6Words = new Int32Array(4);
@@ -42,6 +43,14 @@ function readTable(path: string): string {
   }
 }
 
+/** Where a /proc TCP read that skipped this many TIME_WAIT rows sends its namespace: to sock_diag
+ *  (sock-diag-table.ts) for SOCK_DIAG_STAY_MS, then /proc is tried again. About where reading
+ *  the rows costs more than running `ss`. */
+const SOCK_DIAG_FROM_TIME_WAIT_ROWS = 2_000;
+const SOCK_DIAG_STAY_MS = 30_000;
+/** After nsenter/ss failed, /proc alone for this long. */
+const SOCK_DIAG_RETRY_MS = 60_000;
+
 export interface NetnsSocketsOptions {
   procRoot?: string;
   /** Milliseconds; tests drive time by hand. */
@@ -50,6 +59,8 @@ export interface NetnsSocketsOptions {
   processRefreshMs?: number;
   /** One namespace's processes' fds re-scanned at most this often (ms). */
   fdScanMs?: number;
+  /** TIME_WAIT rows in a /proc TCP read that move the namespace to sock_diag (default 2,000). */
+  sockDiagFromTimeWaitRows?: number;
 }
 
 interface Namespace {
@@ -60,6 +71,8 @@ interface Namespace {
   /** socket inode → pid, from the last fd scan. */
   owners: Map<number, number>;
   lastFdScan: number;
+  /** TCP tables come from sock_diag until then (ms). */
+  sockDiagUntil: number;
 }
 
 export class NetnsSockets {
@@ -67,18 +80,24 @@ export class NetnsSockets {
   private readonly clock: () => number;
   private readonly processRefreshMs: number;
   private readonly fdScanMs: number;
+  private readonly sockDiagFromTimeWaitRows: number;
   private namespacesByInode = new Map<number, Namespace>();
   private lastProcessScan = -Infinity;
   private pass = 0;
   private freshAfter = -Infinity;
   /** Local address → the namespace that has it (loopback left out: every namespace has it). */
   private readonly addressHome = new Map<string, number>();
+  /** nsenter/ss are not used before then (ms): they failed. */
+  private sockDiagBrokenUntil = -Infinity;
+  /** Why sock_diag last failed, for the attribution notice. */
+  sockDiagProblem: string | undefined;
 
   constructor(opts: NetnsSocketsOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
     this.clock = opts.clock ?? Date.now;
     this.processRefreshMs = opts.processRefreshMs ?? 1000;
     this.fdScanMs = opts.fdScanMs ?? 50;
+    this.sockDiagFromTimeWaitRows = opts.sockDiagFromTimeWaitRows ?? SOCK_DIAG_FROM_TIME_WAIT_ROWS;
   }
 
   /**
@@ -158,6 +177,13 @@ export class NetnsSockets {
     return index;
   }
 
+  /** Where the namespace's next TCP table read comes from. */
+  tcpSource(netns: number): 'proc' | 'sock_diag' {
+    const ns = this.namespacesByInode.get(netns);
+    const now = this.clock();
+    return ns !== undefined && ns.sockDiagUntil > now && this.sockDiagBrokenUntil <= now ? 'sock_diag' : 'proc';
+  }
+
   /** The process holding socket `inode` in `netns`; re-scans the namespace's fds (rate-limited) on a miss. */
   ownerOf(netns: number, inode: number): number | undefined {
     if (inode === 0) return undefined;
@@ -173,18 +199,30 @@ export class NetnsSockets {
   }
 
   private readTables(ns: Namespace, names: readonly string[]): SocketEntry[] | undefined {
+    const tcp = names === TABLES[6];
+    const now = this.clock();
     // Any process of the namespace will do; one that exited since the scan is skipped.
     for (const pid of ns.pids) {
+      if (tcp && ns.sockDiagUntil > now && this.sockDiagBrokenUntil <= now) {
+        const viaSockDiag = readTcpTableViaSockDiag(this.procRoot, pid);
+        if (typeof viaSockDiag !== 'string') return viaSockDiag;
+        this.sockDiagProblem = viaSockDiag;
+        this.sockDiagBrokenUntil = now + SOCK_DIAG_RETRY_MS;
+      }
       try {
         const entries: SocketEntry[] = [];
+        let rows = 0;
         for (const name of names) {
           try {
-            for (const e of parseSocketTable(readTable(`${this.procRoot}/${pid}/net/${name}`), TIME_WAIT_ON_LOOPBACK_ONLY)) entries.push(e);
+            const text = readTable(`${this.procRoot}/${pid}/net/${name}`);
+            rows += countRows(text);
+            for (const e of parseSocketTable(text, TIME_WAIT_ON_LOOPBACK_ONLY)) entries.push(e);
           } catch (err) {
             // No IPv6 in this kernel or namespace: the v4 table alone is the whole story.
             if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !name.endsWith('6')) throw err;
           }
         }
+        if (tcp && rows - entries.length >= this.sockDiagFromTimeWaitRows) ns.sockDiagUntil = now + SOCK_DIAG_STAY_MS;
         return entries;
       } catch {
         continue;
@@ -200,7 +238,7 @@ export class NetnsSockets {
     const next = new Map<number, Namespace>();
     for (const [inode, pids] of listed) {
       const old = this.namespacesByInode.get(inode);
-      next.set(inode, { inode, pids, tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), lastFdScan: old?.lastFdScan ?? -Infinity });
+      next.set(inode, { inode, pids, tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), lastFdScan: old?.lastFdScan ?? -Infinity, sockDiagUntil: old?.sockDiagUntil ?? -Infinity });
     }
     this.namespacesByInode = next;
     for (const ns of next.values()) this.readAddresses(ns);
@@ -324,6 +362,13 @@ export function listNetworkNamespaces(procRoot = '/proc'): Map<number, number[]>
     else pids.push(Number(name));
   }
   return found;
+}
+
+/** Data rows of a /proc socket table: one per line after the header. */
+function countRows(text: string): number {
+  let n = -1;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  return Math.max(0, n);
 }
 
 function isLoopback(address: string): boolean {

@@ -140,14 +140,19 @@ test('a cache hit reads only stat: files changed behind an unchanged stat are no
 test('a reused pid (new start time) or an exec (new comm) is read again', () => {
   const proc = new FakeProc();
   proc.add(100, { comm: 'bash', ppid: 1, startTime: 500, cmdline: ['bash'], uid: 1000 });
-  const reader = new ProcessIdentityReader({ procRoot: proc.root, passwdPath: fakePasswd() });
+  let now = 0;
+  const reader = new ProcessIdentityReader({ procRoot: proc.root, passwdPath: fakePasswd(), clock: () => now, trustMs: 100 });
   assert.equal(reader.identify(100)?.user, 'alice');
   // execve: same pid and start time, new program.
   proc.write(100, 'cmdline', 'curl\0http://b\0');
   proc.setStat(100, 'curl', 1, 500);
+  now = 99;
+  assert.equal(reader.identify(100)?.cmdline, 'bash', 'within trustMs of the last check, the cached identity without a read');
+  now = 100;
   assert.equal(reader.identify(100)?.cmdline, 'curl http://b');
   // The pid is reused by a process of another user.
   proc.add(100, { comm: 'curl', ppid: 9, startTime: 900, cmdline: ['curl', 'http://c'], uid: 0 });
+  now = 200;
   const reused = reader.identify(100);
   assert.equal(reused?.ppid, 9);
   assert.equal(reused?.user, 'root');
@@ -157,7 +162,7 @@ test('a reused pid (new start time) or an exec (new comm) is read again', () => 
 test('the cache is an LRU bounded by maxEntries', () => {
   const proc = new FakeProc();
   for (const pid of [1, 2, 3]) proc.add(pid, { comm: `p${pid}`, ppid: 0, startTime: pid, cmdline: [`v1-${pid}`] });
-  const reader = new ProcessIdentityReader({ procRoot: proc.root, passwdPath: fakePasswd(), maxEntries: 2 });
+  const reader = new ProcessIdentityReader({ procRoot: proc.root, passwdPath: fakePasswd(), maxEntries: 2, trustMs: 0 });
   reader.identify(1);
   reader.identify(2);
   reader.identify(1); // 2 is now the least recently used

@@ -140,6 +140,11 @@ export class SocketIndex {
     return this.connected.get(connectionKey(localIp, localPort, remoteIp, remotePort));
   }
 
+  /** Every listening TCP socket (or unconnected UDP one). */
+  *listeners(): IterableIterator<SocketEntry> {
+    for (const list of this.listening.values()) yield* list;
+  }
+
   /** The listener that accepts connections to ip:port: bound to that address, else a wildcard
    *  one (an IPv6 wildcard also takes IPv4 unless it is v6-only, which /proc does not show). */
   listener(ip: string, port: number): SocketEntry | undefined {
