@@ -8,7 +8,6 @@ import { Worker } from 'node:worker_threads';
 import type { IdentifiedEnd } from '../record/process-flow-record.js';
 import type { FlowEndsView } from '../record/flow-record.js';
 import type { NotifLevel } from '../record/records.js';
-import type { SocketEvent } from '../sources/ebpf/socket-event.js';
 
 export interface AttributionInit {
   procRoot: string;
@@ -21,6 +20,9 @@ export interface AttributionInit {
   pollMs: number;
   /** USE_EBPF=Y: follow eBPF socket events too (and write them to processEBPF). */
   useEbpf: boolean;
+  /** How processEBPF lines are written: the worker serializes them itself, so a batch crosses to
+   *  the record worker as one string rather than thousands of cloned objects. */
+  socketEventLines?: { ifName: string; format: 'json' | 'text' };
 }
 
 /** A new flow to attribute: its addresses, ports and roles (a FlowEnds) from its first record. */
@@ -39,13 +41,14 @@ export type AttributionMessage = { t: 'flows'; flows: AttributionRequest[] } | {
 export type AttributionReply =
   /** `settled`: serials of the flows attribution is done with (found or not). */
   | { t: 'found'; ends: IdentifiedEnd[]; settled: number[] }
-  | { t: 'socketEvents'; events: SocketEvent[] }
+  /** processEBPF lines, serialized (AttributionInit.socketEventLines). */
+  | { t: 'socketEvents'; lines: string }
   | { t: 'notice'; level: NotifLevel; kind: string; message: string; extra?: Record<string, unknown> }
   | { t: 'closed'; stats: AttributionStats };
 
 export interface AttributionHandler {
   found(ends: IdentifiedEnd[], settled: number[]): void;
-  socketEvents(events: SocketEvent[]): void;
+  socketEvents(lines: string): void;
   notice(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void;
 }
 
@@ -59,7 +62,7 @@ export class AttributionClient {
     this.worker = new Worker(new URL('./attribution-worker.js', import.meta.url), { workerData: init });
     this.worker.on('message', (m: AttributionReply) => {
       if (m.t === 'found') handler.found(m.ends, m.settled);
-      else if (m.t === 'socketEvents') handler.socketEvents(m.events);
+      else if (m.t === 'socketEvents') handler.socketEvents(m.lines);
       else if (m.t === 'notice') handler.notice(m.level, m.kind, m.message, m.extra);
     });
   }

@@ -17,6 +17,8 @@ import { EbpfAttributor } from '../sources/ebpf/ebpf-attributor.js';
 import { KubeApiPods, SERVICE_ACCOUNT_DIR } from '../sources/kube/kube-api-pods.js';
 import { EbpfSocketSource } from '../sources/ebpf/ebpf-socket-source.js';
 import type { SocketEvent } from '../sources/ebpf/socket-event.js';
+import { socketEventRecord } from '../record/socket-event-record.js';
+import { toJsonLine, toTextLine } from '../record/serialize.js';
 import type { AttributionInit, AttributionMessage, AttributionReply, AttributionRequest, AttributionStats } from './attribution-client.js';
 
 const init = workerData as AttributionInit;
@@ -177,14 +179,16 @@ function reportSockDiagProblem(): void {
 const SOCKET_EVENT_BATCH_MS = 100;
 let ebpf: EbpfAttributor | undefined;
 let ebpfSource: EbpfSocketSource | undefined;
-let socketEvents: SocketEvent[] = [];
+const lineFormat = init.socketEventLines;
+const serialize = lineFormat?.format === 'text' ? toTextLine : toJsonLine;
+let socketEventLines = '';
 let ebpfTimer: NodeJS.Timeout | undefined;
 
 function sendSocketEvents(): void {
   ebpf?.sweep();
-  if (socketEvents.length === 0) return;
-  reply({ t: 'socketEvents', events: socketEvents });
-  socketEvents = [];
+  if (socketEventLines === '') return;
+  reply({ t: 'socketEvents', lines: socketEventLines });
+  socketEventLines = '';
 }
 
 async function startEbpf(): Promise<void> {
@@ -194,7 +198,7 @@ async function startEbpf(): Promise<void> {
   const started = await source.start(
     (e) => {
       attributorOfEvents.observe(e, rememberIdentity);
-      socketEvents.push(e);
+      if (lineFormat !== undefined) socketEventLines += serialize(socketEventRecord(lineFormat.ifName, e));
     },
     (problem) => reply({ t: 'notice', level: 'warn', kind: 'ebpf_problem', message: problem }),
   );

@@ -9,7 +9,6 @@ import { notifRecord } from '../record/notif.js';
 import { DlltFileSink } from '../sinks/dllt-files.js';
 import { newBatchArrays } from '../record/flow-snapshot.js';
 import { processFlowRecord } from '../record/process-flow-record.js';
-import { socketEventRecord } from '../record/socket-event-record.js';
 import { EventProcesses } from '../record/event-processes.js';
 import { AttributionClient, type AttributionStats } from './attribution-client.js';
 import { unpackAppInfos, unpackDnsAnswers } from './flat-extras.js';
@@ -44,15 +43,13 @@ try {
   if (init.attribution !== undefined) {
     const events = new EventProcesses((rec) => sink.writeEvent(rec));
     eventProcesses = events;
-    attribution = new AttributionClient(init.attribution, {
+    attribution = new AttributionClient({ ...init.attribution, socketEventLines: { ifName: init.ifName, format: init.sink.format } }, {
       found: (ends, settled) => {
         for (const end of ends) sink.writeProcessFlow(processFlowRecord(init.ifName, end));
         events.found(ends);
         events.settled(settled);
       },
-      socketEvents: (events) => {
-        for (const e of events) sink.writeSocketEvent(socketEventRecord(init.ifName, e));
-      },
+      socketEvents: (lines) => sink.writeSocketEventLines(lines),
       notice: (level, kind, message, extra) => {
         sink.writeNotif(notifRecord(init.ifName, level, kind, message, extra));
         if (level !== 'info') reply({ t: 'warning', text: `dllt: ${level}: ${message}` });

@@ -28,7 +28,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { DlltError } from '../cli/errors.js';
-import type { EventRecord, FlowRecord, InterfaceEventRecord, NotifLevel, NotifRecord, ProcessFlowRecord, SocketEventRecord } from '../record/records.js';
+import type { EventRecord, FlowRecord, InterfaceEventRecord, NotifLevel, NotifRecord, ProcessFlowRecord } from '../record/records.js';
 import { fileTimestamp, toJsonLine, toTextLine } from '../record/serialize.js';
 
 export type NoticeFn = (level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>) => void;
@@ -231,8 +231,9 @@ export class DlltFileSink {
     if (this.processFlows) this.enqueue(this.processFlows, this.serialize(rec));
   }
 
-  writeSocketEvent(rec: SocketEventRecord): void {
-    if (this.socketEvents) this.enqueue(this.socketEvents, this.serialize(rec));
+  /** socket_event records already serialized in this sink's format, whole lines. */
+  writeSocketEventLines(lines: string): void {
+    if (this.socketEvents && lines !== '') this.enqueue(this.socketEvents, lines);
   }
 
   /** Human-readable text for outputfile.txt; written as one unit. */

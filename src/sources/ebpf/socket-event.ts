@@ -8,6 +8,7 @@
  * IPv6 in RFC 5952 form, and an IPv4-mapped address (an IPv6 socket talking IPv4) as the IPv4
  * text, so events join with flows, which carry what was on the wire.
  */
+import { isIPv4 } from 'node:net';
 import { formatIp } from '../../wire/ip-format.js';
 import { parseIp } from '../../wire/ip-parse.js';
 import { LINE_COLUMNS } from './bpftrace-program.js';
@@ -156,12 +157,23 @@ const isZero = (w: Int32Array): boolean => w[0] === 0 && w[1] === 0 && w[2] === 
  * connection on the wire, so both ends become IPv4 (its unspecified `::` becomes 0.0.0.0).
  * Undefined for a mapped address facing a real IPv6 one, which no socket has.
  */
-function addressPair(local: Int32Array, remote: Int32Array, family: number): { family: 4 | 6; local: string; remote: string } | undefined {
-  if (family === AF_INET) return { family: 4, local: formatIp(4, local), remote: formatIp(4, remote) };
+function addressPair(local: Int32Array, remote: Int32Array): { family: 4 | 6; local: string; remote: string } | undefined {
   const mappedOrZero = (w: Int32Array): boolean => isMapped(w) || isZero(w);
   if (!isMapped(local) && !isMapped(remote)) return { family: 6, local: formatIp(6, local), remote: formatIp(6, remote) };
   if (!mappedOrZero(local) || !mappedOrZero(remote)) return undefined;
   return { family: 4, local: formatIp(4, Int32Array.of(local[3]!)), remote: formatIp(4, Int32Array.of(remote[3]!)) };
+}
+
+/** bpftrace's ntop() prints dotted quads without leading zeros, the text isIPv4 accepts and
+ *  formatIp writes, so valid IPv4 text is kept as it is (most lines; no parse and re-format). */
+function ipv4Pair(local: string, remote: string): { family: 4; local: string; remote: string } | undefined {
+  return isIPv4(local) && isIPv4(remote) ? { family: 4, local, remote } : undefined;
+}
+
+function ipv6Pair(local: string | undefined, remote: string | undefined): ReturnType<typeof addressPair> {
+  const localWords = parseAddress(local, AF_INET6);
+  const remoteWords = parseAddress(remote, AF_INET6);
+  return localWords === undefined || remoteWords === undefined ? undefined : addressPair(localWords, remoteWords);
 }
 
 const isUnspecified = (ip: string): boolean => ip === '0.0.0.0' || ip === '::';
@@ -208,11 +220,7 @@ export function parseBpftraceData(data: string, wallOffsetUs: number): SocketEve
   ) {
     return undefined;
   }
-  const v4 = familyCode === AF_INET;
-  const localWords = parseAddress(cols[v4 ? COLUMN.localIp4 : COLUMN.localIp6], familyCode);
-  const remoteWords = parseAddress(cols[v4 ? COLUMN.remoteIp4 : COLUMN.remoteIp6], familyCode);
-  if (localWords === undefined || remoteWords === undefined) return undefined;
-  const ips = addressPair(localWords, remoteWords, familyCode);
+  const ips = familyCode === AF_INET ? ipv4Pair(cols[COLUMN.localIp4]!, cols[COLUMN.remoteIp4]!) : ipv6Pair(cols[COLUMN.localIp6], cols[COLUMN.remoteIp6]);
   if (ips === undefined) return undefined;
 
   const ev: SocketEvent = {
