@@ -124,12 +124,28 @@ function printLine(kind: string, netns: string, socket: string, endpoints: Endpo
 const key = (arg: string): string => `(uint64)${arg}`;
 const sockOf = (arg: string): string => `$sk = (struct sock *)${arg};`;
 
+/**
+ * State changes worth a line: a socket's life as its processes and the network shape it —
+ * connect (CLOSE → SYN_SENT), established (both ends; for an accepted socket its first line),
+ * listen, the close() calls (→ FIN_WAIT1, CLOSE_WAIT → LAST_ACK), and endings that are news
+ * (refused or reset: → CLOSE from SYN_SENT, SYN_RECV, ESTABLISHED, CLOSE_WAIT; a listener closed).
+ * Left out in the kernel: the steps of an orderly teardown after the close() calls (FIN_WAIT2,
+ * CLOSE_WAIT, CLOSING, and CLOSE from FIN_WAIT1/FIN_WAIT2/CLOSING/LAST_ACK, which destroy follows)
+ * and LISTEN → SYN_RECV (the accepted socket's birth, which ESTABLISHED follows at once): half of
+ * a short connection's lines, each of which costs dllt CPU at thousands of connections a second
+ * (bench section `attribution`), while the flow record shows the same teardown from its packets.
+ */
+const STATE_LINE_FILTER =
+  'args->protocol == 6 && args->newstate != 5 && args->newstate != 8 && args->newstate != 11 && ' +
+  '!(args->newstate == 7 && (args->oldstate == 4 || args->oldstate == 5 || args->oldstate == 9 || args->oldstate == 11)) && ' +
+  '!(args->oldstate == 10 && args->newstate == 3)';
+
 function stateProbe(): ProbeSpec {
   return {
     tracepoint: 'sock:inet_sock_set_state',
     fields: ['skaddr', 'oldstate', 'newstate', 'protocol', ...TRACEPOINT_ADDRESS_FIELDS],
     text:
-      'tracepoint:sock:inet_sock_set_state /args->protocol == 6/ {\n' +
+      `tracepoint:sock:inet_sock_set_state /${STATE_LINE_FILTER}/ {\n` +
       `  ${sockOf('args->skaddr')}\n` +
       `  ${printLine('state', NETNS_OF_SOCK, key('args->skaddr'), FROM_TRACEPOINT, 'args->oldstate', 'args->newstate', '0')}\n}`,
   };

@@ -74,8 +74,11 @@ export class EbpfAttributor {
       return;
     }
     // A socket leaving CLOSE starts a new life (connect, listen), perhaps at a reused address;
-    // an accepted socket is new though it starts as a copy of its listener.
-    const reborn = e.kind === 'state' && (e.oldState === 'TCP_CLOSE' || (e.oldState === 'TCP_LISTEN' && e.newState === 'TCP_SYN_RECV'));
+    // an accepted socket is new though it starts as a copy of its listener (LISTEN → SYN_RECV,
+    // a line the program leaves out, then SYN_RECV → ESTABLISHED before anyone can use it).
+    const reborn =
+      e.kind === 'state' &&
+      (e.oldState === 'TCP_CLOSE' || (e.oldState === 'TCP_LISTEN' && e.newState === 'TCP_SYN_RECV') || (e.oldState === 'TCP_SYN_RECV' && e.newState === 'TCP_ESTABLISHED'));
     let s = reborn ? undefined : this.bySocketId.get(e.socketId);
     // bpftrace prints each CPU's events in order but not the CPUs' in step: a freed socket's last
     // events can come after the first ones of the next socket at its address. An event whose

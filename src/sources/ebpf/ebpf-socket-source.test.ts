@@ -251,6 +251,11 @@ test('a connection: LISTEN and SYN_SENT carry their processes, the server side i
   assert.ok(heldUs >= HOLD_S * 1e6 && heldUs < HOLD_S * 1e6 + 2e6, `client held the connection ${heldUs} µs`);
   const lastAck = serverLife.find((e) => e.newState === 'TCP_LAST_ACK');
   assert.deepEqual([lastAck?.pid, lastAck?.processContext], [serverPid, true]);
+  // The orderly teardown after the close() calls (FIN_WAIT2, CLOSE_WAIT, → CLOSE) and the
+  // accepted socket's LISTEN → SYN_RECV are left out in the kernel.
+  const states = (life: SocketEvent[]): string[] => life.filter((e) => e.kind === 'state').map((e) => `${e.oldState} > ${e.newState}`).sort();
+  assert.deepEqual(states(clientLife), ['TCP_CLOSE > TCP_SYN_SENT', 'TCP_ESTABLISHED > TCP_FIN_WAIT1', 'TCP_SYN_SENT > TCP_ESTABLISHED']);
+  assert.deepEqual(states(serverLife), ['TCP_CLOSE_WAIT > TCP_LAST_ACK', 'TCP_SYN_RECV > TCP_ESTABLISHED']);
 
   const clientDestroy = clientLife[clientLife.length - 1]!;
   assert.equal(clientDestroy.kind, 'destroy');
