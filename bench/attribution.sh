@@ -11,7 +11,8 @@
 # bpftrace) is read from /proc over the same window: from just before the client starts to
 # SETTLE_S after it has finished, past the attribution deadline.
 #
-# Environment: BENCH_ATTR_NODE_ARGS (extra node options for dllt, e.g. --cpu-prof
+# Environment: BENCH_ATTR_RUNS (which runs, "off proc ebpf"; the summary needs off and another),
+# BENCH_ATTR_NODE_ARGS (extra node options for dllt, e.g. --cpu-prof
 # --cpu-prof-dir=DIR to see where attribution's time goes), BENCH_ATTR_RATE (new connections/s, 1000), BENCH_ATTR_SECONDS (20),
 # BENCH_ATTR_ROUNDS (rounds of alternating runs, 2), BENCH_ATTR_HOLD_MS (how long the client
 # keeps each connection open after the server's answer, 500: /proc sees only sockets that still
@@ -25,6 +26,7 @@ RATE=${BENCH_ATTR_RATE:-1000}
 DURATION=${BENCH_ATTR_SECONDS:-20}
 ROUNDS=${BENCH_ATTR_ROUNDS:-2}
 HOLD_MS=${BENCH_ATTR_HOLD_MS:-500}
+RUNS=${BENCH_ATTR_RUNS:-off proc ebpf}
 SUBNET=213
 PORT=8080
 # Live capture hands a flow over up to ~2 s after its first packet; attribution then looks for
@@ -155,21 +157,25 @@ echo
 echo "== attribution: $RATE new TCP connections/s for $DURATION s, each held $HOLD_MS ms; dllt capture with DLLT_ATTRIBUTION=N, then =Y with USE_EBPF=N$([[ $EBPF == yes ]] && echo ' and =Y'), $ROUNDS rounds ($(nproc) cores)"
 best_off=NaN best_proc=NaN best_ebpf=NaN pct_proc=NaN pct_ebpf=NaN
 for round in $(seq "$ROUNDS"); do
-  run_once N N "r$round-off"
-  echo "  $LINE"
-  best_off=$(lowest "$best_off" "$CPU_S")
-  run_once Y N "r$round-proc"
-  echo "  $LINE"
-  best_proc=$(lowest "$best_proc" "$CPU_S") pct_proc=$(lowest "$pct_proc" "$PCT")
-  if [[ $EBPF == yes ]]; then
+  if [[ $RUNS == *off* ]]; then
+    run_once N N "r$round-off"
+    echo "  $LINE"
+    best_off=$(lowest "$best_off" "$CPU_S")
+  fi
+  if [[ $RUNS == *proc* ]]; then
+    run_once Y N "r$round-proc"
+    echo "  $LINE"
+    best_proc=$(lowest "$best_proc" "$CPU_S") pct_proc=$(lowest "$pct_proc" "$PCT")
+  fi
+  if [[ $EBPF == yes && $RUNS == *ebpf* ]]; then
     run_once Y Y "r$round-ebpf"
     echo "  $LINE"
     best_ebpf=$(lowest "$best_ebpf" "$CPU_S") pct_ebpf=$(lowest "$pct_ebpf" "$PCT")
   fi
 done
-summary N "$best_off" "$best_proc" "$pct_proc"
-if [[ $EBPF == yes ]]; then
-  summary Y "$best_off" "$best_ebpf" "$pct_ebpf"
-else
+[[ $best_proc == NaN || $best_off == NaN ]] || summary N "$best_off" "$best_proc" "$pct_proc"
+if [[ $EBPF != yes ]]; then
   echo "USE_EBPF=Y: skipped, bpftrace is not installed"
+elif [[ $best_ebpf != NaN && $best_off != NaN ]]; then
+  summary Y "$best_off" "$best_ebpf" "$pct_ebpf"
 fi

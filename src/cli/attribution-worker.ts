@@ -17,8 +17,8 @@ import { EbpfAttributor } from '../sources/ebpf/ebpf-attributor.js';
 import { KubeApiPods, SERVICE_ACCOUNT_DIR } from '../sources/kube/kube-api-pods.js';
 import { EbpfSocketSource } from '../sources/ebpf/ebpf-socket-source.js';
 import type { SocketEvent } from '../sources/ebpf/socket-event.js';
-import { socketEventRecord } from '../record/socket-event-record.js';
-import { toJsonLine, toTextLine } from '../record/serialize.js';
+import { socketEventJsonLine, socketEventRecord } from '../record/socket-event-record.js';
+import { toTextLine } from '../record/serialize.js';
 import type { AttributionInit, AttributionMessage, AttributionReply, AttributionRequest, AttributionStats } from './attribution-client.js';
 
 const init = workerData as AttributionInit;
@@ -180,7 +180,9 @@ const SOCKET_EVENT_BATCH_MS = 100;
 let ebpf: EbpfAttributor | undefined;
 let ebpfSource: EbpfSocketSource | undefined;
 const lineFormat = init.socketEventLines;
-const serialize = lineFormat?.format === 'text' ? toTextLine : toJsonLine;
+const ifJson = JSON.stringify(lineFormat?.ifName ?? '');
+const serialize =
+  lineFormat?.format === 'text' ? (e: SocketEvent): string => toTextLine(socketEventRecord(lineFormat.ifName, e)) : (e: SocketEvent): string => socketEventJsonLine(ifJson, e);
 let socketEventLines = '';
 let ebpfTimer: NodeJS.Timeout | undefined;
 
@@ -198,7 +200,7 @@ async function startEbpf(): Promise<void> {
   const started = await source.start(
     (e) => {
       attributorOfEvents.observe(e, rememberIdentity);
-      if (lineFormat !== undefined) socketEventLines += serialize(socketEventRecord(lineFormat.ifName, e));
+      if (lineFormat !== undefined) socketEventLines += serialize(e);
     },
     (problem) => reply({ t: 'notice', level: 'warn', kind: 'ebpf_problem', message: problem }),
   );

@@ -53,6 +53,8 @@ export class EbpfAttributor {
   private readonly byConnection = new Map<string, TrackedSocket>();
   /** `netns port` → the listeners on that port (one per bound address). */
   private readonly listeners = new Map<string, Listener[]>();
+  /** Freed sockets, oldest first (sweep). */
+  private readonly freedOrder: TrackedSocket[] = [];
   private readonly clock: () => number;
 
   constructor(opts: { clock?: () => number } = {}) {
@@ -86,7 +88,7 @@ export class EbpfAttributor {
     if (s !== undefined && disagrees(s, e)) {
       if (e.kind === 'destroy' || e.newState === 'TCP_CLOSE') {
         const other = this.byConnection.get(fullKey(e) ?? '');
-        if (other !== undefined) other.freedAt ??= this.clock();
+        if (other !== undefined) this.freed(other);
         return;
       }
       s = undefined;
@@ -113,11 +115,11 @@ export class EbpfAttributor {
       this.byConnection.set(key, s);
       if (this.byConnection.size > MAX_SOCKETS) this.byConnection.delete(this.byConnection.keys().next().value!);
     }
-    if (e.newState === 'TCP_CLOSE') s.freedAt ??= this.clock();
+    if (e.newState === 'TCP_CLOSE') this.freed(s);
     if (e.kind === 'destroy') {
       // The kernel may hand the same address to the next socket.
       this.bySocketId.delete(e.socketId);
-      s.freedAt ??= this.clock();
+      this.freed(s);
     }
   }
 
@@ -131,12 +133,31 @@ export class EbpfAttributor {
     this.addListener({ localIp, netns, owner: { pid } }, localPort);
   }
 
-  /** Forgets sockets freed more than FREED_KEEP_MS ago. */
+  /** Forgets sockets freed more than FREED_KEEP_MS ago: O(sockets freed since), because it
+   *  runs ten times a second and the map holds up to MAX_SOCKETS live ones. */
   sweep(): void {
     const limit = this.clock() - FREED_KEEP_MS;
-    for (const [key, s] of this.byConnection) {
-      if (s.freedAt !== undefined && s.freedAt < limit) this.byConnection.delete(key);
+    let old = 0;
+    while (old < this.freedOrder.length && this.freedOrder[old]!.freedAt! < limit) old++;
+    this.forgetFreed(old);
+  }
+
+  private freed(s: TrackedSocket): void {
+    if (s.freedAt !== undefined) return;
+    s.freedAt = this.clock();
+    this.freedOrder.push(s);
+    // More than MAX_SOCKETS freed within FREED_KEEP_MS: the oldest quarter goes at once.
+    if (this.freedOrder.length > MAX_SOCKETS) this.forgetFreed(MAX_SOCKETS / 4);
+  }
+
+  /** Forgets the `count` sockets freed first. */
+  private forgetFreed(count: number): void {
+    if (count === 0) return;
+    for (let i = 0; i < count; i++) {
+      const s = this.freedOrder[i]!;
+      if (s.key !== undefined && this.byConnection.get(s.key) === s) this.byConnection.delete(s.key);
     }
+    this.freedOrder.splice(0, count);
   }
 
   /** The ends of a TCP `flow` that eBPF saw, leaving out the sides in `done`. */
