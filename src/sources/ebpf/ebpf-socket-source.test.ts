@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readlinkSync, rmdirSync, statSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
-import { EbpfSocketSource, readTracepointFields, type EbpfStartResult } from './ebpf-socket-source.js';
+import { EbpfSocketSource, readTracepointFields, ringPagesPerCpu, type EbpfStartResult } from './ebpf-socket-source.js';
 import { checkEbpf, tracefsDir } from './ebpf-availability.js';
 import type { SocketEvent } from './socket-event.js';
 import { NetnsLab, collect, labUnavailableReason, type BridgedPair } from '../../../test/e2e/netns.js';
@@ -366,4 +366,8 @@ test('bpftrace dying later is reported once through onProblem; stop() still reso
   assert.deepEqual(reported, ['eBPF socket events stopped: bpftrace was killed by SIGKILL']);
   assert.equal(s.pid, undefined);
   await s.stop();
+});
+
+test('ring pages per CPU: as many as fit 64 MiB in all, a power of two from 256 to 4,096', () => {
+  assert.deepEqual([1, 2, 4, 8, 16, 32, 64, 128, 0].map(ringPagesPerCpu), [4096, 4096, 4096, 2048, 1024, 512, 256, 256, 4096]);
 });

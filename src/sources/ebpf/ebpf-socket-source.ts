@@ -13,6 +13,7 @@
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import type { Readable } from 'node:stream';
 import { buildBpftraceProgram } from './bpftrace-program.js';
 import { checkEbpf, findBpftrace, tracefsDir } from './ebpf-availability.js';
@@ -60,9 +61,22 @@ const MAX_PENDING_CHARS = 64 * 1024;
 /**
  * Per-socket map capacity (BPFTRACE_MAP_KEYS_MAX, bpftrace's default 4096): sockets beyond it
  * get no rtt/io lines until others are destroyed. Per-CPU ring pages (BPFTRACE_PERF_RB_PAGES,
- * default 64) absorb bursts of state changes before the kernel drops events.
+ * default 64) absorb the events that arrive while bpftrace waits for a CPU: with 256 pages it
+ * lost events at 1,000 connections/s on a busy 2-core machine (bench section `attribution`), and
+ * every loss sends attribution back to /proc for a while. So the rings share RING_BUDGET_BYTES,
+ * as many pages per CPU as fit (a power of two, 256 to 4,096: 16 MiB each on a 2-core node,
+ * 1 MiB on a 64-core one).
  */
-const BPFTRACE_ENV = { BPFTRACE_MAP_KEYS_MAX: '65536', BPFTRACE_PERF_RB_PAGES: '256' };
+const RING_BUDGET_BYTES = 64 * 1024 * 1024;
+const PAGE_BYTES = 4096;
+
+export function ringPagesPerCpu(cpus: number): number {
+  let pages = 4096;
+  while (pages > 256 && pages * PAGE_BYTES * Math.max(1, cpus) > RING_BUDGET_BYTES) pages /= 2;
+  return pages;
+}
+
+const BPFTRACE_ENV = { BPFTRACE_MAP_KEYS_MAX: '65536', BPFTRACE_PERF_RB_PAGES: String(ringPagesPerCpu(cpus().length)) };
 
 /** bpftrace cannot raise the locked-memory limit without CAP_SYS_RESOURCE; since Linux 5.11
  *  BPF memory is charged to the cgroup instead, so the message is noise. */
