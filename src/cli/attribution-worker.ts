@@ -100,10 +100,15 @@ function pass(last: boolean): void {
   const found: IdentifiedEnd[] = [];
   const still: Waiting[] = [];
   const sockets = attributor.sockets;
+  // While the kernel loses no events, eBPF names every TCP socket made since it attached, only
+  // late when bpftrace waits for a CPU: /proc (a table read per namespace) is for the flow's
+  // last pass, when it may be a connection older than bpftrace.
+  const ebpfTellsTcp = pollProtocols() === UDP_ONLY;
   for (const w of waiting) {
     const { req, done } = w;
     if (ebpf !== undefined) for (const end of ebpf.ends(req, done)) found.push(identified(w, end, 'ebpf'));
-    for (const end of attributor.ends(req, done)) found.push(identified(w, end, 'proc'));
+    const lastPass = last || now - w.arrivedAt + init.passMs >= init.deadlineMs;
+    if (!ebpfTellsTcp || req.proto !== 6 || lastPass) for (const end of attributor.ends(req, done)) found.push(identified(w, end, 'proc'));
     // The ends that can be here: those whose address belongs to a namespace of this host. Until
     // the namespaces were re-read after the flow came, a new pod's address may be missing.
     const local = Number(sockets.isLocal(req.srcIP)) + Number(sockets.isLocal(req.dstIP));
@@ -183,14 +188,16 @@ const lineFormat = init.socketEventLines;
 const ifJson = JSON.stringify(lineFormat?.ifName ?? '');
 const serialize =
   lineFormat?.format === 'text' ? (e: SocketEvent): string => toTextLine(socketEventRecord(lineFormat.ifName, e)) : (e: SocketEvent): string => socketEventJsonLine(ifJson, e);
-let socketEventLines = '';
+/** Joined once per batch: posting a string built by thousands of `+=` (a deep rope V8 must
+ *  flatten while serializing it) cost more than making the lines. */
+let socketEventLines: string[] = [];
 let ebpfTimer: NodeJS.Timeout | undefined;
 
 function sendSocketEvents(): void {
   ebpf?.sweep();
-  if (socketEventLines === '') return;
-  reply({ t: 'socketEvents', lines: socketEventLines });
-  socketEventLines = '';
+  if (socketEventLines.length === 0) return;
+  reply({ t: 'socketEvents', lines: socketEventLines.join('') });
+  socketEventLines = [];
 }
 
 async function startEbpf(): Promise<void> {
@@ -200,7 +207,7 @@ async function startEbpf(): Promise<void> {
   const started = await source.start(
     (e) => {
       attributorOfEvents.observe(e, rememberIdentity);
-      if (lineFormat !== undefined) socketEventLines += serialize(e);
+      if (lineFormat !== undefined) socketEventLines.push(serialize(e));
     },
     (problem) => reply({ t: 'notice', level: 'warn', kind: 'ebpf_problem', message: problem }),
   );
