@@ -38,8 +38,15 @@ interface Waiting {
 }
 
 let waiting: Waiting[] = [];
-/** When the newest flow arrived: tables read since need no re-read for retries (beginPass). */
-let newestArrival = -Infinity;
+/**
+ * Tables read after this need no re-read (beginPass): just after the newest flow's first packet
+ * (wall-clock ms, as live capture stamps packets). Its sockets existed then, so a later read
+ * holds them unless they closed, and then the poll's memory has them. Flows reach this worker
+ * about a second after their first packet, and the poll reads changed namespaces every 200 ms:
+ * most passes read nothing.
+ */
+let freshAfter = -Infinity;
+const FIRST_PACKET_MARGIN_MS = 50;
 let timer: NodeJS.Timeout | undefined;
 const stats: AttributionStats = { flows: 0, localFlows: 0, attributedFlows: 0, ends: 0 };
 
@@ -74,7 +81,7 @@ function count(w: Waiting, local: number): void {
 /** Flows whose two ends eBPF already explains need no /proc pass. */
 function arrive(reqs: AttributionRequest[]): void {
   const now = Date.now();
-  newestArrival = now;
+  for (const req of reqs) freshAfter = Math.max(freshAfter, Math.min(now, req.firstTsUs / 1000 + FIRST_PACKET_MARGIN_MS));
   const found: IdentifiedEnd[] = [];
   for (const req of reqs) {
     const w: Waiting = { req, done: new Set(), arrivedAt: now };
@@ -95,7 +102,7 @@ function answer(found: IdentifiedEnd[]): void {
 
 /** One lookup pass over the waiting flows; `last` gives up on everything still unfound. */
 function pass(last: boolean): void {
-  attributor.beginPass(newestArrival);
+  attributor.beginPass(freshAfter);
   const now = Date.now();
   const found: IdentifiedEnd[] = [];
   const still: Waiting[] = [];

@@ -70,6 +70,8 @@ interface Namespace {
   tables: Map<number, { index: SocketIndex; readAt: number; pass: number }>;
   /** socket inode → pid, from the last fd scan. */
   owners: Map<number, number>;
+  /** Inodes more than one process held at the last fd scan (forked servers sharing a listener). */
+  shared: Set<number>;
   lastFdScan: number;
   /** TCP tables come from sock_diag until then (ms). */
   sockDiagUntil: number;
@@ -177,6 +179,22 @@ export class NetnsSockets {
     return index;
   }
 
+  /**
+   * The one process holding the listener that takes connections to ip:port, from the address's
+   * namespace's last table (read at most `maxAgeMs` ago) and fd scan, without reading anything;
+   * undefined when that is not known or several processes share the listener.
+   */
+  soleListenerOwner(proto: number, ip: string, port: number, maxAgeMs: number): { pid: number; netns: number } | undefined {
+    const netns = this.homeOf(ip);
+    const ns = netns === undefined ? undefined : this.namespacesByInode.get(netns);
+    const kept = ns?.tables.get(proto);
+    if (ns === undefined || kept === undefined || this.clock() - kept.readAt > maxAgeMs) return undefined;
+    const listener = kept.index.listener(ip, port);
+    if (listener === undefined || ns.shared.has(listener.inode)) return undefined;
+    const pid = ns.owners.get(listener.inode);
+    return pid === undefined ? undefined : { pid, netns: ns.inode };
+  }
+
   /** Where the namespace's next TCP table read comes from. */
   tcpSource(netns: number): 'proc' | 'sock_diag' {
     const ns = this.namespacesByInode.get(netns);
@@ -194,7 +212,7 @@ export class NetnsSockets {
     const now = this.clock();
     if (now - ns.lastFdScan < this.fdScanMs) return undefined;
     ns.lastFdScan = now;
-    ns.owners = this.scanOwners(ns.pids);
+    [ns.owners, ns.shared] = this.scanOwners(ns.pids);
     return ns.owners.get(inode);
   }
 
@@ -238,7 +256,7 @@ export class NetnsSockets {
     const next = new Map<number, Namespace>();
     for (const [inode, pids] of listed) {
       const old = this.namespacesByInode.get(inode);
-      next.set(inode, { inode, pids, tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), lastFdScan: old?.lastFdScan ?? -Infinity, sockDiagUntil: old?.sockDiagUntil ?? -Infinity });
+      next.set(inode, { inode, pids, tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), shared: old?.shared ?? new Set(), lastFdScan: old?.lastFdScan ?? -Infinity, sockDiagUntil: old?.sockDiagUntil ?? -Infinity });
     }
     this.namespacesByInode = next;
     for (const ns of next.values()) this.readAddresses(ns);
@@ -255,8 +273,9 @@ export class NetnsSockets {
     }
   }
 
-  private scanOwners(pids: readonly number[]): Map<number, number> {
+  private scanOwners(pids: readonly number[]): [Map<number, number>, Set<number>] {
     const owners = new Map<number, number>();
+    const shared = new Set<number>();
     for (const pid of pids) {
       const dir = `${this.procRoot}/${pid}/fd`;
       let fds: string[];
@@ -275,11 +294,13 @@ export class NetnsSockets {
         // socket:[12345]; the lowest pid keeps a socket that forked children share.
         if (target.startsWith('socket:[')) {
           const inode = Number(target.slice(8, -1));
-          if (!owners.has(inode)) owners.set(inode, pid);
+          const holder = owners.get(inode);
+          if (holder === undefined) owners.set(inode, pid);
+          else if (holder !== pid) shared.add(inode);
         }
       }
     }
-    return owners;
+    return [owners, shared];
   }
 }
 

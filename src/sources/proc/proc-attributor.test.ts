@@ -5,10 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { labUnavailableReason, NetnsLab, waitForTcpPort } from '../../../test/e2e/netns.js';
 import { ProcAttributor, type AttributedEnd } from './proc-attributor.js';
-import type { FlowEnds } from '../../analyze/enrich/flow-ends.js';
+import type { EndSide, FlowEnds } from '../../analyze/enrich/flow-ends.js';
 import { parseSocketTable } from './socket-table.js';
 
 const skip = labUnavailableReason(['python3']);
@@ -124,6 +124,54 @@ test('both ends of TCP and UDP flows between two namespaces: client by its socke
     assert.deepEqual(attributor.ends(gone), [{ side: 'server', pid: server.pid!, netns: serverNs, via: 'listener' }]);
     // An address no namespace of ours has: nothing, even though 8080 listens in a namespace.
     assert.deepEqual(attributor.ends({ ...tcp, srcIP: '10.77.255.9', dstIP: '10.77.255.10' }), []);
+  } finally {
+    lab.cleanup();
+  }
+});
+
+/** Listens, then forks: the child accepts, answers and holds each connection; both processes
+ *  hold the listener. */
+const FORKED_SERVER_PY = `
+import os, socket, sys, time
+ls = socket.socket()
+ls.bind((sys.argv[1], int(sys.argv[2])))
+ls.listen(8)
+if os.fork() == 0:
+    held = []
+    while True:
+        c = ls.accept()[0]
+        c.recv(100)
+        c.sendall(b"ok\\n")
+        held.append(c)
+while True:
+    time.sleep(60)
+`;
+
+test('a listener one process holds answers for its server ends from the last table; one shared by forked processes does not', { skip, timeout: 30_000 }, async () => {
+  const lab = new NetnsLab('dlltq');
+  try {
+    const { sender: c, receiver: s } = lab.directPair();
+    const server = lab.spawnIn(s.name, 'python3', ['-c', SERVER_PY, 'tcp', '0.0.0.0', '8080', '5']);
+    const forked = lab.spawnIn(s.name, 'python3', ['-c', FORKED_SERVER_PY, s.ipv4, '8081']);
+    await waitForTcpPort(lab, s.name, s.ipv4, 8080);
+    await waitForTcpPort(lab, s.name, s.ipv4, 8081);
+    const clients = [8080, 8081].map((port, i) => lab.spawnIn(c.name, 'python3', ['-c', CLIENT_PY, 'tcp', c.ipv4, String(40200 + i), s.ipv4, String(port), '5']));
+    await Promise.all(clients.map((p) => new Promise((r) => p.stdout!.once('data', r))));
+    const serverNs = netnsOf(server.pid!);
+    const forkedChild = Number(readFileSync(`/proc/${forked.pid}/task/${forked.pid}/children`, 'utf8').trim());
+    assert.ok(forkedChild > 0);
+
+    const attributor = new ProcAttributor();
+    attributor.beginPass();
+    const flow = (port: number, i: number): FlowEnds => ({ proto: 6, srcIP: c.ipv4, srcPort: 40200 + i, dstIP: s.ipv4, dstPort: port, clientIsSrc: true });
+    const client = new Set<EndSide>(['client']);
+    // The first lookup reads the server's namespace: the accepted socket's holder.
+    assert.deepEqual(attributor.ends(flow(8080, 0), client), [{ side: 'server', pid: server.pid!, netns: serverNs, via: 'socket' }]);
+    // Now its listener is known, held by one process: no socket lookup.
+    assert.deepEqual(attributor.ends(flow(8080, 0), client), [{ side: 'server', pid: server.pid!, netns: serverNs, via: 'listener' }]);
+    // Parent and child hold 8081's listener: the child holding the accepted socket is the answer.
+    assert.deepEqual(attributor.ends(flow(8081, 1), client), [{ side: 'server', pid: forkedChild, netns: serverNs, via: 'socket' }]);
+    assert.deepEqual(attributor.ends(flow(8081, 1), client), [{ side: 'server', pid: forkedChild, netns: serverNs, via: 'socket' }]);
   } finally {
     lab.cleanup();
   }

@@ -20,6 +20,9 @@ export interface AttributedEnd extends FoundEnd {
 const RECENT_MAX = 65_536;
 const RECENT_KEEP_MS = 10_000;
 const BOTH_PROTOS = [6, 17] as const;
+/** A namespace's last table answers for its listeners this long: listeners change rarely, and
+ *  re-reading a busy server's table for every pass was most of attribution's cost. */
+const LISTENER_TABLE_TRUST_MS = 2_000;
 
 interface RecentSocket {
   pid: number;
@@ -107,6 +110,14 @@ export class ProcAttributor {
 
   private end(flow: FlowEnds, localIp: string, localPort: number, remoteIp: string, remotePort: number, side: EndSide, out: AttributedEnd[]): void {
     const s = this.sockets;
+    // A server whose listener one process holds: no table read for its accepted socket, whose
+    // holder is that process (or a child it handed the socket to, which then holds the listener
+    // too and makes it shared).
+    const sole = side === 'server' ? s.soleListenerOwner(flow.proto, localIp, localPort, LISTENER_TABLE_TRUST_MS) : undefined;
+    if (sole !== undefined) {
+      out.push({ side, pid: sole.pid, netns: sole.netns, via: 'listener' });
+      return;
+    }
     // The connection's own socket, where a namespace still has it (in TIME_WAIT it has no holder).
     let socketNetns: number | undefined;
     for (const netns of s.candidates(localIp)) {
