@@ -1,7 +1,8 @@
 /**
  * Sockets of every network namespace on the host, seen from the host through /proc: which
  * namespaces exist (the `ns/net` link of every process), their socket tables (read through one
- * process inside each, since /proc/<pid>/net shows that process's namespace), and which process
+ * process inside each, since /proc/<pid>/net shows that process's namespace; TCP through
+ * sock_diag in that namespace when `ss` can run, see sock-diag-table.ts), and which process
  * holds a socket (its inode among the `socket:[N]` links of /proc/<pid>/fd). This is how a pod's
  * sockets are found from the host: the pod's processes are host processes in another namespace.
  *
@@ -43,12 +44,7 @@ function readTable(path: string): string {
   }
 }
 
-/** Where a /proc TCP read that skipped this many TIME_WAIT rows sends its namespace: to sock_diag
- *  (sock-diag-table.ts) for SOCK_DIAG_STAY_MS, then /proc is tried again. About where reading
- *  the rows costs more than running `ss`. */
-const SOCK_DIAG_FROM_TIME_WAIT_ROWS = 2_000;
-const SOCK_DIAG_STAY_MS = 30_000;
-/** After nsenter/ss failed, /proc alone for this long. */
+/** After nsenter/ss failed, TCP tables come from /proc alone for this long. */
 const SOCK_DIAG_RETRY_MS = 60_000;
 
 export interface NetnsSocketsOptions {
@@ -59,8 +55,6 @@ export interface NetnsSocketsOptions {
   processRefreshMs?: number;
   /** One namespace's processes' fds re-scanned at most this often (ms). */
   fdScanMs?: number;
-  /** TIME_WAIT rows in a /proc TCP read that move the namespace to sock_diag (default 2,000). */
-  sockDiagFromTimeWaitRows?: number;
 }
 
 interface Namespace {
@@ -73,8 +67,6 @@ interface Namespace {
   /** Inodes more than one process held at the last fd scan (forked servers sharing a listener). */
   shared: Set<number>;
   lastFdScan: number;
-  /** TCP tables come from sock_diag until then (ms). */
-  sockDiagUntil: number;
 }
 
 export class NetnsSockets {
@@ -82,7 +74,6 @@ export class NetnsSockets {
   private readonly clock: () => number;
   private readonly processRefreshMs: number;
   private readonly fdScanMs: number;
-  private readonly sockDiagFromTimeWaitRows: number;
   private namespacesByInode = new Map<number, Namespace>();
   private lastProcessScan = -Infinity;
   private pass = 0;
@@ -99,7 +90,6 @@ export class NetnsSockets {
     this.clock = opts.clock ?? Date.now;
     this.processRefreshMs = opts.processRefreshMs ?? 1000;
     this.fdScanMs = opts.fdScanMs ?? 50;
-    this.sockDiagFromTimeWaitRows = opts.sockDiagFromTimeWaitRows ?? SOCK_DIAG_FROM_TIME_WAIT_ROWS;
   }
 
   /**
@@ -195,11 +185,9 @@ export class NetnsSockets {
     return pid === undefined ? undefined : { pid, netns: ns.inode };
   }
 
-  /** Where the namespace's next TCP table read comes from. */
-  tcpSource(netns: number): 'proc' | 'sock_diag' {
-    const ns = this.namespacesByInode.get(netns);
-    const now = this.clock();
-    return ns !== undefined && ns.sockDiagUntil > now && this.sockDiagBrokenUntil <= now ? 'sock_diag' : 'proc';
+  /** Where the next TCP table read comes from: sock_diag, unless nsenter/ss failed lately. */
+  tcpSource(): 'proc' | 'sock_diag' {
+    return this.sockDiagBrokenUntil <= this.clock() ? 'sock_diag' : 'proc';
   }
 
   /** The process holding socket `inode` in `netns`; re-scans the namespace's fds (rate-limited) on a miss. */
@@ -221,7 +209,7 @@ export class NetnsSockets {
     const now = this.clock();
     // Any process of the namespace will do; one that exited since the scan is skipped.
     for (const pid of ns.pids) {
-      if (tcp && ns.sockDiagUntil > now && this.sockDiagBrokenUntil <= now) {
+      if (tcp && this.sockDiagBrokenUntil <= now) {
         const viaSockDiag = readTcpTableViaSockDiag(this.procRoot, pid);
         if (typeof viaSockDiag !== 'string') return viaSockDiag;
         this.sockDiagProblem = viaSockDiag;
@@ -229,18 +217,15 @@ export class NetnsSockets {
       }
       try {
         const entries: SocketEntry[] = [];
-        let rows = 0;
         for (const name of names) {
           try {
             const text = readTable(`${this.procRoot}/${pid}/net/${name}`);
-            rows += countRows(text);
             for (const e of parseSocketTable(text, TIME_WAIT_ON_LOOPBACK_ONLY)) entries.push(e);
           } catch (err) {
             // No IPv6 in this kernel or namespace: the v4 table alone is the whole story.
             if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !name.endsWith('6')) throw err;
           }
         }
-        if (tcp && rows - entries.length >= this.sockDiagFromTimeWaitRows) ns.sockDiagUntil = now + SOCK_DIAG_STAY_MS;
         return entries;
       } catch {
         continue;
@@ -256,7 +241,7 @@ export class NetnsSockets {
     const next = new Map<number, Namespace>();
     for (const [inode, pids] of listed) {
       const old = this.namespacesByInode.get(inode);
-      next.set(inode, { inode, pids, tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), shared: old?.shared ?? new Set(), lastFdScan: old?.lastFdScan ?? -Infinity, sockDiagUntil: old?.sockDiagUntil ?? -Infinity });
+      next.set(inode, { inode, pids, tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), shared: old?.shared ?? new Set(), lastFdScan: old?.lastFdScan ?? -Infinity });
     }
     this.namespacesByInode = next;
     for (const ns of next.values()) this.readAddresses(ns);
@@ -383,13 +368,6 @@ export function listNetworkNamespaces(procRoot = '/proc'): Map<number, number[]>
     else pids.push(Number(name));
   }
   return found;
-}
-
-/** Data rows of a /proc socket table: one per line after the header. */
-function countRows(text: string): number {
-  let n = -1;
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
-  return Math.max(0, n);
 }
 
 function isLoopback(address: string): boolean {

@@ -1,18 +1,18 @@
 /**
  * A namespace's TCP sockets through netlink sock_diag (iproute2's `ss`), TIME_WAIT left out by
- * the kernel, for namespaces where /proc/<pid>/net/tcp is too dear to read.
+ * the kernel: how NetnsSockets reads TCP tables, with /proc/<pid>/net/tcp{,6} as the fallback
+ * when `nsenter` or `ss` cannot run. docs/design/0005-attribution-cost.md has the numbers.
  *
- * Why: /proc formats every TIME_WAIT row on every read, and a client opening 1,000 connections/s
- * keeps ~60,000 of them (a minute's worth). Measured on this machine kind: reading such a table
- * took ~27 ms of kernel time, read five times a second by the poll and again by the passes
- * (bench section `attribution`); `ss ... exclude time-wait` drops them inside the kernel before
- * formatting anything, and costs a spawn (~4.5 ms) plus the hash walk both pay (~2.5 ms).
- * In a namespace with few TIME_WAIT rows /proc stays cheaper and needs no other program, so
- * NetnsSockets switches a namespace here only while its /proc table is full of them.
+ * Why: every read of /proc/<pid>/net/tcp or tcp6 walks the kernel's whole established hash
+ * (shared by all namespaces: 262,144 buckets here), and formats a row for every socket, TIME_WAIT
+ * included. Measured in bench section `attribution` (1,000 connections/s, a busy 2-core machine):
+ * 11–13 ms per table even for an empty tcp6, and ~27 ms for the server's ~60,000 TIME_WAIT rows.
+ * `ss -tan exclude time-wait` walks the hash in a cheaper loop, drops TIME_WAIT before formatting,
+ * and reads both families in one process: ~7 ms with its spawn (~4.5 ms).
  *
  * What is lost: TIME_WAIT sockets on loopback, which /proc reads keep to place a closed loopback
- * connection in its namespace (socket-table.ts); in such a namespace the poll's memory of the
- * socket while it lived usually answers instead.
+ * connection in its namespace (socket-table.ts); the poll's memory of the socket while it lived
+ * usually answers instead.
  */
 import { spawnSync } from 'node:child_process';
 import { parseSsLine, type TcpState } from '../packetless/ss-parse.js';
