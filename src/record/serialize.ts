@@ -5,6 +5,7 @@
  * null properties and empty nested objects are left out.
  */
 
+import type { LineBytes } from './line-bytes.js';
 import { EVENT_FIELDS, FLOW_FIELDS, NESTED_FIELDS, NOTIF_FIELDS, PROCESS_FLOW_FIELDS, SOCKET_EVENT_FIELDS } from './fields.js';
 
 type Fields = Record<string, unknown>;
@@ -80,27 +81,41 @@ function textValue(value: unknown): string {
 const US_PER_S = 1_000_000;
 const S_PER_DAY = 86_400;
 
-/**
- * µs since the epoch → `2026-11-22T16:48:12.123456Z`. Integer arithmetic throughout: a Date
- * holds milliseconds, and dividing a µs count by 1e6 in floating point can round.
- */
 /** Date prefixes of recently formatted seconds, direct-mapped: one record formats up to three
  *  different seconds (now, first and last packet), which a single entry would thrash. */
 const PREFIX_SLOTS = 16;
 const cachedSeconds = new Float64Array(PREFIX_SLOTS).fill(NaN);
 const cachedPrefixes: string[] = new Array<string>(PREFIX_SLOTS).fill('');
 
-export function formatTs(tsUs: number): string {
-  const whole = Math.floor(tsUs);
-  const micros = ((whole % US_PER_S) + US_PER_S) % US_PER_S;
-  const seconds = (whole - micros) / US_PER_S;
-  // Records come in bursts within one second: the date part is made once per second.
+/** `YYYY-MM-DDTHH:MM:SS.` of whole seconds since the epoch; records come in bursts within one
+ *  second, so the date part is made once per second. */
+function cachedSecondPrefix(seconds: number): string {
   const slot = ((seconds % PREFIX_SLOTS) + PREFIX_SLOTS) % PREFIX_SLOTS;
   if (cachedSeconds[slot] !== seconds) {
     cachedSeconds[slot] = seconds;
     cachedPrefixes[slot] = formatSecondPrefix(seconds);
   }
-  return cachedPrefixes[slot]! + String(US_PER_S + micros).slice(1) + 'Z';
+  return cachedPrefixes[slot]!;
+}
+
+/**
+ * µs since the epoch → `2026-11-22T16:48:12.123456Z`. Integer arithmetic throughout: a Date
+ * holds milliseconds, and dividing a µs count by 1e6 in floating point can round.
+ */
+export function formatTs(tsUs: number): string {
+  const whole = Math.floor(tsUs);
+  const micros = ((whole % US_PER_S) + US_PER_S) % US_PER_S;
+  return cachedSecondPrefix((whole - micros) / US_PER_S) + String(US_PER_S + micros).slice(1) + 'Z';
+}
+
+/** formatTs(tsUs) written as bytes, without the string. */
+export function writeTs(out: LineBytes, tsUs: number): void {
+  if (!Number.isFinite(tsUs)) return out.text(formatTs(tsUs));
+  const whole = Math.floor(tsUs);
+  const micros = ((whole % US_PER_S) + US_PER_S) % US_PER_S;
+  out.text(cachedSecondPrefix((whole - micros) / US_PER_S));
+  out.digits(micros, 6);
+  out.ascii(0x5a);
 }
 
 /** `YYYY-MM-DDTHH:MM:SS.` for whole seconds since the epoch. */
