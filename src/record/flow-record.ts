@@ -18,6 +18,8 @@ import type { CompiledRoleRules } from '../analyze/roles/compiled-role-rules.js'
 import type { ServerName, ServerNames } from './server-names.js';
 import type { FlowEnds } from '../analyze/enrich/flow-ends.js';
 
+const utf8 = new TextEncoder();
+
 export const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp6' };
 const FLAG_LETTERS = 'FSRPAUEC';
 const ORIG = 0;
@@ -42,12 +44,13 @@ export interface Roles {
   drop: boolean;
   /** `syn`, `port<1024`, `lower-port`, `originator` (equal ports, no SYN) or `rule:<name>`. */
   method: string;
-  /** `method` JSON-quoted once, not per record (a rule name may hold any character). */
-  methodJson: string;
+  /** `,"roleMethod":` and `method` JSON-quoted, as UTF-8: made once, not per record (a rule
+   *  name may hold any character). */
+  methodPiece: Uint8Array;
 }
 
 function makeRoles(clientSide: number, servicePortSide: number, drop: boolean, method: string): Roles {
-  return { clientSide, servicePortSide, drop, method, methodJson: JSON.stringify(method) };
+  return { clientSide, servicePortSide, drop, method, methodPiece: utf8.encode(',"roleMethod":' + JSON.stringify(method)) };
 }
 
 /**
@@ -111,7 +114,8 @@ export class FlowStringCache {
 
   get(n: Float64Array, b: number): FlowStringSet {
     const serial = n[b + Snap.SERIAL]!;
-    const slot = serial % STRING_CACHE_SLOTS;
+    // Bitwise, not %: a remainder of a double is a call to fmod.
+    const slot = serial & (STRING_CACHE_SLOTS - 1);
     if (this.serials[slot] === serial) return this.sets[slot]!;
     const set = makeStrings(n, b, this.rules);
     this.serials[slot] = serial;
@@ -186,6 +190,7 @@ const f = {
   origWord: 0,
   respWord: 0,
   kind: 'flow_start' as (typeof SNAPSHOT_KINDS)[number],
+  kindCode: 0,
   reason: -1,
   nowUs: 0,
   firstTs: 0,
@@ -239,7 +244,10 @@ export function readSnapshot(n: Float64Array, slot: number, strings: FlowStringC
   f.strings = strings.get(n, b);
   const kindCode = n[b + Snap.KIND]!;
   // Event snapshots have no record kind: reading past the table would deoptimize this function.
-  if (kindCode < SNAPSHOT_KINDS.length) f.kind = SNAPSHOT_KINDS[kindCode]!;
+  if (kindCode < SNAPSHOT_KINDS.length) {
+    f.kind = SNAPSHOT_KINDS[kindCode]!;
+    f.kindCode = kindCode;
+  }
   f.reason = n[b + Snap.REASON]!;
   f.nowUs = n[b + Snap.NOW_US]!;
   f.firstTs = n[b + Snap.FIRST_TS]!;
@@ -378,29 +386,19 @@ export function flowRecordFromSnapshot(nums: Float64Array, history: Uint8Array, 
 
 /** The constant parts of flow JSON lines, encoded once: copying bytes beats reading chars. */
 const J = {
-  type: ascii('{"type":"'),
-  ts: ascii('","ts":"'),
   tsUs: ascii('","tsUs":'),
-  if: ascii(',"if":'),
-  proto: ascii(',"proto":"'),
-  srcIP: ascii('","srcIP":"'),
   dstIP: ascii(',"dstIP":"'),
   communityId: ascii(',"communityId":"'),
   firstTs: ascii('","firstTs":"'),
   lastTs: ascii('","lastTs":"'),
   durationUs: ascii('","durationUs":'),
-  connState: ascii(',"connState":"'),
   history: ascii(',"history":"'),
-  endReason: ascii(',"endReason":"'),
   clientIP: ascii(',"clientIP":"'),
   serverIP: ascii('","serverIP":"'),
   servicePort: ascii('","servicePort":'),
-  roleMethod: ascii(',"roleMethod":'),
   flowKey: ascii(',"flowKey":"'),
   flowSuffix: ascii(';flow"'),
   rolesFlipped: ascii(',"rolesFlipped":true'),
-  srcTcpFlags: ascii(',"srcTcpFlags":"'),
-  dstTcpFlags: ascii('","dstTcpFlags":"'),
   tunnel: ascii(',"tunnel":"'),
   outerSrcIP: ascii(',"outerSrcIP":"'),
   outerDstIP: ascii('","outerDstIP":"'),
@@ -438,6 +436,26 @@ function ascii(s: string): Uint8Array {
   return Uint8Array.from(s, (c) => c.charCodeAt(0));
 }
 
+/** Pieces that take a value from a small table, made per value: one copy instead of three writes. */
+const KIND_HEADS = SNAPSHOT_KINDS.map((kind) => ascii(`{"type":"${kind}","ts":"`));
+const CONN_STATE_PIECES = CONN_STATES.map((state) => ascii(`,"connState":"${state}"`));
+const END_REASON_PIECES = END_REASON_NAMES.map((reason) => ascii(`,"endReason":"${reason}"`));
+const SRC_FLAGS_PIECES = FLAG_STRINGS.map((flags) => ascii(`,"srcTcpFlags":"${flags}","dstTcpFlags":"`));
+const DST_FLAGS_PIECES = FLAG_STRINGS.map((flags) => ascii(`${flags}"`));
+
+/** `,"if":<ifJson>,"proto":"<name>","srcIP":"` per protocol number, for the interface name last
+ *  seen (a run writes one, or a few in turn). */
+let headsIfJson = '';
+let ifProtoHeads: (Uint8Array | undefined)[] = [];
+
+function ifProtoHead(ifJson: string, proto: number): Uint8Array {
+  if (ifJson !== headsIfJson) {
+    headsIfJson = ifJson;
+    ifProtoHeads = [];
+  }
+  return (ifProtoHeads[proto] ??= utf8.encode(`,"if":${ifJson},"proto":"${PROTO_NAMES[proto] ?? String(proto)}","srcIP":"`));
+}
+
 /** An address: IPv4 straight from its word (what formatIp makes), IPv6 from its string. */
 function address(out: LineBytes, isIpv4: boolean, word: number, text: string): void {
   if (isIpv4) {
@@ -469,17 +487,11 @@ export function writeFlowJsonLine(out: LineBytes, nums: Float64Array, history: U
   const set = r.strings;
   const roles = r.roles;
   out.length = 0;
-  out.raw(J.type);
-  out.text(r.kind);
-  out.raw(J.ts);
+  out.raw(KIND_HEADS[r.kindCode]!);
   writeTs(out, r.nowUs);
   out.raw(J.tsUs);
   out.number(r.nowUs);
-  out.raw(J.if);
-  out.text(ifJson);
-  out.raw(J.proto);
-  out.text(PROTO_NAMES[r.proto] ?? String(r.proto));
-  out.raw(J.srcIP);
+  out.raw(ifProtoHead(ifJson, r.proto));
   address(out, r.isIpv4, r.origWord, set.srcIP);
   out.ascii(0x22);
   if (r.hasPorts) num(out, J.srcPort, r.origPort);
@@ -501,21 +513,14 @@ export function writeFlowJsonLine(out: LineBytes, nums: Float64Array, history: U
   num(out, J.dstBytes, n[b + Snap.RESP_BYTES]!);
   num(out, J.srcPayloadBytes, n[b + Snap.ORIG_PAYLOAD]!);
   num(out, J.dstPayloadBytes, n[b + Snap.RESP_PAYLOAD]!);
-  out.raw(J.connState);
-  out.text(CONN_STATES[n[b + Snap.CONN_STATE]!]!);
-  out.ascii(0x22);
+  out.raw(CONN_STATE_PIECES[n[b + Snap.CONN_STATE]!]!);
   if (r.historyLen > 0) {
     out.raw(J.history);
-    const start = slot * HISTORY_MAX;
-    for (let i = 0; i < r.historyLen; i++) out.latin1(history[start + i]!);
+    out.latin1(history, slot * HISTORY_MAX, r.historyLen);
     out.ascii(0x22);
   }
-  const endReason = r.kind === 'flow_end' && r.reason >= 0 ? END_REASON_NAMES[r.reason] : ABSENT;
-  if (endReason !== undefined) {
-    out.raw(J.endReason);
-    out.text(endReason);
-    out.ascii(0x22);
-  }
+  const endReason = r.kind === 'flow_end' && r.reason >= 0 ? END_REASON_PIECES[r.reason] : ABSENT;
+  if (endReason !== undefined) out.raw(endReason);
   if (roles) {
     const client = r.clientIsOrig ? set.srcIP : set.dstIP;
     const server = r.clientIsOrig ? set.dstIP : set.srcIP;
@@ -527,8 +532,7 @@ export function writeFlowJsonLine(out: LineBytes, nums: Float64Array, history: U
     address(out, r.isIpv4, serverWord, server);
     out.raw(J.servicePort);
     out.number(r.servicePort);
-    out.raw(J.roleMethod);
-    out.text(roles.methodJson);
+    out.raw(roles.methodPiece);
     // Addresses and digits only: nothing to escape.
     if (!roles.drop) {
       out.raw(J.flowKey);
@@ -542,11 +546,8 @@ export function writeFlowJsonLine(out: LineBytes, nums: Float64Array, history: U
   }
   if (n[b + Snap.FLOW_FLAGS]! & FlowFlag.FLIPPED) out.raw(J.rolesFlipped);
   if (r.isTcp) {
-    out.raw(J.srcTcpFlags);
-    out.text(flagString(r.origFlags));
-    out.raw(J.dstTcpFlags);
-    out.text(flagString(r.respFlags));
-    out.ascii(0x22);
+    out.raw(SRC_FLAGS_PIECES[r.origFlags & 0xff]!);
+    out.raw(DST_FLAGS_PIECES[r.respFlags & 0xff]!);
     num(out, J.retransSrc, n[b + Snap.ORIG_RETRANS]!);
     num(out, J.retransDst, n[b + Snap.RESP_RETRANS]!);
     num(out, J.outOfOrderSrc, n[b + Snap.ORIG_OOO]!);

@@ -29,7 +29,7 @@ test('text is written as UTF-8, ASCII or not, and the array grows as needed', ()
 
 test('latin1 bytes encode as String.fromCharCode would; digits pad to their width', () => {
   const line = new LineBytes();
-  for (const c of [0x53, 0x7f, 0x80, 0xe9, 0xff]) line.latin1(c);
+  line.latin1(new Uint8Array([0x41, 0x53, 0x7f, 0x80, 0xe9, 0xff, 0x42]), 1, 5);
   line.digits(42, 6);
   line.raw(new Uint8Array([0x5a]));
   assert.equal(written(line), String.fromCharCode(0x53, 0x7f, 0x80, 0xe9, 0xff) + '000042Z');

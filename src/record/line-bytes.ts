@@ -62,15 +62,21 @@ export class LineBytes {
     this.bytes[this.length++] = c;
   }
 
-  /** A character code below 0x100 as UTF-8 (what String.fromCharCode(c) encodes to). */
-  latin1(c: number): void {
-    this.reserve(2);
-    if (c < 0x80) {
-      this.bytes[this.length++] = c;
-    } else {
-      this.bytes[this.length++] = 0xc0 | (c >> 6);
-      this.bytes[this.length++] = 0x80 | (c & 0x3f);
+  /** src[from, from + n) read as character codes, as UTF-8 (what String.fromCharCode encodes to). */
+  latin1(src: Uint8Array, from: number, n: number): void {
+    this.reserve(2 * n);
+    const out = this.bytes;
+    let at = this.length;
+    for (let i = from; i < from + n; i++) {
+      const c = src[i]!;
+      if (c < 0x80) {
+        out[at++] = c;
+      } else {
+        out[at++] = 0xc0 | (c >> 6);
+        out[at++] = 0x80 | (c & 0x3f);
+      }
     }
+    this.length = at;
   }
 
   /** `v` as String(v) writes it. */

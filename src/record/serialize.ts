@@ -86,16 +86,20 @@ const S_PER_DAY = 86_400;
 const PREFIX_SLOTS = 16;
 const cachedSeconds = new Float64Array(PREFIX_SLOTS).fill(NaN);
 const cachedPrefixes: string[] = new Array<string>(PREFIX_SLOTS).fill('');
+const cachedPrefixBytes: Uint8Array[] = Array.from({ length: PREFIX_SLOTS }, () => new Uint8Array(0));
 
-/** `YYYY-MM-DDTHH:MM:SS.` of whole seconds since the epoch; records come in bursts within one
- *  second, so the date part is made once per second. */
-function cachedSecondPrefix(seconds: number): string {
-  const slot = ((seconds % PREFIX_SLOTS) + PREFIX_SLOTS) % PREFIX_SLOTS;
+/** The cache slot of `seconds`, filled with its `YYYY-MM-DDTHH:MM:SS.`: records come in bursts
+ *  within one second, so the date part is made once per second. */
+function prefixSlot(seconds: number): number {
+  // Bitwise, not %: a remainder of a double above 2^31 is a call to fmod.
+  const slot = seconds & (PREFIX_SLOTS - 1);
   if (cachedSeconds[slot] !== seconds) {
     cachedSeconds[slot] = seconds;
-    cachedPrefixes[slot] = formatSecondPrefix(seconds);
+    const prefix = formatSecondPrefix(seconds);
+    cachedPrefixes[slot] = prefix;
+    cachedPrefixBytes[slot] = Uint8Array.from(prefix, (c) => c.charCodeAt(0));
   }
-  return cachedPrefixes[slot]!;
+  return slot;
 }
 
 /**
@@ -105,15 +109,21 @@ function cachedSecondPrefix(seconds: number): string {
 export function formatTs(tsUs: number): string {
   const whole = Math.floor(tsUs);
   const micros = ((whole % US_PER_S) + US_PER_S) % US_PER_S;
-  return cachedSecondPrefix((whole - micros) / US_PER_S) + String(US_PER_S + micros).slice(1) + 'Z';
+  return cachedPrefixes[prefixSlot((whole - micros) / US_PER_S)]! + String(US_PER_S + micros).slice(1) + 'Z';
 }
 
 /** formatTs(tsUs) written as bytes, without the string. */
 export function writeTs(out: LineBytes, tsUs: number): void {
-  if (!Number.isFinite(tsUs)) return out.text(formatTs(tsUs));
+  if (!(tsUs >= 0 && tsUs <= Number.MAX_SAFE_INTEGER)) return out.text(formatTs(tsUs));
   const whole = Math.floor(tsUs);
-  const micros = ((whole % US_PER_S) + US_PER_S) % US_PER_S;
-  out.text(cachedSecondPrefix((whole - micros) / US_PER_S));
+  let seconds = Math.floor(whole / US_PER_S);
+  let micros = whole - seconds * US_PER_S;
+  // The quotient can round up to the next integer just below a whole second.
+  if (micros < 0) {
+    seconds--;
+    micros += US_PER_S;
+  }
+  out.raw(cachedPrefixBytes[prefixSlot(seconds)]!);
   out.digits(micros, 6);
   out.ascii(0x5a);
 }

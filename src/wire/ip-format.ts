@@ -5,8 +5,6 @@
  * per packet, so it may build strings.
  */
 
-const IPV4_CHARS = new Uint8Array(15);
-
 /** Writes the dotted quad of `word` into out[at...] (15 bytes at most); returns the end. */
 export function writeIpv4(out: Uint8Array, at: number, word: number): number {
   for (let shift = 24; shift >= 0; shift -= 8) {
@@ -19,10 +17,12 @@ export function writeIpv4(out: Uint8Array, at: number, word: number): number {
   return at;
 }
 
-/** Made from its character codes in one step: concatenated, an address of 13 characters or more
- *  is a tree of pieces that every later char-by-char read walks again. */
+/** `0.` to `255.` and `0` to `255`: an address is three joins of ready-made pieces. */
+const DOTTED_OCTETS: readonly string[] = Array.from({ length: 256 }, (_, i) => `${i}.`);
+const OCTETS: readonly string[] = Array.from({ length: 256 }, (_, i) => `${i}`);
+
 function formatIpv4Word(word: number): string {
-  return String.fromCharCode.apply(null, IPV4_CHARS.subarray(0, writeIpv4(IPV4_CHARS, 0, word)) as unknown as number[]);
+  return DOTTED_OCTETS[(word >>> 24) & 0xff]! + DOTTED_OCTETS[(word >>> 16) & 0xff]! + DOTTED_OCTETS[(word >>> 8) & 0xff]! + OCTETS[word & 0xff]!;
 }
 
 function formatIpv6(words: Int32Array): string {
