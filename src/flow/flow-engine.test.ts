@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { EndReasonCode, END_REASON_NAMES, FlowEngine, type FlowLifecycleSink } from './flow-engine.js';
 import { segment } from '../../test/support/views.js';
 import { tcpConnState } from './tcp-tracker.js';
+import { hashKey } from './flow-table.js';
 
 const S = 1_000_000;
 
@@ -135,4 +136,22 @@ test('the flow table survives a million inserts and removals against a Map model
     }
   }
   assert.equal(t.count, model.size);
+});
+
+test('find remembers the last flow found, and forgets it when that flow is removed or its slot reused', () => {
+  const { engine } = newEngine(1000);
+  const t = engine.table;
+  const a = new Int32Array(10).fill(7);
+  const b = new Int32Array(10).fill(9);
+  const idA = t.insert(a, hashKey(a), 0, 1);
+  assert.equal(t.find(a), idA);
+  assert.equal(t.find(a), idA);
+  assert.equal(t.find(b), -1);
+  assert.equal(t.find(a), idA);
+  t.remove(idA);
+  assert.equal(t.find(a), -1);
+  const idB = t.insert(b, hashKey(b), 0, 2);
+  assert.equal(idB, idA, 'the freed slot is reused');
+  assert.equal(t.find(a), -1);
+  assert.equal(t.find(b), idB);
 });
