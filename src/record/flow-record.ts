@@ -443,6 +443,16 @@ const END_REASON_PIECES = END_REASON_NAMES.map((reason) => ascii(`,"endReason":"
 const SRC_FLAGS_PIECES = FLAG_STRINGS.map((flags) => ascii(`,"srcTcpFlags":"${flags}","dstTcpFlags":"`));
 const DST_FLAGS_PIECES = FLAG_STRINGS.map((flags) => ascii(`${flags}"`));
 
+/** The TCP counters of a flow without trouble (the usual case), in one piece. */
+const TCP_COUNTERS_ZERO = ascii(
+  ',"retransSrc":0,"retransDst":0,"outOfOrderSrc":0,"outOfOrderDst":0,"dupAckSrc":0,"dupAckDst":0,"zeroWindowSrc":0,"zeroWindowDst":0',
+);
+
+function allZero(n: Float64Array, from: number, to: number): boolean {
+  for (let i = from; i <= to; i++) if (n[i] !== 0) return false;
+  return true;
+}
+
 /** `,"if":<ifJson>,"proto":"<name>","srcIP":"` per protocol number, for the interface name last
  *  seen (a run writes one, or a few in turn). */
 let headsIfJson = '';
@@ -548,14 +558,18 @@ export function writeFlowJsonLine(out: LineBytes, nums: Float64Array, history: U
   if (r.isTcp) {
     out.raw(SRC_FLAGS_PIECES[r.origFlags & 0xff]!);
     out.raw(DST_FLAGS_PIECES[r.respFlags & 0xff]!);
-    num(out, J.retransSrc, n[b + Snap.ORIG_RETRANS]!);
-    num(out, J.retransDst, n[b + Snap.RESP_RETRANS]!);
-    num(out, J.outOfOrderSrc, n[b + Snap.ORIG_OOO]!);
-    num(out, J.outOfOrderDst, n[b + Snap.RESP_OOO]!);
-    num(out, J.dupAckSrc, n[b + Snap.ORIG_DUPACK]!);
-    num(out, J.dupAckDst, n[b + Snap.RESP_DUPACK]!);
-    num(out, J.zeroWindowSrc, n[b + Snap.ORIG_ZEROWIN]!);
-    num(out, J.zeroWindowDst, n[b + Snap.RESP_ZEROWIN]!);
+    if (allZero(n, b + Snap.ORIG_RETRANS, b + Snap.RESP_ZEROWIN)) {
+      out.raw(TCP_COUNTERS_ZERO);
+    } else {
+      num(out, J.retransSrc, n[b + Snap.ORIG_RETRANS]!);
+      num(out, J.retransDst, n[b + Snap.RESP_RETRANS]!);
+      num(out, J.outOfOrderSrc, n[b + Snap.ORIG_OOO]!);
+      num(out, J.outOfOrderDst, n[b + Snap.RESP_OOO]!);
+      num(out, J.dupAckSrc, n[b + Snap.ORIG_DUPACK]!);
+      num(out, J.dupAckDst, n[b + Snap.RESP_DUPACK]!);
+      num(out, J.zeroWindowSrc, n[b + Snap.ORIG_ZEROWIN]!);
+      num(out, J.zeroWindowDst, n[b + Snap.RESP_ZEROWIN]!);
+    }
     num(out, J.synToSynAckUs, r.synTs >= 0 && r.synAckTs >= 0 ? r.synAckTs - r.synTs : ABSENT);
     num(out, J.synAckToAckUs, r.synAckTs >= 0 && r.ackTs >= 0 ? r.ackTs - r.synAckTs : ABSENT);
   }

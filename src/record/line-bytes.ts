@@ -7,6 +7,7 @@
  */
 
 const INITIAL_BYTES = 4096;
+const RAW_LOOP_MAX = 48;
 const utf8 = new TextEncoder();
 
 export class LineBytes {
@@ -52,7 +53,9 @@ export class LineBytes {
     this.reserve(n);
     const out = this.bytes;
     const at = this.length;
-    for (let i = 0; i < n; i++) out[at + i] = k[i]!;
+    // A copy call pays off on long pieces only.
+    if (n > RAW_LOOP_MAX) out.set(k, at);
+    else for (let i = 0; i < n; i++) out[at + i] = k[i]!;
     this.length = at + n;
   }
 
