@@ -189,6 +189,11 @@ export class FlowTable {
 
   /** A packet of flow `id` at `clock`: it moves to the tail of class `cls`. */
   touch(id: number, cls: FlowClass, clock: number): void {
+    // Already the newest of its class (back-to-back packets of one flow): the list keeps its order.
+    if (this.listTail[cls] === id && this.flowClass[id] === cls) {
+      this.lastClock[id] = clock;
+      return;
+    }
     this.unlinkFromList(id, this.flowClass[id]! as FlowClass);
     this.flowClass[id] = cls;
     this.lastClock[id] = clock;
