@@ -50,8 +50,12 @@ export function decodePacket(
     view.quotedDst.fill(0);
   }
   view.reset();
-  view.data = data;
-  view.dv = dv;
+  // Stored only when the chunk changes (every few thousand packets): storing a young chunk
+  // into the long-lived view costs a write-barrier call each time.
+  if (view.data !== data || view.dv !== dv) {
+    view.data = data;
+    view.dv = dv;
+  }
   view.start = start;
   // Never read past the buffer, whatever the source claims.
   const end = capLen > 0 ? Math.min(start + capLen, data.length) : start;

@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EndReasonCode, END_REASON_NAMES, FlowEngine, type FlowLifecycleSink } from './flow-engine.js';
 import { segment } from '../../test/support/views.js';
-import { tcpConnState } from './tcp-tracker.js';
+import { historyIsRstos0, tcpConnState } from './tcp-tracker.js';
+import { FlowState, HISTORY_MAX } from './flow-state.js';
+import { hashKey } from './flow-table.js';
 
 const S = 1_000_000;
 
@@ -18,7 +20,7 @@ class Recorder implements FlowLifecycleSink {
   flowEnded(id: number, reason: EndReasonCode): void {
     const e = this.engine();
     const s = e.state;
-    this.events.push(`end ${id} ${END_REASON_NAMES[reason]} ${tcpConnState(s, id, s.historyString(id))} ${s.historyString(id)} ${s.pkts[id * 2]}/${s.pkts[id * 2 + 1]}`);
+    this.events.push(`end ${id} ${END_REASON_NAMES[reason]} ${tcpConnState(s, id)} ${s.historyString(id)} ${s.pkts[id * 2]}/${s.pkts[id * 2 + 1]}`);
   }
 }
 
@@ -135,4 +137,42 @@ test('the flow table survives a million inserts and removals against a Map model
     }
   }
   assert.equal(t.count, model.size);
+});
+
+test('find remembers the last flow found, and forgets it when that flow is removed or its slot reused', () => {
+  const { engine } = newEngine(1000);
+  const t = engine.table;
+  const a = new Int32Array(10).fill(7);
+  const b = new Int32Array(10).fill(9);
+  const idA = t.insert(a, hashKey(a), 0, 1);
+  assert.equal(t.find(a), idA);
+  assert.equal(t.find(a), idA);
+  assert.equal(t.find(b), -1);
+  assert.equal(t.find(a), idA);
+  t.remove(idA);
+  assert.equal(t.find(a), -1);
+  const idB = t.insert(b, hashKey(b), 0, 2);
+  assert.equal(idB, idA, 'the freed slot is reused');
+  assert.equal(t.find(a), -1);
+  assert.equal(t.find(b), idB);
+});
+
+test('the RSTOS0 history test on bytes agrees with Zeek\'s pattern ^?S[^HAFGIQ]*R on every short history', () => {
+  const zeek = /^\^?S[^HAFGIQ]*R.*/;
+  const letters = '^SRHAFGIQrhadD';
+  const s = new FlowState(1);
+  let checked = 0;
+  const check = (history: string): void => {
+    for (let i = 0; i < history.length; i++) s.history[i] = history.charCodeAt(i);
+    s.historyLen[0] = history.length;
+    assert.equal(historyIsRstos0(s, 0), zeek.test(history), history);
+    checked++;
+  };
+  const grow = (prefix: string): void => {
+    check(prefix);
+    if (prefix.length < 4) for (const c of letters) grow(prefix + c);
+  };
+  grow('');
+  check('^S' + 'D'.repeat(HISTORY_MAX - 3) + 'R');
+  assert.ok(checked > 40_000, `${checked} histories`);
 });

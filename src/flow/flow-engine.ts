@@ -164,8 +164,7 @@ export class FlowEngine {
       return;
     }
     this.buildKey(v);
-    const hash = hashKey(this.key);
-    let id = this.table.lookup(this.key, hash);
+    let id = this.table.find(this.key);
     const s = this.state;
     if (id >= 0 && proto === PROTO_TCP && this.isNewConnectionOnOldTuple(id, v)) {
       const closed = tcpIsClosed(s, id);
@@ -174,7 +173,7 @@ export class FlowEngine {
       id = -1;
     }
     const isNew = id < 0;
-    if (isNew) id = this.createFlow(v, hash);
+    if (isNew) id = this.createFlow(v);
     const side = this.keyDir === s.origEndpoint[id] ? ORIG : RESP;
     const e = id * 2 + side;
     this.countPacket(id, e, v);
@@ -215,7 +214,7 @@ export class FlowEngine {
   accountTruncated(v: PacketView): boolean {
     this.advanceClock(v.tsUs);
     this.buildKey(v);
-    const id = this.table.lookup(this.key, hashKey(this.key));
+    const id = this.table.find(this.key);
     if (id < 0) return false;
     const s = this.state;
     const e = id * 2 + (this.keyDir === s.origEndpoint[id] ? ORIG : RESP);
@@ -302,7 +301,7 @@ export class FlowEngine {
     this.counters.flowsEnded++;
   }
 
-  private createFlow(v: PacketView, hash: number): number {
+  private createFlow(v: PacketView): number {
     const t = this.table;
     if (t.isFull) {
       const victim = t.evictionCandidate();
@@ -321,7 +320,7 @@ export class FlowEngine {
           : proto === PROTO_ICMP || proto === PROTO_ICMP6
             ? FlowClass.ICMP_ONE
             : FlowClass.OTHER_ONE;
-    const id = t.insert(this.key, hash, initialClass, this.clock);
+    const id = t.insert(this.key, hashKey(this.key), initialClass, this.clock);
     const s = this.state;
     s.clear(id);
     this.counters.flowsCreated++;
@@ -444,7 +443,7 @@ export class FlowEngine {
 
   private attachIcmpError(v: PacketView): boolean {
     this.fillKey(v.quotedIpVersion, v.quotedProto, v.quotedSrc, v.quotedDst, v.quotedSrcPort, v.quotedDstPort);
-    const id = this.table.lookup(this.key, hashKey(this.key));
+    const id = this.table.find(this.key);
     if (id < 0) return false;
     const s = this.state;
     const cold = s.coldOf(id);

@@ -61,6 +61,11 @@ export class FlowTable {
   reportTail = NONE;
   readonly lastReportClock: Float64Array;
 
+  /** The last key found or inserted and its flow: consecutive packets of one flow (a bulk
+   *  transfer, both directions share the canonical key) skip the hash and the probe. */
+  private readonly memoKey = new Int32Array(KEY_WORDS);
+  private memoId = NONE;
+
   /** Free slots, linked through listNext (a free slot is in no list). */
   private freeHead = NONE;
   private highWater = 0;
@@ -86,6 +91,26 @@ export class FlowTable {
   }
 
   /** Finds the flow whose key equals key[0, KEY_WORDS); -1 when absent. */
+  find(key: Int32Array): number {
+    const memo = this.memoKey;
+    if (
+      this.memoId !== NONE &&
+      memo[0] === key[0] && memo[1] === key[1] && memo[2] === key[2] && memo[3] === key[3] && memo[4] === key[4] &&
+      memo[5] === key[5] && memo[6] === key[6] && memo[7] === key[7] && memo[8] === key[8] && memo[9] === key[9]
+    ) {
+      return this.memoId;
+    }
+    const id = this.lookup(key, hashKey(key));
+    if (id !== NONE) this.remember(key, id);
+    return id;
+  }
+
+  private remember(key: Int32Array, id: number): void {
+    this.memoKey.set(key);
+    this.memoId = id;
+  }
+
+  /** find() with the key's hash already computed. */
   lookup(key: Int32Array, hash: number): number {
     const slots = this.slots;
     const keys = this.keys;
@@ -130,11 +155,13 @@ export class FlowTable {
     this.appendToList(id, cls);
     this.lastReportClock[id] = clock;
     this.appendToReports(id);
+    this.remember(key, id);
     return id;
   }
 
   /** Removes a flow from the index and every list, and frees its slot. */
   remove(id: number): void {
+    if (id === this.memoId) this.memoId = NONE;
     this.unlinkFromList(id, this.flowClass[id]! as FlowClass);
     this.unlinkFromReports(id);
     const slots = this.slots;
@@ -162,6 +189,11 @@ export class FlowTable {
 
   /** A packet of flow `id` at `clock`: it moves to the tail of class `cls`. */
   touch(id: number, cls: FlowClass, clock: number): void {
+    // Already the newest of its class (back-to-back packets of one flow): the list keeps its order.
+    if (this.listTail[cls] === id && this.flowClass[id] === cls) {
+      this.lastClock[id] = clock;
+      return;
+    }
     this.unlinkFromList(id, this.flowClass[id]! as FlowClass);
     this.flowClass[id] = cls;
     this.lastClock[id] = clock;

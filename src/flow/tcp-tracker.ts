@@ -11,7 +11,7 @@
  * compared for equality, as Zeek's history logic does).
  */
 import type { PacketView } from '../decode/packet-view.js';
-import { FlowState, HistBit, isScaledHistoryPoint, NO_OFFSET, TcpEndpointState as St, timeOffset } from './flow-state.js';
+import { FlowState, HistBit, HISTORY_MAX, isScaledHistoryPoint, NO_OFFSET, TcpEndpointState as St, timeOffset } from './flow-state.js';
 
 const FIN = 0x01;
 const SYN = 0x02;
@@ -30,6 +30,7 @@ const CH_Q = 0x51;
 const CH_T = 0x54;
 const CH_W = 0x57;
 const CH_G = 0x47;
+const CH_CARET = 0x5e;
 
 function setState(s: FlowState, e: number, state: St): void {
   s.epPrevState[e] = s.epState[e]!;
@@ -313,10 +314,26 @@ function endpointSize(s: FlowState, e: number): number {
   return size;
 }
 
-const RSTOS0_HISTORY = /^\^?S[^HAFGIQ]*R.*/;
+/**
+ * Zeek's RSTOS0 history test, `^?S[^HAFGIQ]*R`, on the flow's history bytes: after an optional
+ * `^` and an `S`, an `R` comes before any of H, A, F, G, I, Q.
+ */
+export function historyIsRstos0(s: FlowState, id: number): boolean {
+  const start = id * HISTORY_MAX;
+  const end = start + s.historyLen[id]!;
+  let i = start;
+  if (i < end && s.history[i] === CH_CARET) i++;
+  if (i >= end || s.history[i] !== CH_S) return false;
+  for (i++; i < end; i++) {
+    const c = s.history[i]!;
+    if (c === CH_R) return true;
+    if (c === CH_H || c === CH_A || c === CH_F || c === CH_G || c === CH_I || c === CH_Q) return false;
+  }
+  return false;
+}
 
 /** Zeek's conn_state for a TCP flow (base/protocols/conn/main.zeek). */
-export function tcpConnState(s: FlowState, id: number, history: string): string {
+export function tcpConnState(s: FlowState, id: number): string {
   const oe = id * 2;
   const re = oe + 1;
   const os = s.epState[oe]!;
@@ -330,7 +347,7 @@ export function tcpConnState(s: FlowState, id: number, history: string): string 
     return oInactive ? 'RSTRH' : 'RSTR';
   }
   if (os === St.RESET) {
-    if (rInactive) return RSTOS0_HISTORY.test(history) ? 'RSTOS0' : 'OTH';
+    if (rInactive) return historyIsRstos0(s, id) ? 'RSTOS0' : 'OTH';
     return 'RSTO';
   }
   if (rs === St.CLOSED && os === St.CLOSED) return 'SF';

@@ -4,18 +4,21 @@
  * serial until its end), and timestamps per record.
  */
 import { communityId } from '../wire/community-id.js';
-import { formatIp } from '../wire/ip-format.js';
+import { formatIp, writeIpv4 } from '../wire/ip-format.js';
 import { TUNNEL_NAMES } from '../decode/status.js';
 import { HISTORY_MAX } from '../flow/flow-state.js';
 import { FlowFlag } from '../flow/flow-state.js';
 import { END_REASON_NAMES } from '../flow/flow-engine.js';
 import type { FlowAppInfo, FlowRecord } from './records.js';
-import { formatTs } from './serialize.js';
+import { formatTs, writeTs } from './serialize.js';
+import type { LineBytes } from './line-bytes.js';
 import { CONN_STATES, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
 import { HTTP_FIELDS, TLS_FIELDS } from './fields.js';
 import type { CompiledRoleRules } from '../analyze/roles/compiled-role-rules.js';
 import type { ServerName, ServerNames } from './server-names.js';
 import type { FlowEnds } from '../analyze/enrich/flow-ends.js';
+
+const utf8 = new TextEncoder();
 
 export const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp6' };
 const FLAG_LETTERS = 'FSRPAUEC';
@@ -41,12 +44,13 @@ export interface Roles {
   drop: boolean;
   /** `syn`, `port<1024`, `lower-port`, `originator` (equal ports, no SYN) or `rule:<name>`. */
   method: string;
-  /** `method` JSON-quoted once, not per record (a rule name may hold any character). */
-  methodJson: string;
+  /** `,"roleMethod":` and `method` JSON-quoted, as UTF-8: made once, not per record (a rule
+   *  name may hold any character). */
+  methodPiece: Uint8Array;
 }
 
 function makeRoles(clientSide: number, servicePortSide: number, drop: boolean, method: string): Roles {
-  return { clientSide, servicePortSide, drop, method, methodJson: JSON.stringify(method) };
+  return { clientSide, servicePortSide, drop, method, methodPiece: utf8.encode(',"roleMethod":' + JSON.stringify(method)) };
 }
 
 /**
@@ -110,7 +114,8 @@ export class FlowStringCache {
 
   get(n: Float64Array, b: number): FlowStringSet {
     const serial = n[b + Snap.SERIAL]!;
-    const slot = serial % STRING_CACHE_SLOTS;
+    // Bitwise, not %: a remainder of a double is a call to fmod.
+    const slot = serial & (STRING_CACHE_SLOTS - 1);
     if (this.serials[slot] === serial) return this.sets[slot]!;
     const set = makeStrings(n, b, this.rules);
     this.serials[slot] = serial;
@@ -180,7 +185,12 @@ const f = {
   isTcp: false,
   isIcmp: false,
   hasPorts: false,
+  /** IPv4 flows: the addresses as int32 words, written as digits without their strings. */
+  isIpv4: false,
+  origWord: 0,
+  respWord: 0,
   kind: 'flow_start' as (typeof SNAPSHOT_KINDS)[number],
+  kindCode: 0,
   reason: -1,
   nowUs: 0,
   firstTs: 0,
@@ -228,10 +238,16 @@ export function readSnapshot(n: Float64Array, slot: number, strings: FlowStringC
   f.isTcp = f.proto === 6;
   f.isIcmp = f.proto === 1 || f.proto === 58;
   f.hasPorts = f.isTcp || f.proto === 17 || f.proto === 132;
+  f.isIpv4 = n[b + Snap.VERSION] === 4;
+  f.origWord = origIsA ? n[b + Snap.ADDR_A]! : n[b + Snap.ADDR_B]!;
+  f.respWord = origIsA ? n[b + Snap.ADDR_B]! : n[b + Snap.ADDR_A]!;
   f.strings = strings.get(n, b);
   const kindCode = n[b + Snap.KIND]!;
   // Event snapshots have no record kind: reading past the table would deoptimize this function.
-  if (kindCode < SNAPSHOT_KINDS.length) f.kind = SNAPSHOT_KINDS[kindCode]!;
+  if (kindCode < SNAPSHOT_KINDS.length) {
+    f.kind = SNAPSHOT_KINDS[kindCode]!;
+    f.kindCode = kindCode;
+  }
   f.reason = n[b + Snap.REASON]!;
   f.nowUs = n[b + Snap.NOW_US]!;
   f.firstTs = n[b + Snap.FIRST_TS]!;
@@ -368,77 +384,227 @@ export function flowRecordFromSnapshot(nums: Float64Array, history: Uint8Array, 
   };
 }
 
-/** Appends `,"key":value` for a number field only when it is present (not ABSENT). */
-function num(key: string, v: number | undefined): string {
-  return v === undefined ? '' : ',"' + key + '":' + v;
+/** The constant parts of flow JSON lines, encoded once: copying bytes beats reading chars. */
+const J = {
+  tsUs: ascii('","tsUs":'),
+  dstIP: ascii(',"dstIP":"'),
+  communityId: ascii(',"communityId":"'),
+  firstTs: ascii('","firstTs":"'),
+  lastTs: ascii('","lastTs":"'),
+  durationUs: ascii('","durationUs":'),
+  history: ascii(',"history":"'),
+  clientIP: ascii(',"clientIP":"'),
+  serverIP: ascii('","serverIP":"'),
+  servicePort: ascii('","servicePort":'),
+  flowKey: ascii(',"flowKey":"'),
+  flowSuffix: ascii(';flow"'),
+  rolesFlipped: ascii(',"rolesFlipped":true'),
+  tunnel: ascii(',"tunnel":"'),
+  outerSrcIP: ascii(',"outerSrcIP":"'),
+  outerDstIP: ascii('","outerDstIP":"'),
+  srcPort: ascii(',"srcPort":'),
+  dstPort: ascii(',"dstPort":'),
+  srcPkts: ascii(',"srcPkts":'),
+  srcBytes: ascii(',"srcBytes":'),
+  dstPkts: ascii(',"dstPkts":'),
+  dstBytes: ascii(',"dstBytes":'),
+  srcPayloadBytes: ascii(',"srcPayloadBytes":'),
+  dstPayloadBytes: ascii(',"dstPayloadBytes":'),
+  retransSrc: ascii(',"retransSrc":'),
+  retransDst: ascii(',"retransDst":'),
+  outOfOrderSrc: ascii(',"outOfOrderSrc":'),
+  outOfOrderDst: ascii(',"outOfOrderDst":'),
+  dupAckSrc: ascii(',"dupAckSrc":'),
+  dupAckDst: ascii(',"dupAckDst":'),
+  zeroWindowSrc: ascii(',"zeroWindowSrc":'),
+  zeroWindowDst: ascii(',"zeroWindowDst":'),
+  synToSynAckUs: ascii(',"synToSynAckUs":'),
+  synAckToAckUs: ascii(',"synAckToAckUs":'),
+  icmpType: ascii(',"icmpType":'),
+  icmpCode: ascii(',"icmpCode":'),
+  icmpId: ascii(',"icmpId":'),
+  icmpErrors: ascii(',"icmpErrors":'),
+  icmpErrorType: ascii(',"icmpErrorType":'),
+  icmpErrorCode: ascii(',"icmpErrorCode":'),
+  vlan: ascii(',"vlan":'),
+  vlanInner: ascii(',"vlanInner":'),
+  tunnelId: ascii(',"tunnelId":'),
+  fragments: ascii(',"fragments":'),
+};
+
+function ascii(s: string): Uint8Array {
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
 }
-function str(key: string, v: string | undefined): string {
-  return v === undefined ? '' : ',"' + key + '":"' + v + '"';
+
+/** Pieces that take a value from a small table, made per value: one copy instead of three writes. */
+const KIND_HEADS = SNAPSHOT_KINDS.map((kind) => ascii(`{"type":"${kind}","ts":"`));
+const CONN_STATE_PIECES = CONN_STATES.map((state) => ascii(`,"connState":"${state}"`));
+const END_REASON_PIECES = END_REASON_NAMES.map((reason) => ascii(`,"endReason":"${reason}"`));
+const SRC_FLAGS_PIECES = FLAG_STRINGS.map((flags) => ascii(`,"srcTcpFlags":"${flags}","dstTcpFlags":"`));
+const DST_FLAGS_PIECES = FLAG_STRINGS.map((flags) => ascii(`${flags}"`));
+
+/** The TCP counters of a flow without trouble (the usual case), in one piece. */
+const TCP_COUNTERS_ZERO = ascii(
+  ',"retransSrc":0,"retransDst":0,"outOfOrderSrc":0,"outOfOrderDst":0,"dupAckSrc":0,"dupAckDst":0,"zeroWindowSrc":0,"zeroWindowDst":0',
+);
+
+function allZero(n: Float64Array, from: number, to: number): boolean {
+  for (let i = from; i <= to; i++) if (n[i] !== 0) return false;
+  return true;
+}
+
+/** `,"if":<ifJson>,"proto":"<name>","srcIP":"` per protocol number, for the interface name last
+ *  seen (a run writes one, or a few in turn). */
+let headsIfJson = '';
+let ifProtoHeads: (Uint8Array | undefined)[] = [];
+
+function ifProtoHead(ifJson: string, proto: number): Uint8Array {
+  if (ifJson !== headsIfJson) {
+    headsIfJson = ifJson;
+    ifProtoHeads = [];
+  }
+  return (ifProtoHeads[proto] ??= utf8.encode(`,"if":${ifJson},"proto":"${PROTO_NAMES[proto] ?? String(proto)}","srcIP":"`));
+}
+
+/** An address: IPv4 straight from its word (what formatIp makes), IPv6 from its string. */
+function address(out: LineBytes, isIpv4: boolean, word: number, text: string): void {
+  if (isIpv4) {
+    out.reserve(15);
+    out.length = writeIpv4(out.bytes, out.length, word);
+  } else {
+    out.text(text);
+  }
+}
+
+/** Writes `,"key":value` for a number field only when it is present (not ABSENT). */
+function num(out: LineBytes, key: Uint8Array, v: number | undefined): void {
+  if (v === undefined) return;
+  out.raw(key);
+  out.number(v);
 }
 
 /**
- * The JSON line of snapshot `slot`, written straight from the numbers: the file path's fast
- * lane, with no record object and no JSON.stringify (their garbage and generic walk cost ~10 µs
- * per record). Must equal toJsonLine(flowRecordFromSnapshot(...)) byte for byte; a test
- * checks it on the corpus. `ifJson` is the interface name already JSON-quoted.
+ * The JSON line of snapshot `slot` as UTF-8 bytes into `out` (from its start), written straight
+ * from the numbers: the file path's fast lane, with no record object, no JSON.stringify and no
+ * line string (their garbage and generic walk cost ~10 µs per record). Must equal
+ * toJsonLine(flowRecordFromSnapshot(...)) byte for byte; a test checks it on the corpus.
+ * `ifJson` is the interface name already JSON-quoted.
  */
-export function flowJsonLineFromSnapshot(nums: Float64Array, history: Uint8Array, slot: number, ifJson: string, strings: FlowStringCache, extras: FlowExtras = NO_EXTRAS): string {
+export function writeFlowJsonLine(out: LineBytes, nums: Float64Array, history: Uint8Array, slot: number, ifJson: string, strings: FlowStringCache, extras: FlowExtras = NO_EXTRAS): void {
   const r = readSnapshot(nums, slot, strings);
   const n = nums;
   const b = r.b;
   const set = r.strings;
   const roles = r.roles;
-  const clientIsOrig = r.clientIsOrig;
-  const origPort = r.origPort;
-  const respPort = r.respPort;
-  let line =
-    '{"type":"' + r.kind + '","ts":"' + formatTs(r.nowUs) + '","tsUs":' + r.nowUs + ',"if":' + ifJson +
-    ',"proto":"' + (PROTO_NAMES[r.proto] ?? String(r.proto)) + '","srcIP":"' + set.srcIP + '"' +
-    (r.hasPorts ? ',"srcPort":' + origPort : '') + ',"dstIP":"' + set.dstIP + '"' + (r.hasPorts ? ',"dstPort":' + respPort : '') +
-    ',"communityId":"' + set.communityId + '","firstTs":"' + formatTs(r.firstTs) + '","lastTs":"' + formatTs(r.lastTs) +
-    '","durationUs":' + (r.lastTs - r.firstTs) +
-    ',"srcPkts":' + n[b + Snap.ORIG_PKTS]! + ',"srcBytes":' + n[b + Snap.ORIG_BYTES]! +
-    ',"dstPkts":' + n[b + Snap.RESP_PKTS]! + ',"dstBytes":' + n[b + Snap.RESP_BYTES]! +
-    ',"srcPayloadBytes":' + n[b + Snap.ORIG_PAYLOAD]! + ',"dstPayloadBytes":' + n[b + Snap.RESP_PAYLOAD]! +
-    ',"connState":"' + CONN_STATES[n[b + Snap.CONN_STATE]!] + '"' +
-    (r.historyLen > 0 ? ',"history":"' + historyAt(history, slot, r.historyLen) + '"' : '') +
-    str('endReason', r.kind === 'flow_end' && r.reason >= 0 ? END_REASON_NAMES[r.reason] : ABSENT);
-  if (roles) {
-    const client = clientIsOrig ? set.srcIP : set.dstIP;
-    const server = clientIsOrig ? set.dstIP : set.srcIP;
-    line +=
-      ',"clientIP":"' + client + '","serverIP":"' + server + '","servicePort":' + r.servicePort + ',"roleMethod":' + roles.methodJson;
-    // Addresses and digits only: nothing to escape.
-    if (!roles.drop) line += ',"flowKey":"' + client + ';' + server + ';' + r.servicePort + ';flow"';
+  out.length = 0;
+  out.raw(KIND_HEADS[r.kindCode]!);
+  writeTs(out, r.nowUs);
+  out.raw(J.tsUs);
+  out.number(r.nowUs);
+  out.raw(ifProtoHead(ifJson, r.proto));
+  address(out, r.isIpv4, r.origWord, set.srcIP);
+  out.ascii(0x22);
+  if (r.hasPorts) num(out, J.srcPort, r.origPort);
+  out.raw(J.dstIP);
+  address(out, r.isIpv4, r.respWord, set.dstIP);
+  out.ascii(0x22);
+  if (r.hasPorts) num(out, J.dstPort, r.respPort);
+  out.raw(J.communityId);
+  out.text(set.communityId);
+  out.raw(J.firstTs);
+  writeTs(out, r.firstTs);
+  out.raw(J.lastTs);
+  writeTs(out, r.lastTs);
+  out.raw(J.durationUs);
+  out.number(r.lastTs - r.firstTs);
+  num(out, J.srcPkts, n[b + Snap.ORIG_PKTS]!);
+  num(out, J.srcBytes, n[b + Snap.ORIG_BYTES]!);
+  num(out, J.dstPkts, n[b + Snap.RESP_PKTS]!);
+  num(out, J.dstBytes, n[b + Snap.RESP_BYTES]!);
+  num(out, J.srcPayloadBytes, n[b + Snap.ORIG_PAYLOAD]!);
+  num(out, J.dstPayloadBytes, n[b + Snap.RESP_PAYLOAD]!);
+  out.raw(CONN_STATE_PIECES[n[b + Snap.CONN_STATE]!]!);
+  if (r.historyLen > 0) {
+    out.raw(J.history);
+    out.latin1(history, slot * HISTORY_MAX, r.historyLen);
+    out.ascii(0x22);
   }
-  if (n[b + Snap.FLOW_FLAGS]! & FlowFlag.FLIPPED) line += ',"rolesFlipped":true';
+  const endReason = r.kind === 'flow_end' && r.reason >= 0 ? END_REASON_PIECES[r.reason] : ABSENT;
+  if (endReason !== undefined) out.raw(endReason);
+  if (roles) {
+    const client = r.clientIsOrig ? set.srcIP : set.dstIP;
+    const server = r.clientIsOrig ? set.dstIP : set.srcIP;
+    const clientWord = r.clientIsOrig ? r.origWord : r.respWord;
+    const serverWord = r.clientIsOrig ? r.respWord : r.origWord;
+    out.raw(J.clientIP);
+    address(out, r.isIpv4, clientWord, client);
+    out.raw(J.serverIP);
+    address(out, r.isIpv4, serverWord, server);
+    out.raw(J.servicePort);
+    out.number(r.servicePort);
+    out.raw(roles.methodPiece);
+    // Addresses and digits only: nothing to escape.
+    if (!roles.drop) {
+      out.raw(J.flowKey);
+      address(out, r.isIpv4, clientWord, client);
+      out.ascii(0x3b);
+      address(out, r.isIpv4, serverWord, server);
+      out.ascii(0x3b);
+      out.number(r.servicePort);
+      out.raw(J.flowSuffix);
+    }
+  }
+  if (n[b + Snap.FLOW_FLAGS]! & FlowFlag.FLIPPED) out.raw(J.rolesFlipped);
   if (r.isTcp) {
-    line +=
-      ',"srcTcpFlags":"' + flagString(r.origFlags) + '","dstTcpFlags":"' + flagString(r.respFlags) +
-      '","retransSrc":' + n[b + Snap.ORIG_RETRANS]! + ',"retransDst":' + n[b + Snap.RESP_RETRANS]! +
-      ',"outOfOrderSrc":' + n[b + Snap.ORIG_OOO]! + ',"outOfOrderDst":' + n[b + Snap.RESP_OOO]! +
-      ',"dupAckSrc":' + n[b + Snap.ORIG_DUPACK]! + ',"dupAckDst":' + n[b + Snap.RESP_DUPACK]! +
-      ',"zeroWindowSrc":' + n[b + Snap.ORIG_ZEROWIN]! + ',"zeroWindowDst":' + n[b + Snap.RESP_ZEROWIN]! +
-      num('synToSynAckUs', r.synTs >= 0 && r.synAckTs >= 0 ? r.synAckTs - r.synTs : ABSENT) +
-      num('synAckToAckUs', r.synAckTs >= 0 && r.ackTs >= 0 ? r.ackTs - r.synAckTs : ABSENT);
+    out.raw(SRC_FLAGS_PIECES[r.origFlags & 0xff]!);
+    out.raw(DST_FLAGS_PIECES[r.respFlags & 0xff]!);
+    if (allZero(n, b + Snap.ORIG_RETRANS, b + Snap.RESP_ZEROWIN)) {
+      out.raw(TCP_COUNTERS_ZERO);
+    } else {
+      num(out, J.retransSrc, n[b + Snap.ORIG_RETRANS]!);
+      num(out, J.retransDst, n[b + Snap.RESP_RETRANS]!);
+      num(out, J.outOfOrderSrc, n[b + Snap.ORIG_OOO]!);
+      num(out, J.outOfOrderDst, n[b + Snap.RESP_OOO]!);
+      num(out, J.dupAckSrc, n[b + Snap.ORIG_DUPACK]!);
+      num(out, J.dupAckDst, n[b + Snap.RESP_DUPACK]!);
+      num(out, J.zeroWindowSrc, n[b + Snap.ORIG_ZEROWIN]!);
+      num(out, J.zeroWindowDst, n[b + Snap.RESP_ZEROWIN]!);
+    }
+    num(out, J.synToSynAckUs, r.synTs >= 0 && r.synAckTs >= 0 ? r.synAckTs - r.synTs : ABSENT);
+    num(out, J.synAckToAckUs, r.synAckTs >= 0 && r.ackTs >= 0 ? r.ackTs - r.synAckTs : ABSENT);
   }
   if (r.isIcmp) {
-    line += ',"icmpType":' + n[b + Snap.ICMP_TYPE]! + ',"icmpCode":' + n[b + Snap.ICMP_CODE]! + num('icmpId', r.icmpId >= 0 ? r.icmpId : ABSENT);
+    num(out, J.icmpType, n[b + Snap.ICMP_TYPE]!);
+    num(out, J.icmpCode, n[b + Snap.ICMP_CODE]!);
+    num(out, J.icmpId, r.icmpId >= 0 ? r.icmpId : ABSENT);
   }
   if (r.icmpErrors > 0) {
-    line += ',"icmpErrors":' + r.icmpErrors + num('icmpErrorType', r.icmpErrorType >= 0 ? r.icmpErrorType : ABSENT) + num('icmpErrorCode', r.icmpErrorCode >= 0 ? r.icmpErrorCode : ABSENT);
+    num(out, J.icmpErrors, r.icmpErrors);
+    num(out, J.icmpErrorType, r.icmpErrorType >= 0 ? r.icmpErrorType : ABSENT);
+    num(out, J.icmpErrorCode, r.icmpErrorCode >= 0 ? r.icmpErrorCode : ABSENT);
   }
-  line += num('vlan', r.vlan >= 0 ? r.vlan : ABSENT) + num('vlanInner', r.vlanInner >= 0 ? r.vlanInner : ABSENT);
-  if (r.tunnel !== 0) line += ',"tunnel":"' + TUNNEL_NAMES[r.tunnel] + '"' + num('tunnelId', r.tunnelId >= 0 ? r.tunnelId : ABSENT);
+  num(out, J.vlan, r.vlan >= 0 ? r.vlan : ABSENT);
+  num(out, J.vlanInner, r.vlanInner >= 0 ? r.vlanInner : ABSENT);
+  if (r.tunnel !== 0) {
+    out.raw(J.tunnel);
+    out.text(TUNNEL_NAMES[r.tunnel]!);
+    out.ascii(0x22);
+    num(out, J.tunnelId, r.tunnelId >= 0 ? r.tunnelId : ABSENT);
+  }
   if (r.outerVersion !== 0) {
-    line += ',"outerSrcIP":"' + formatIp(r.outerVersion, outerSrc) + '","outerDstIP":"' + formatIp(r.outerVersion, outerDst) + '"';
+    out.raw(J.outerSrcIP);
+    out.text(formatIp(r.outerVersion, outerSrc));
+    out.raw(J.outerDstIP);
+    out.text(formatIp(r.outerVersion, outerDst));
+    out.ascii(0x22);
   }
-  line += num('fragments', r.fragments > 0 ? r.fragments : ABSENT);
+  num(out, J.fragments, r.fragments > 0 ? r.fragments : ABSENT);
   const app = extras.app;
-  if (app?.tls !== undefined) line += nestedJson(',"tls":', app.tls, TLS_FIELDS);
-  if (app?.http !== undefined) line += nestedJson(',"http":', app.http, HTTP_FIELDS);
-  if (r.serverName !== undefined) line += serverNameJson(r.serverName);
-  return line + '}\n';
+  if (app?.tls !== undefined) out.text(nestedJson(',"tls":', app.tls, TLS_FIELDS));
+  if (app?.http !== undefined) out.text(nestedJson(',"http":', app.http, HTTP_FIELDS));
+  if (r.serverName !== undefined) out.text(serverNameJson(r.serverName));
+  out.ascii(0x7d);
+  out.ascii(0x0a);
 }
 
 /** `prefix{"key":value,...}` with the object's present fields in the documented order (what

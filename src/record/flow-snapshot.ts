@@ -153,7 +153,7 @@ export function appendSnapshot(batch: SnapshotBatch, engine: FlowEngine, id: num
   n[b + Snap.HISTORY_LEN] = historyLen;
   n[b + Snap.CONN_STATE] =
     proto === 6
-      ? CONN_STATE_CODE.get(tcpConnState(s, id, historyForRstos0(s.history, hs, historyLen)))!
+      ? CONN_STATE_CODE.get(tcpConnState(s, id))!
       : proto === 17
         ? CONN_STATE_CODE.get(s.pkts[o]! > 0 ? (s.pkts[r]! > 0 ? 'SF' : 'S0') : s.pkts[r]! > 0 ? 'SHR' : 'OTH')!
         : CONN_STATE_CODE.get('OTH')!;
@@ -203,15 +203,4 @@ export function appendEventSnapshot(batch: SnapshotBatch, engine: FlowEngine, id
   n[b + Snap.EV_VALUE] = value;
   n[b + Snap.EV_AUX] = aux;
   n[b + Snap.EV_NODE_IP] = nodeIp;
-}
-
-/**
- * tcpConnState only reads the history for the RSTOS0 test (`^?S[^HAFGIQ]*R`): a string is made
- * only when the history could match (it starts with S or ^).
- */
-function historyForRstos0(history: Uint8Array, start: number, len: number): string {
-  if (len === 0 || (history[start] !== 0x53 && history[start] !== 0x5e)) return '';
-  let out = '';
-  for (let i = 0; i < len; i++) out += String.fromCharCode(history[start + i]!);
-  return out;
 }

@@ -4,12 +4,13 @@
  * CLI), so the per-packet thread never builds strings or JSON.
  */
 import type { EventRecord, FlowAppInfo, FlowRecord, InterfaceEventRecord, NotifRecord } from './records.js';
-import { FlowStringCache, flowEndsFromSnapshot, flowJsonLineFromSnapshot, flowRecordFromSnapshot, type FlowEndsView, type FlowExtras } from './flow-record.js';
+import { FlowStringCache, flowEndsFromSnapshot, flowRecordFromSnapshot, writeFlowJsonLine, type FlowEndsView, type FlowExtras } from './flow-record.js';
 import { KIND_END, KIND_EVENT, KIND_START, newBatchArrays, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
 import { CutFlows, eventRecordFromSnapshot, interfaceGoneRecord } from './event-record.js';
 import { EndReasonCode } from '../flow/flow-engine.js';
 import type { CompiledRoleRules } from '../analyze/roles/compiled-role-rules.js';
 import { ServerNames, type DnsAnswerNames } from './server-names.js';
+import { LineBytes } from './line-bytes.js';
 
 export interface RecordStageOptions {
   /** DLLT_ROLE_RULES, compiled. */
@@ -30,9 +31,10 @@ export interface RecordOutput {
   /** Live outputs only: a capture file has no interface that could vanish. */
   writeInterfaceEvent?(rec: InterfaceEventRecord): void;
   writeSummary?(text: string): void;
-  /** Outputs that store JSON lines take flow lines made straight from snapshots (no objects). */
+  /** Outputs that store JSON lines take flow lines made straight from snapshots (no objects),
+   *  as UTF-8 bytes[0, length) of an array reused for the next line. */
   readonly wantsFlowJsonLines?: boolean;
-  writeFlowJsonLine?(kind: 'flow_end' | 'flow_start' | 'flow_update', line: string): void;
+  writeFlowJsonBytes?(kind: 'flow_end' | 'flow_start' | 'flow_update', bytes: Uint8Array, length: number): void;
 }
 
 /** The monitored interface vanished; every flow it cut has been handed over (flow_end snapshots
@@ -75,6 +77,7 @@ export class InlineRecordStage implements RecordStage {
   private readonly onEvent: ((rec: EventRecord, serial: number) => void) | undefined;
   private readonly extras: FlowExtras = { app: undefined };
   private readonly cut = new CutFlows();
+  private readonly line = new LineBytes();
 
   /** Records are made synchronously in `flows`, so one pair of arrays serves every batch. */
   private readonly arrays: BatchArrays = newBatchArrays();
@@ -96,7 +99,7 @@ export class InlineRecordStage implements RecordStage {
 
   flows(nums: Float64Array, history: Uint8Array, count: number): void {
     const out = this.output;
-    const lines = out.wantsFlowJsonLines === true && out.writeFlowJsonLine !== undefined;
+    const lines = out.wantsFlowJsonLines === true && out.writeFlowJsonBytes !== undefined;
     const apps = this.appBySerial;
     for (let i = 0; i < count; i++) {
       const b = i * SNAPSHOT_STRIDE;
@@ -116,7 +119,9 @@ export class InlineRecordStage implements RecordStage {
       }
       this.extras.app = kindCode === KIND_START ? undefined : app;
       if (lines) {
-        out.writeFlowJsonLine!(SNAPSHOT_KINDS[kindCode]!, flowJsonLineFromSnapshot(nums, history, i, this.jsonOf(ifName), this.strings, this.extras));
+        const line = this.line;
+        writeFlowJsonLine(line, nums, history, i, this.jsonOf(ifName), this.strings, this.extras);
+        out.writeFlowJsonBytes!(SNAPSHOT_KINDS[kindCode]!, line.bytes, line.length);
       } else {
         out.writeFlow(flowRecordFromSnapshot(nums, history, i, ifName, this.strings, this.extras));
       }

@@ -5,6 +5,7 @@
  * null properties and empty nested objects are left out.
  */
 
+import type { LineBytes } from './line-bytes.js';
 import { EVENT_FIELDS, FLOW_FIELDS, NESTED_FIELDS, NOTIF_FIELDS, PROCESS_FLOW_FIELDS, SOCKET_EVENT_FIELDS } from './fields.js';
 
 type Fields = Record<string, unknown>;
@@ -80,27 +81,51 @@ function textValue(value: unknown): string {
 const US_PER_S = 1_000_000;
 const S_PER_DAY = 86_400;
 
-/**
- * µs since the epoch → `2026-11-22T16:48:12.123456Z`. Integer arithmetic throughout: a Date
- * holds milliseconds, and dividing a µs count by 1e6 in floating point can round.
- */
 /** Date prefixes of recently formatted seconds, direct-mapped: one record formats up to three
  *  different seconds (now, first and last packet), which a single entry would thrash. */
 const PREFIX_SLOTS = 16;
 const cachedSeconds = new Float64Array(PREFIX_SLOTS).fill(NaN);
 const cachedPrefixes: string[] = new Array<string>(PREFIX_SLOTS).fill('');
+const cachedPrefixBytes: Uint8Array[] = Array.from({ length: PREFIX_SLOTS }, () => new Uint8Array(0));
 
+/** The cache slot of `seconds`, filled with its `YYYY-MM-DDTHH:MM:SS.`: records come in bursts
+ *  within one second, so the date part is made once per second. */
+function prefixSlot(seconds: number): number {
+  // Bitwise, not %: a remainder of a double above 2^31 is a call to fmod.
+  const slot = seconds & (PREFIX_SLOTS - 1);
+  if (cachedSeconds[slot] !== seconds) {
+    cachedSeconds[slot] = seconds;
+    const prefix = formatSecondPrefix(seconds);
+    cachedPrefixes[slot] = prefix;
+    cachedPrefixBytes[slot] = Uint8Array.from(prefix, (c) => c.charCodeAt(0));
+  }
+  return slot;
+}
+
+/**
+ * µs since the epoch → `2026-11-22T16:48:12.123456Z`. Integer arithmetic throughout: a Date
+ * holds milliseconds, and dividing a µs count by 1e6 in floating point can round.
+ */
 export function formatTs(tsUs: number): string {
   const whole = Math.floor(tsUs);
   const micros = ((whole % US_PER_S) + US_PER_S) % US_PER_S;
-  const seconds = (whole - micros) / US_PER_S;
-  // Records come in bursts within one second: the date part is made once per second.
-  const slot = ((seconds % PREFIX_SLOTS) + PREFIX_SLOTS) % PREFIX_SLOTS;
-  if (cachedSeconds[slot] !== seconds) {
-    cachedSeconds[slot] = seconds;
-    cachedPrefixes[slot] = formatSecondPrefix(seconds);
+  return cachedPrefixes[prefixSlot((whole - micros) / US_PER_S)]! + String(US_PER_S + micros).slice(1) + 'Z';
+}
+
+/** formatTs(tsUs) written as bytes, without the string. */
+export function writeTs(out: LineBytes, tsUs: number): void {
+  if (!(tsUs >= 0 && tsUs <= Number.MAX_SAFE_INTEGER)) return out.text(formatTs(tsUs));
+  const whole = Math.floor(tsUs);
+  let seconds = Math.floor(whole / US_PER_S);
+  let micros = whole - seconds * US_PER_S;
+  // The quotient can round up to the next integer just below a whole second.
+  if (micros < 0) {
+    seconds--;
+    micros += US_PER_S;
   }
-  return cachedPrefixes[slot]! + String(US_PER_S + micros).slice(1) + 'Z';
+  out.raw(cachedPrefixBytes[prefixSlot(seconds)]!);
+  out.digits(micros, 6);
+  out.ascii(0x5a);
 }
 
 /** `YYYY-MM-DDTHH:MM:SS.` for whole seconds since the epoch. */

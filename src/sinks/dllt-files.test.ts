@@ -152,6 +152,33 @@ test('rotation keeps the ts prefix, sorts, never splits a line, and is noticed',
   assert.equal(rotations[0]!.extra!['nextPath'], join(dir, parts[1]!));
 });
 
+test('flow lines given as bytes in a reused array are queued whole, in order with string lines, across rotations', async () => {
+  const dir = tempDir();
+  const { sink } = makeSink(dir, { rotateBytes: 3000 });
+  sink.open();
+  const reused = new Uint8Array(4096);
+  const expected: string[] = [];
+  for (let i = 0; i < 300; i++) {
+    // Lines of varied length, some beyond ASCII, some as records: the queue's buffer is
+    // compacted and grown along the way.
+    const line = i % 5 === 0 ? JSON.stringify(flow('flow_start', i)) : JSON.stringify({ type: 'flow_start', n: i, pad: 'é'.repeat(i % 97) });
+    if (i % 5 === 0) {
+      sink.writeFlow(flow('flow_start', i));
+    } else {
+      const { written } = new TextEncoder().encodeInto(line + '\n', reused);
+      sink.writeFlowJsonBytes('flow_start', reused, written);
+      reused.fill(0x78);
+    }
+    expected.push(line);
+    if (i % 50 === 0) sink.flush();
+  }
+  await sink.close();
+  const parts = readdirSync(dir).filter((n) => n.startsWith('flows_')).sort();
+  assert.ok(parts.length > 10, `several parts: ${parts.length}`);
+  for (const name of parts) assert.ok(statSync(join(dir, name)).size <= 3000, `${name} is over rotateBytes`);
+  assert.deepEqual(parts.flatMap((name) => lines(join(dir, name))), expected);
+});
+
 test('disk cap deletes the oldest closed dllt files first, with a notice each', async () => {
   const dir = tempDir();
   const oldRun = join(dir, 'flows_2020_01_01_00_00_00.log');

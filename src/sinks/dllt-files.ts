@@ -61,40 +61,98 @@ const PART_DIGITS = 6;
 const DLLT_FILE =
   /^(?:(?:log_notif|flows|end_flows|netwevents|process_flows|processEBPF)_\d{4}(?:_\d\d){5}(?:\.part\d+)?\.log|outputfile(?:_\d{4}(?:_\d\d){5}\.part\d+)?\.txt|follow_.+\.pcap)$/;
 
-/** A FIFO of whole lines with their byte lengths; shifting is O(1) amortized. */
+/** Room for the lines of a 64 KiB flush and then some; a failing disk's backlog grows it. */
+const INITIAL_QUEUE_BYTES = 256 * 1024;
+const INITIAL_QUEUE_LINES = 1024;
+
+/**
+ * A FIFO of whole lines as UTF-8 bytes in one buffer, with each line's length. A flush writes
+ * the buffer's range as it is: no per-line strings kept, joined or encoded at write time
+ * (at 250 k flow lines per second that garbage cost more than making the lines).
+ */
 class LineQueue {
-  private lines: string[] = [];
-  private sizes: number[] = [];
+  private buf = Buffer.allocUnsafe(INITIAL_QUEUE_BYTES);
+  /** Queued bytes are buf[start, end). */
+  private start = 0;
+  private end = 0;
+  /** Queued line lengths are sizes[head, tail). */
+  private sizes = new Int32Array(INITIAL_QUEUE_LINES);
   private head = 0;
-  bytes = 0;
+  private tail = 0;
 
   get length(): number {
-    return this.lines.length - this.head;
+    return this.tail - this.head;
   }
 
-  push(line: string, size: number): void {
-    this.lines.push(line);
-    this.sizes.push(size);
-    this.bytes += size;
+  get bytes(): number {
+    return this.end - this.start;
+  }
+
+  /** The first queued byte is buffer[offset]. */
+  get buffer(): Buffer {
+    return this.buf;
+  }
+
+  get offset(): number {
+    return this.start;
+  }
+
+  pushString(line: string): void {
+    const size = Buffer.byteLength(line);
+    this.makeRoom(size);
+    this.buf.write(line, this.end, size, 'utf8');
+    this.commit(size);
+  }
+
+  pushBytes(bytes: Uint8Array, length: number): void {
+    this.makeRoom(length);
+    this.buf.set(bytes.subarray(0, length), this.end);
+    this.commit(length);
   }
 
   sizeAt(i: number): number {
     return this.sizes[this.head + i]!;
   }
 
-  /** The first n lines joined, without removing them. */
-  peekJoined(n: number): string {
-    return this.lines.slice(this.head, this.head + n).join('');
+  drop(n: number): void {
+    for (let i = 0; i < n; i++) this.start += this.sizes[this.head + i]!;
+    this.head += n;
+    if (this.head < this.tail) return;
+    this.head = this.tail = this.start = this.end = 0;
+    // A backlog from a failing disk is over: give its memory back.
+    if (this.buf.length > INITIAL_QUEUE_BYTES) this.buf = Buffer.allocUnsafe(INITIAL_QUEUE_BYTES);
+    if (this.sizes.length > INITIAL_QUEUE_LINES) this.sizes = new Int32Array(INITIAL_QUEUE_LINES);
   }
 
-  drop(n: number): void {
-    for (let i = 0; i < n; i++) this.bytes -= this.sizes[this.head + i]!;
-    this.head += n;
-    if (this.head > 1024 && this.head * 2 > this.lines.length) {
-      this.lines = this.lines.slice(this.head);
-      this.sizes = this.sizes.slice(this.head);
-      this.head = 0;
+  private makeRoom(n: number): void {
+    if (this.end + n <= this.buf.length) return;
+    const queued = this.end - this.start;
+    if (queued + n <= this.buf.length / 2) {
+      this.buf.copyWithin(0, this.start, this.end);
+    } else {
+      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, queued + n));
+      this.buf.copy(grown, 0, this.start, this.end);
+      this.buf = grown;
     }
+    this.start = 0;
+    this.end = queued;
+  }
+
+  private commit(size: number): void {
+    this.end += size;
+    if (this.tail === this.sizes.length) {
+      const lines = this.tail - this.head;
+      if (lines * 2 <= this.sizes.length) {
+        this.sizes.copyWithin(0, this.head, this.tail);
+      } else {
+        const grown = new Int32Array(this.sizes.length * 2);
+        grown.set(this.sizes.subarray(this.head, this.tail));
+        this.sizes = grown;
+      }
+      this.head = 0;
+      this.tail = lines;
+    }
+    this.sizes[this.tail++] = size;
   }
 }
 
@@ -207,8 +265,11 @@ export class DlltFileSink {
     return this.opts.format === 'json';
   }
 
-  writeFlowJsonLine(kind: 'flow_end' | 'flow_start' | 'flow_update', line: string): void {
-    this.enqueue(kind === 'flow_end' ? this.endFlows : this.flows, line);
+  writeFlowJsonBytes(kind: 'flow_end' | 'flow_start' | 'flow_update', bytes: Uint8Array, length: number): void {
+    if (this.closed) return;
+    const file = kind === 'flow_end' ? this.endFlows : this.flows;
+    file.queue.pushBytes(bytes, length);
+    this.queued(file);
   }
 
   writeFlow(rec: FlowRecord): void {
@@ -300,8 +361,11 @@ export class DlltFileSink {
 
   private enqueue(file: OutputFile, line: string): void {
     if (this.closed) return;
-    const size = Buffer.byteLength(line);
-    file.queue.push(line, size);
+    file.queue.pushString(line);
+    this.queued(file);
+  }
+
+  private queued(file: OutputFile): void {
     this.trimBacklog();
     // While the disk is failing, retry on the timer only: not once per line.
     if (this.failure === undefined && file.queue.bytes >= FLUSH_THRESHOLD_BYTES) this.flushFile(file);
@@ -340,17 +404,16 @@ export class DlltFileSink {
         bytes += queue.sizeAt(n);
         n++;
       }
-      const buf = Buffer.from(queue.peekJoined(n));
       let written = 0;
       try {
-        while (written < buf.length) written += writeSync(file.fd, buf, written, buf.length - written);
+        while (written < bytes) written += writeSync(file.fd, queue.buffer, queue.offset + written, bytes - written);
       } catch (err) {
         this.keepWholeLines(file, n, written);
         this.writeFailed(file, err);
         return false;
       }
       queue.drop(n);
-      file.size += buf.length;
+      file.size += bytes;
     }
     this.enforceCap();
     return true;

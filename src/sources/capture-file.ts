@@ -4,8 +4,7 @@
  * Problems opening or recognising the input reject with a message naming the file and what to
  * do; damage inside the capture is reported through handler.onSourceError instead.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { PacketHandler } from './packet-handler.js';
@@ -67,12 +66,13 @@ function unknownFormat(path: string, bytes: Uint8Array): CaptureFileError {
   );
 }
 
-/** Buffers just enough of the start of a stream to recognise it, without consuming the rest. */
+/** Buffers just enough of the start of a stream to recognise it, without consuming the rest.
+ *  It keeps copies: a file's chunks share one read buffer. */
 class Prefix {
   private parts: Uint8Array[] = [];
   length = 0;
   add(chunk: Uint8Array): void {
-    this.parts.push(chunk);
+    this.parts.push(chunk.slice());
     this.length += chunk.length;
   }
   bytes(): Uint8Array {
@@ -92,16 +92,31 @@ async function* chunksOf(stream: Readable): AsyncGenerator<Uint8Array> {
   for await (const chunk of stream) yield chunk as Uint8Array;
 }
 
+/**
+ * A file's bytes, read into one buffer that every chunk reuses: a fresh 1 MiB buffer per chunk
+ * made the packet thread collect garbage for its external memory every few chunks. A chunk is
+ * valid until the next one is asked for; the parsers copy what they keep (a record cut by the
+ * chunk's end), and so must any other consumer.
+ */
+async function* fileChunksOf(file: FileHandle): AsyncGenerator<Uint8Array> {
+  const buffer = new Uint8Array(READ_CHUNK_BYTES);
+  for (;;) {
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+    if (bytesRead === 0) return;
+    yield buffer.subarray(0, bytesRead);
+  }
+}
+
 /** Raw input chunks, reporting progress and turning I/O failures into CaptureFileError. */
 async function* rawChunksOf(
   path: string,
-  stream: Readable,
+  chunks: AsyncIterable<unknown>,
   totalBytes: number,
   onProgress: ((bytesRead: number, totalBytes: number) => void) | undefined,
 ): AsyncGenerator<Uint8Array> {
   let bytesRead = 0;
   try {
-    for await (const chunk of stream) {
+    for await (const chunk of chunks) {
       bytesRead += (chunk as Uint8Array).length;
       onProgress?.(bytesRead, totalBytes);
       yield chunk as Uint8Array;
@@ -116,24 +131,24 @@ export async function readCaptureFile(
   handler: PacketHandler,
   opts?: ReadCaptureOptions,
 ): Promise<CaptureFileResult> {
-  let totalBytes = 0;
-  let raw: Readable;
-  if (path === '-') {
-    raw = process.stdin;
-  } else {
-    try {
-      const info = await stat(path);
-      if (info.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-      totalBytes = info.size;
-    } catch (err) {
-      throw openError(path, err as NodeJS.ErrnoException);
+  if (path === '-') return await pump(path, rawChunksOf(path, process.stdin, 0, opts?.onProgress), handler, opts?.signal);
+  let file: FileHandle;
+  let totalBytes: number;
+  try {
+    file = await open(path, 'r');
+    const info = await file.stat();
+    if (info.isDirectory()) {
+      await file.close();
+      throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     }
-    raw = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
+    totalBytes = info.size;
+  } catch (err) {
+    throw openError(path, err as NodeJS.ErrnoException);
   }
   try {
-    return await pump(path, rawChunksOf(path, raw, totalBytes, opts?.onProgress), handler, opts?.signal);
+    return await pump(path, rawChunksOf(path, fileChunksOf(file), totalBytes, opts?.onProgress), handler, opts?.signal);
   } finally {
-    if (path !== '-') raw.destroy();
+    await file.close();
   }
 }
 
@@ -209,7 +224,8 @@ function pipeInto(rawChunks: AsyncGenerator<Uint8Array>, head: Uint8Array, gunzi
     for (;;) {
       const next = await rawChunks.next();
       if (next.done) break;
-      if (!gunzip.write(next.value)) await new Promise<void>((resolve) => gunzip.once('drain', resolve));
+      // A copy: gunzip may hold a chunk past the next read, which reuses the read buffer.
+      if (!gunzip.write(next.value.slice())) await new Promise<void>((resolve) => gunzip.once('drain', resolve));
     }
     gunzip.end();
   };

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -96,6 +96,43 @@ test('gzip input (any name) and the FCS bits of the link type are handled', asyn
   const withFcs = new Uint8Array(bytes);
   new DataView(withFcs.buffer).setUint32(20, 0x14000001, true);
   assert.equal(parseInChunks(withFcs, 4096).packets[0]!.linkType, 1);
+});
+
+test('a file of several read chunks, plain and gzip, gives every packet whole (the read buffer is reused)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dllt-big-'));
+  // zeek-web.pcap's file header, then 5,000 records of 1,000 pseudo-random bytes (5 MB that
+  // gzip cannot shrink), of lengths that make records straddle the 1 MiB reads.
+  const header = new Uint8Array(readFileSync(join(CORPUS_DIR, 'zeek-web.pcap'))).subarray(0, 24);
+  const count = 5000;
+  const bytes = new Uint8Array(24 + count * (16 + 1000));
+  bytes.set(header);
+  const dv = new DataView(bytes.buffer);
+  let seed = 99;
+  let at = 24;
+  for (let i = 0; i < count; i++) {
+    const len = 900 + (i % 101);
+    dv.setUint32(at, 1_700_000_000 + i, true);
+    dv.setUint32(at + 4, i, true);
+    dv.setUint32(at + 8, len, true);
+    dv.setUint32(at + 12, len, true);
+    for (let j = 0; j < len; j++) bytes[at + 16 + j] = (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
+    at += 16 + len;
+  }
+  const used = bytes.subarray(0, at);
+  const expected = fingerprint(parseInChunks(used, used.length));
+  assert.equal(expected.length, count);
+  const plainFile = join(dir, 'big.pcap');
+  const gzipFile = join(dir, 'big.pcap.gz');
+  writeFileSync(plainFile, used);
+  writeFileSync(gzipFile, gzipSync(used));
+  assert.ok(statSync(gzipFile).size > 3 * 1024 * 1024, 'the gzip file spans several reads');
+  for (const file of [plainFile, gzipFile]) {
+    const handler = new CollectingHandler();
+    const result = await readCaptureFile(file, handler);
+    assert.equal(result.packets, count, file);
+    assert.equal(handler.errors.length, 0, file);
+    assert.deepEqual(fingerprint(handler), expected, file);
+  }
 });
 
 test('stdin through readCaptureFile("-")', () => {

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { communityId, sha1Hex } from './community-id.js';
 
 const v4 = (s: string) => Int32Array.of(s.split('.').reduce((a, b) => (a << 8) | Number(b), 0), 0, 0, 0);
@@ -17,6 +18,14 @@ function v6(s: string): Int32Array {
 test('SHA-1 matches the FIPS 180 test vectors', () => {
   assert.equal(sha1Hex(new TextEncoder().encode('abc')), 'a9993e364706816aba3e25717850c26c9cd0d89d');
   assert.equal(sha1Hex(new Uint8Array(0)), 'da39a3ee5e6b4b0d3255bfef95601890afd80709');
+});
+
+test('SHA-1 of every input length the one-block hash takes (0 to 55 bytes) equals node:crypto', () => {
+  let seed = 7;
+  for (let len = 0; len <= 55; len++) {
+    const bytes = Uint8Array.from({ length: len }, () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24);
+    assert.equal(sha1Hex(bytes), createHash('sha1').update(bytes).digest('hex'), `length ${len}`);
+  }
 });
 
 test('Community ID matches the spec README example in both directions', () => {

@@ -5,8 +5,24 @@
  * per packet, so it may build strings.
  */
 
+/** Writes the dotted quad of `word` into out[at...] (15 bytes at most); returns the end. */
+export function writeIpv4(out: Uint8Array, at: number, word: number): number {
+  for (let shift = 24; shift >= 0; shift -= 8) {
+    const octet = (word >>> shift) & 0xff;
+    if (octet >= 100) out[at++] = 0x30 + ((octet / 100) | 0);
+    if (octet >= 10) out[at++] = 0x30 + (((octet / 10) | 0) % 10);
+    out[at++] = 0x30 + (octet % 10);
+    if (shift > 0) out[at++] = 0x2e;
+  }
+  return at;
+}
+
+/** `0.` to `255.` and `0` to `255`: an address is three joins of ready-made pieces. */
+const DOTTED_OCTETS: readonly string[] = Array.from({ length: 256 }, (_, i) => `${i}.`);
+const OCTETS: readonly string[] = Array.from({ length: 256 }, (_, i) => `${i}`);
+
 function formatIpv4Word(word: number): string {
-  return `${(word >>> 24) & 0xff}.${(word >>> 16) & 0xff}.${(word >>> 8) & 0xff}.${word & 0xff}`;
+  return DOTTED_OCTETS[(word >>> 24) & 0xff]! + DOTTED_OCTETS[(word >>> 16) & 0xff]! + DOTTED_OCTETS[(word >>> 8) & 0xff]! + OCTETS[word & 0xff]!;
 }
 
 function formatIpv6(words: Int32Array): string {
