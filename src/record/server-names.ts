@@ -35,47 +35,69 @@ export interface ServerName {
 const MAX_PAIRS = 65_536;
 const US_PER_S = 1_000_000;
 
+/** A held name with the pair it names, so the bound can find it again. */
+interface HeldName extends ServerName {
+  readonly client: string;
+  readonly address: string;
+}
+
 export class ServerNames {
-  private readonly byPair = new Map<string, ServerName>();
+  /** Client, then address: two lookups of strings whose hashes V8 keeps, where one key made of
+   *  both was a new string to build, flatten and hash for every flow and every answer. */
+  private readonly byClient = new Map<string, Map<string, HeldName>>();
+  /** Every held name, least recently answered first. */
+  private readonly answered = new Set<HeldName>();
 
   /** `minHoldS`: DLLT_DNS_NAME_MIN_S, the shortest time an answer names flows. */
   constructor(private readonly minHoldS: number) {}
 
   get size(): number {
-    return this.byPair.size;
+    return this.answered.size;
   }
 
   learn(answer: DnsAnswerNames): void {
-    const pairs = this.byPair;
+    const client = answer.client;
     for (const naming of answer.namings) {
-      const key = pairKey(answer.client, naming.address);
+      let byAddress = this.byClient.get(client);
+      if (byAddress === undefined) {
+        byAddress = new Map();
+        this.byClient.set(client, byAddress);
+      }
+      const address = naming.address;
       const untilUs = answer.tsUs + Math.max(naming.ttl, this.minHoldS) * US_PER_S;
-      const held = pairs.get(key);
+      const held = byAddress.get(address);
       // A client re-resolving the same name before the old answer lapsed keeps one unbroken
       // run, so a long flow named by the first answer is still named when its later records
       // are made after the second.
       const continues = held !== undefined && held.name === naming.name && held.untilUs >= answer.tsUs;
-      pairs.delete(key);
-      pairs.set(key, {
+      if (held !== undefined) this.answered.delete(held);
+      const name: HeldName = {
         name: naming.name,
         chain: naming.chain,
         ttl: naming.ttl,
         sinceUs: continues ? held.sinceUs : answer.tsUs,
         untilUs: continues ? Math.max(held.untilUs, untilUs) : untilUs,
         json: undefined,
-      });
-      if (pairs.size > MAX_PAIRS) pairs.delete(pairs.keys().next().value!);
+        client,
+        address,
+      };
+      byAddress.set(address, name);
+      this.answered.add(name);
+      if (this.answered.size > MAX_PAIRS) this.forget(this.answered.values().next().value!);
     }
   }
 
   /** The name of a flow from `client` to `server` that started at `firstTsUs`, if an answer gave it. */
   nameOf(client: string, server: string, firstTsUs: number): ServerName | undefined {
-    if (this.byPair.size === 0) return undefined;
-    const held = this.byPair.get(pairKey(client, server));
+    if (this.answered.size === 0) return undefined;
+    const held = this.byClient.get(client)?.get(server);
     return held !== undefined && held.sinceUs <= firstTsUs && firstTsUs <= held.untilUs ? held : undefined;
   }
-}
 
-function pairKey(client: string, address: string): string {
-  return client + ' ' + address;
+  private forget(name: HeldName): void {
+    this.answered.delete(name);
+    const byAddress = this.byClient.get(name.client)!;
+    byAddress.delete(name.address);
+    if (byAddress.size === 0) this.byClient.delete(name.client);
+  }
 }

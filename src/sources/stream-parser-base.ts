@@ -55,8 +55,12 @@ export abstract class StreamParserBase {
    */
   protected abstract parseUnits(buf: Uint8Array, dv: DataView, from: number, to: number, final: boolean): number;
 
-  feed(chunk: Uint8Array): void {
-    if (this.stopped || this.ended || chunk.length === 0) return;
+  feed(input: Uint8Array): void {
+    if (this.stopped || this.ended || input.length === 0) return;
+    // Records reach the decoders and parsers from a chunk or from the leftover buffer: both as
+    // plain Uint8Arrays, because a Node Buffer has another map, and code that met both kinds
+    // is deoptimized and compiled again for the second (several times per run, packet thread).
+    const chunk = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     let pos = 0;
     while (this.leftoverLen > 0 && pos < chunk.length) {
       const need = this.resyncing
