@@ -195,8 +195,7 @@ const lineFormat = init.socketEventLines;
 const ifJson = JSON.stringify(lineFormat?.ifName ?? '');
 const serialize =
   lineFormat?.format === 'text' ? (e: SocketEvent): string => toTextLine(socketEventRecord(lineFormat.ifName, e)) : (e: SocketEvent): string => socketEventJsonLine(ifJson, e);
-/** Joined once per batch: posting a string built by thousands of `+=` (a deep rope V8 must
- *  flatten while serializing it) cost more than making the lines. */
+/** This batch's processEBPF lines, serialized here and posted as one string (AttributionInit.socketEventLines). */
 let socketEventLines: string[] = [];
 let ebpfTimer: NodeJS.Timeout | undefined;
 
