@@ -8,7 +8,7 @@
  *
  * Synchronous on purpose: it runs in the attribution worker, never on the packet thread.
  */
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { parseSocketTable, SocketIndex, type SocketEntry } from './socket-table.js';
 import { formatIp } from '../../wire/ip-format.js';
 import { readTcpTableViaSockDiag } from './sock-diag-table.js';
@@ -212,6 +212,8 @@ export class NetnsSockets {
       if (tcp && this.sockDiagBrokenUntil <= now) {
         const viaSockDiag = readTcpTableViaSockDiag(this.procRoot, pid);
         if (typeof viaSockDiag !== 'string') return viaSockDiag;
+        // nsenter fails for a process that exited since the scan: the next one will do.
+        if (!existsSync(`${this.procRoot}/${pid}/ns/net`)) continue;
         this.sockDiagProblem = viaSockDiag;
         this.sockDiagBrokenUntil = now + SOCK_DIAG_RETRY_MS;
       }
