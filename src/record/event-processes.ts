@@ -9,7 +9,7 @@
 import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
 import type { EndSide } from '../analyze/enrich/flow-ends.js';
 import type { EventRecord } from './records.js';
-import type { IdentifiedEnd } from './process-flow-record.js';
+import { processFields, type IdentifiedEnd } from './process-flow-record.js';
 
 /** Flows remembered with their attributed ends; the oldest are forgotten first. */
 const MAX_FLOWS = 65_536;
@@ -81,18 +81,6 @@ function withProcess(rec: EventRecord, f: FlowProcesses): EventRecord {
   return {
     ...rec,
     processSide: side,
-    pid: id.pid,
-    ppid: id.ppid,
-    comm: id.comm,
-    exe: id.exe,
-    cmdline: id.cmdline,
-    uid: id.uid,
-    user: id.user,
-    containerId: id.containerId,
-    containerRuntime: id.containerRuntime,
-    podUid: id.podUid,
-    podName: id.podName,
-    podNamespace: id.podNamespace,
-    containerName: id.containerName,
+    ...processFields(id),
   };
 }

@@ -13,6 +13,25 @@ export interface IdentifiedEnd extends FoundEnd {
   foundBy: EndFoundBy;
 }
 
+/** The identity's record fields, and nothing else an identity object may carry. */
+export function processFields(id: ProcessIdentity): ProcessIdentity {
+  return {
+    pid: id.pid,
+    ppid: id.ppid,
+    comm: id.comm,
+    exe: id.exe,
+    cmdline: id.cmdline,
+    uid: id.uid,
+    user: id.user,
+    containerId: id.containerId,
+    containerRuntime: id.containerRuntime,
+    podUid: id.podUid,
+    podName: id.podName,
+    podNamespace: id.podNamespace,
+    containerName: id.containerName,
+  };
+}
+
 export function processFlowRecord(ifName: string, end: IdentifiedEnd): ProcessFlowRecord {
   const { flow, identity: id } = end;
   return {
@@ -27,19 +46,7 @@ export function processFlowRecord(ifName: string, end: IdentifiedEnd): ProcessFl
     dstPort: flow.dstPort,
     communityId: flow.communityId,
     side: end.side,
-    pid: id.pid,
-    ppid: id.ppid,
-    comm: id.comm,
-    exe: id.exe,
-    cmdline: id.cmdline,
-    uid: id.uid,
-    user: id.user,
-    containerId: id.containerId,
-    containerRuntime: id.containerRuntime,
-    podUid: id.podUid,
-    podName: id.podName,
-    podNamespace: id.podNamespace,
-    containerName: id.containerName,
+    ...processFields(id),
     netns: end.netns,
     via: end.via,
     foundBy: end.foundBy,
