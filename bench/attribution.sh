@@ -47,14 +47,15 @@ source bench/lib-netns.sh
 TMP=$(mktemp -d /tmp/dlltb-attr.XXXXXX)
 trap 'lab_cleanup; rm -rf "$TMP"' EXIT
 
-# tree_ticks PID: CPU clock ticks (user+sys) used so far by PID's threads and its descendants.
+# tree_ticks PID: CPU clock ticks (user+sys) used so far by PID's threads and its descendants,
+# running (the recursion) or already reaped (cutime+cstime: the short-lived ss/nsenter children).
 tree_ticks() {
   local total stat child
   local -a f
   stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
   # Fields after "pid (comm) ": state is the first, utime the 12th, stime the 13th.
   read -r -a f <<<"${stat##*) }"
-  total=$((f[11] + f[12]))
+  total=$((f[11] + f[12] + f[13] + f[14]))
   for child in $(pgrep -P "$1" || true); do
     total=$((total + $(tree_ticks "$child")))
   done
@@ -67,6 +68,18 @@ children_ticks() {
   for child in $(pgrep -P "$1" || true); do
     printf '%s=%s ' "$(cat "/proc/$child/comm" 2>/dev/null)" "$(tree_ticks "$child")"
   done
+}
+
+# thread_ticks PID: "tid=ticks" for each thread of PID, and "reaped=ticks" for its children already
+# waited for; child_seconds of two of these names the threads by their tid.
+thread_ticks() {
+  local task
+  local -a f
+  for task in /proc/"$1"/task/*; do
+    read -r -a f <<<"$(sed 's/.*) //' "$task/stat" 2>/dev/null)" || continue
+    printf '%s=%s ' "${task##*/}" $((f[11] + f[12]))
+  done
+  read -r -a f <<<"$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null)" && printf 'reaped=%s ' $((f[13] + f[14]))
 }
 
 # run_once ATTRIBUTION USE_EBPF LABEL: one run under load; sets CPU_S, PCT and LINE.
@@ -92,12 +105,14 @@ run_once() {
   fi
   sleep 2
   t0=$(tree_ticks "$dllt")
-  local kids0 kids1
+  local kids0 kids1 threads0 threads1
   kids0=$(children_ticks "$dllt")
+  threads0=$(thread_ticks "$dllt")
   report=$(ip netns exec "$NS_A" timeout $((DURATION + 60)) node "$LOAD" client "$IP_Z" "$PORT" "$RATE" "$DURATION" "$HOLD_MS" "$TMP/ports")
   sleep "$SETTLE_S"
   t1=$(tree_ticks "$dllt")
   kids1=$(children_ticks "$dllt")
+  threads1=$(thread_ticks "$dllt")
   kill -TERM "$dllt"
   wait "$dllt" || { echo "bench attribution: dllt capture failed: $(tail -3 "$TMP/$label.err")" >&2; exit 1; }
   local client_pid made failed unfinished rate
@@ -113,6 +128,7 @@ run_once() {
   CPU_S=$(awk -v t=$((t1 - t0)) -v hz="$TICK_HZ" 'BEGIN { printf "%.2f", t / hz }')
   LINE=$(printf '%-13s %6s conn at %7.1f/s (%s failed, %s unfinished), %6s flows ended, CPU %6.2f s (%s)' \
     "$label" "$made" "$rate" "$failed" "$unfinished" "$ENDED" "$CPU_S" "$(child_seconds "$kids0" "$kids1")")
+  LINE+=$(printf '; busy threads and reaped children: %s' "$(child_seconds "$threads0" "$threads1" | busiest)")
   PCT=NaN
   if [[ $attribution == Y ]]; then
     PCT=$(awk -v a="$ATTRIBUTED" -v e="$ENDED" 'BEGIN { printf "%.2f", (e > 0 ? 100 * a / e : 0) }')
@@ -137,6 +153,11 @@ child_seconds() {
     for (i = 1; i <= n; i++) { split(a[i], kv, "="); out = out sprintf("%s%s %.2f s", (out == "" ? "of which " : ", "), kv[1], (kv[2] - t0[kv[1]]) / hz) }
     print (out == "" ? "no child processes" : out)
   }'
+}
+
+# busiest: of "of which a 1.00 s, b 0.00 s, ...", the entries above 0.05 s.
+busiest() {
+  sed 's/^of which //' | tr ',' '\n' | awk '$2 + 0 >= 0.05 { out = out (out == "" ? "" : ",") $0 } END { print out }'
 }
 
 # lowest A B: the smaller number, NaN standing for none yet.

@@ -177,14 +177,14 @@ const poller = setInterval(() => {
   reportSockDiagProblem();
 }, init.pollMs);
 
-/** TCP tables are read through `ss` (sock-diag-table.ts); when it cannot run, /proc still
- *  answers, at a higher cost the operator should hear about once. */
+/** TCP tables are read through the dllt-sockdiag helper (sock-diag-helper.ts); when it cannot
+ *  run, /proc still answers, at a higher cost the operator should hear about once. */
 let sockDiagProblem: string | undefined;
 function reportSockDiagProblem(): void {
   const problem = attributor.sockets.sockDiagProblem;
   if (problem === undefined || problem === sockDiagProblem) return;
   sockDiagProblem = problem;
-  reply({ t: 'notice', level: 'warn', kind: 'attribution_problem', message: `reading TCP socket tables from /proc instead of sock_diag (several times the CPU): ${problem}; install iproute2 and util-linux` });
+  reply({ t: 'notice', level: 'warn', kind: 'attribution_problem', message: `reading TCP socket tables from /proc instead of sock_diag (several times the CPU): ${problem}; rebuild dllt with a C compiler installed (scripts/install.sh)` });
 }
 
 /** eBPF socket events go to the processEBPF file in batches, like flows to the record worker. */
@@ -263,6 +263,7 @@ port.on('message', (m: AttributionMessage) => {
     if (ebpfTimer !== undefined) clearInterval(ebpfTimer);
     sendSocketEvents();
     pass(true);
+    attributor.sockets.close();
     reply({ t: 'closed', stats });
   })();
 });

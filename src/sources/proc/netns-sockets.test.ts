@@ -12,7 +12,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import { labUnavailableReason, NetnsLab, waitForTcpPort } from '../../../test/e2e/netns.js';
 import { NetnsSockets, parseSendCounts } from './netns-sockets.js';
 import { parseSocketTable, type SocketEntry } from './socket-table.js';
-import { readTcpTableViaSockDiag } from './sock-diag-table.js';
+import { SockDiagHelper } from './sock-diag-helper.js';
 
 const skip = labUnavailableReason(['python3']);
 if (skip) console.log(`# netns sockets tests skipped: ${skip}`);
@@ -151,7 +151,7 @@ print("ready", flush=True)
 sys.stdin.read()
 `;
 
-test('TCP tables through sock_diag: the same sockets as /proc shows, TIME_WAIT left out; /proc when ss cannot run', { skip, timeout: 30_000 }, async () => {
+test('TCP tables through the sock_diag helper: the same sockets as /proc shows, TIME_WAIT left out; /proc when the helper cannot run', { skip, timeout: 30_000 }, async () => {
   const lab = new NetnsLab('dlltd');
   try {
     const { sender: c, receiver: s } = lab.directPair();
@@ -167,35 +167,41 @@ test('TCP tables through sock_diag: the same sockets as /proc shows, TIME_WAIT l
       ['tcp', 'tcp6'].flatMap((name) => parseSocketTable(readFileSync(`/proc/${pid}/net/${name}`, 'latin1')));
     const byTuple = (a: SocketEntry, b: SocketEntry): number =>
       `${a.localIp} ${a.localPort} ${a.remoteIp} ${a.remotePort}`.localeCompare(`${b.localIp} ${b.localPort} ${b.remoteIp} ${b.remotePort}`);
-    for (const pid of [client.pid!, server.pid!]) {
-      const viaProc = procTable(pid);
-      const viaSockDiag = readTcpTableViaSockDiag('/proc', pid);
-      assert.ok(Array.isArray(viaSockDiag), String(viaSockDiag));
-      // Both namespaces have sockets to compare (a dual-stack listener, IPv4-mapped accepted ones).
-      assert.ok(viaSockDiag.length >= 20);
-      assert.deepEqual(viaSockDiag.sort(byTuple), viaProc.filter((e) => e.state !== 6).sort(byTuple));
+    // scripts/install.sh installs the compiler that `npm run build` makes the helper with.
+    const helper = SockDiagHelper.start();
+    assert.ok(typeof helper !== 'string', `${String(helper)}: run npm run build with gcc installed`);
+    try {
+      for (const pid of [client.pid!, server.pid!]) {
+        const viaProc = procTable(pid);
+        const viaSockDiag = helper.readTcp(`/proc/${pid}/ns/net`);
+        assert.ok(Array.isArray(viaSockDiag), String(viaSockDiag));
+        // Both namespaces have sockets to compare (a dual-stack listener, IPv4-mapped accepted ones).
+        assert.ok(viaSockDiag.length >= 20);
+        assert.deepEqual(viaSockDiag.sort(byTuple), viaProc.filter((e) => e.state !== 6).sort(byTuple));
+      }
+      // A namespace that cannot be opened is a reason, and the helper goes on answering.
+      assert.match(String(helper.readTcp('/proc/0/ns/net')), /^cannot open \/proc\/0\/ns\/net: No such file or directory$/);
+      assert.ok(Array.isArray(helper.readTcp(`/proc/${client.pid!}/ns/net`)));
+    } finally {
+      helper.close();
     }
     assert.equal(procTable(client.pid!).filter((e) => e.state === 6).length, CLOSED);
 
-    // NetnsSockets reads TCP through sock_diag; without `ss` on the PATH, through /proc.
+    // NetnsSockets reads TCP through the helper; without it, through /proc.
     const clientNs = netnsOf(client.pid!);
     const sockets = new NetnsSockets();
     sockets.beginPass();
     assert.equal(sockets.tcpSource(), 'sock_diag');
     const viaSockDiag = [...sockets.index(clientNs, 6)!.connectedSockets()].sort(byTuple);
+    sockets.close();
+    assert.equal(sockets.sockDiagProblem, undefined);
     assert.ok(viaSockDiag.every((e) => e.state !== 6 && sockets.ownerOf(clientNs, e.inode) === client.pid));
-    const path = process.env['PATH'];
-    process.env['PATH'] = '/nonexistent';
-    try {
-      const fallback = new NetnsSockets();
-      fallback.beginPass();
-      const viaProc = [...fallback.index(clientNs, 6)!.connectedSockets()].sort(byTuple);
-      assert.equal(fallback.tcpSource(), 'proc');
-      assert.match(fallback.sockDiagProblem ?? '', /nsenter\/ss could not run/);
-      assert.deepEqual(viaProc.filter((e) => e.state !== 6), viaSockDiag);
-    } finally {
-      process.env['PATH'] = path;
-    }
+    const fallback = new NetnsSockets({ sockDiagHelper: '/nonexistent/dllt-sockdiag' });
+    fallback.beginPass();
+    const viaProc = [...fallback.index(clientNs, 6)!.connectedSockets()].sort(byTuple);
+    assert.equal(fallback.tcpSource(), 'proc');
+    assert.equal(fallback.sockDiagProblem, '/nonexistent/dllt-sockdiag is missing (npm run build makes it when a C compiler is installed)');
+    assert.deepEqual(viaProc.filter((e) => e.state !== 6), viaSockDiag);
   } finally {
     lab.cleanup();
   }

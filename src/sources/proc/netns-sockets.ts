@@ -2,7 +2,7 @@
  * Sockets of every network namespace on the host, seen from the host through /proc: which
  * namespaces exist (the `ns/net` link of every process), their socket tables (read through one
  * process inside each, since /proc/<pid>/net shows that process's namespace; TCP through
- * sock_diag in that namespace when `ss` can run, see sock-diag-table.ts), and which process
+ * sock_diag in that namespace when the dllt-sockdiag helper runs, see sock-diag-helper.ts), and which process
  * holds a socket (its inode among the `socket:[N]` links of /proc/<pid>/fd). This is how a pod's
  * sockets are found from the host: the pod's processes are host processes in another namespace.
  *
@@ -11,7 +11,7 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { parseSocketTable, SocketIndex, type SocketEntry } from './socket-table.js';
 import { formatIp } from '../../wire/ip-format.js';
-import { readTcpTableViaSockDiag } from './sock-diag-table.js';
+import { SOCK_DIAG_HELPER, SockDiagHelper } from './sock-diag-helper.js';
 
 /** if_inet6 prints addresses in network order (unlike the socket tables). */
 const v6Words = new Int32Array(4);
@@ -44,7 +44,7 @@ function readTable(path: string): string {
   }
 }
 
-/** After nsenter/ss failed, TCP tables come from /proc alone for this long. */
+/** After the sock_diag helper failed, TCP tables come from /proc alone for this long. */
 const SOCK_DIAG_RETRY_MS = 60_000;
 
 export interface NetnsSocketsOptions {
@@ -55,6 +55,8 @@ export interface NetnsSocketsOptions {
   processRefreshMs?: number;
   /** One namespace's processes' fds re-scanned at most this often (ms). */
   fdScanMs?: number;
+  /** The dllt-sockdiag binary (tests point it elsewhere to see the fallback). */
+  sockDiagHelper?: string;
 }
 
 interface Namespace {
@@ -80,8 +82,10 @@ export class NetnsSockets {
   private freshAfter = -Infinity;
   /** Local address → the namespace that has it (loopback left out: every namespace has it). */
   private readonly addressHome = new Map<string, number>();
-  /** nsenter/ss are not used before then (ms): they failed. */
+  /** The sock_diag helper is not used before then (ms): it failed. */
   private sockDiagBrokenUntil = -Infinity;
+  private readonly sockDiagBinary: string;
+  private sockDiag: SockDiagHelper | undefined;
   /** Why sock_diag last failed, for the attribution notice. */
   sockDiagProblem: string | undefined;
 
@@ -90,6 +94,13 @@ export class NetnsSockets {
     this.clock = opts.clock ?? Date.now;
     this.processRefreshMs = opts.processRefreshMs ?? 1000;
     this.fdScanMs = opts.fdScanMs ?? 50;
+    this.sockDiagBinary = opts.sockDiagHelper ?? SOCK_DIAG_HELPER;
+  }
+
+  /** Stops the sock_diag helper (started again by the next TCP table read). */
+  close(): void {
+    this.sockDiag?.close();
+    this.sockDiag = undefined;
   }
 
   /**
@@ -185,7 +196,7 @@ export class NetnsSockets {
     return pid === undefined ? undefined : { pid, netns: ns.inode };
   }
 
-  /** Where the next TCP table read comes from: sock_diag, unless nsenter/ss failed lately. */
+  /** Where the next TCP table read comes from: sock_diag, unless its helper failed lately. */
   tcpSource(): 'proc' | 'sock_diag' {
     return this.sockDiagBrokenUntil <= this.clock() ? 'sock_diag' : 'proc';
   }
@@ -210,12 +221,13 @@ export class NetnsSockets {
     // Any process of the namespace will do; one that exited since the scan is skipped.
     for (const pid of ns.pids) {
       if (tcp && this.sockDiagBrokenUntil <= now) {
-        const viaSockDiag = readTcpTableViaSockDiag(this.procRoot, pid);
+        const viaSockDiag = this.readTcpViaSockDiag(pid);
         if (typeof viaSockDiag !== 'string') return viaSockDiag;
-        // nsenter fails for a process that exited since the scan: the next one will do.
+        // A process that exited since the scan has no namespace file: the next one will do.
         if (!existsSync(`${this.procRoot}/${pid}/ns/net`)) continue;
         this.sockDiagProblem = viaSockDiag;
         this.sockDiagBrokenUntil = now + SOCK_DIAG_RETRY_MS;
+        this.close();
       }
       try {
         const entries: SocketEntry[] = [];
@@ -234,6 +246,15 @@ export class NetnsSockets {
       }
     }
     return undefined;
+  }
+
+  private readTcpViaSockDiag(pid: number): SocketEntry[] | string {
+    if (this.sockDiag === undefined) {
+      const started = SockDiagHelper.start(this.sockDiagBinary);
+      if (typeof started === 'string') return started;
+      this.sockDiag = started;
+    }
+    return this.sockDiag.readTcp(`${this.procRoot}/${pid}/ns/net`);
   }
 
   private scanProcesses(): void {
