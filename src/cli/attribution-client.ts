@@ -5,7 +5,7 @@
  * elsewhere, or long ago.
  */
 import { Worker } from 'node:worker_threads';
-import type { IdentifiedEnd } from '../record/process-flow-record.js';
+import type { FoundEnds } from '../record/event-processes.js';
 import type { FlowEndsView } from '../record/flow-record.js';
 import type { NotifLevel } from '../record/records.js';
 
@@ -20,10 +20,17 @@ export interface AttributionInit {
   pollMs: number;
   /** USE_EBPF=Y: follow eBPF socket events too (and write them to processEBPF). */
   useEbpf: boolean;
-  /** How processEBPF lines are written: the worker serializes them itself, so a batch crosses to
-   *  the record worker as one string rather than thousands of cloned objects. */
-  socketEventLines?: { ifName: string; format: 'json' | 'text' };
 }
+
+/** How the worker writes process_flows and processEBPF lines: it serializes them itself, so a
+ *  batch crosses to the record worker as one string rather than thousands of cloned objects. */
+export interface AttributionLines {
+  ifName: string;
+  format: 'json' | 'text';
+}
+
+/** What the attribution worker is started with: the run's settings and how to write lines. */
+export type AttributionWorkerData = AttributionInit & { lines: AttributionLines };
 
 /** A new flow to attribute: its addresses, ports and roles (a FlowEnds) from its first record. */
 export type AttributionRequest = FlowEndsView;
@@ -39,15 +46,16 @@ export interface AttributionStats {
 
 export type AttributionMessage = { t: 'flows'; flows: AttributionRequest[] } | { t: 'close' };
 export type AttributionReply =
-  /** `settled`: serials of the flows attribution is done with (found or not). */
-  | { t: 'found'; ends: IdentifiedEnd[]; settled: number[] }
-  /** processEBPF lines, serialized (AttributionInit.socketEventLines). */
+  /** process_flows `lines` of the ends found (AttributionLines), the same ends for netwevents
+   *  records, and `settled`: serials of the flows attribution is done with (found or not). */
+  | ({ t: 'found'; lines: string; settled: number[] } & FoundEnds)
+  /** processEBPF lines, serialized (AttributionLines). */
   | { t: 'socketEvents'; lines: string }
   | { t: 'notice'; level: NotifLevel; kind: string; message: string; extra?: Record<string, unknown> }
   | { t: 'closed'; stats: AttributionStats };
 
 export interface AttributionHandler {
-  found(ends: IdentifiedEnd[], settled: number[]): void;
+  found(lines: string, ends: FoundEnds, settled: number[]): void;
   socketEvents(lines: string): void;
   notice(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void;
 }
@@ -58,10 +66,10 @@ export class AttributionClient {
   private queued: AttributionRequest[] = [];
   private closing?: Promise<AttributionStats>;
 
-  constructor(init: AttributionInit, handler: AttributionHandler) {
+  constructor(init: AttributionWorkerData, handler: AttributionHandler) {
     this.worker = new Worker(new URL('./attribution-worker.js', import.meta.url), { workerData: init });
     this.worker.on('message', (m: AttributionReply) => {
-      if (m.t === 'found') handler.found(m.ends, m.settled);
+      if (m.t === 'found') handler.found(m.lines, m, m.settled);
       else if (m.t === 'socketEvents') handler.socketEvents(m.lines);
       else if (m.t === 'notice') handler.notice(m.level, m.kind, m.message, m.extra);
     });

@@ -11,7 +11,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ProcAttributor, type AttributedEnd } from '../sources/proc/proc-attributor.js';
 import type { EndFoundBy, EndSide } from '../analyze/enrich/flow-ends.js';
 import { ProcessIdentityReader } from '../sources/proc/process-identity-reader.js';
-import type { IdentifiedEnd } from '../record/process-flow-record.js';
+import { identityJson, processFlowJsonLine, processFlowRecord, type IdentifiedEnd } from '../record/process-flow-record.js';
+import { SIDE_CODES } from '../record/event-processes.js';
 import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
 import { EbpfAttributor } from '../sources/ebpf/ebpf-attributor.js';
 import { KubeApiPods, SERVICE_ACCOUNT_DIR } from '../sources/kube/kube-api-pods.js';
@@ -19,9 +20,9 @@ import { EbpfSocketSource } from '../sources/ebpf/ebpf-socket-source.js';
 import type { SocketEvent } from '../sources/ebpf/socket-event.js';
 import { socketEventJsonLine, socketEventRecord } from '../record/socket-event-record.js';
 import { toTextLine } from '../record/serialize.js';
-import type { AttributionInit, AttributionMessage, AttributionReply, AttributionRequest, AttributionStats } from './attribution-client.js';
+import type { AttributionMessage, AttributionReply, AttributionRequest, AttributionStats, AttributionWorkerData } from './attribution-client.js';
 
-const init = workerData as AttributionInit;
+const init = workerData as AttributionWorkerData;
 const port = parentPort!;
 const attributor = new ProcAttributor({ procRoot: init.procRoot });
 const apiPods = KubeApiPods.fromEnvironment(process.env, SERVICE_ACCOUNT_DIR, {
@@ -62,10 +63,29 @@ function schedule(): void {
   }, init.passMs);
 }
 
-function identified(w: Waiting, end: AttributedEnd, foundBy: EndFoundBy): IdentifiedEnd {
+/** The process_flows lines of the ends found since the last reply, and the ends themselves (FoundEnds). */
+let foundLines: string[] = [];
+let foundEnds: number[] = [];
+const foundIdentities = new Map<number, ProcessIdentity>();
+
+function identified(w: Waiting, end: AttributedEnd, foundBy: EndFoundBy): void {
   w.done.add(end.side);
   const identity = identities.identify(end.pid) ?? seenIdentities.get(end.pid) ?? { pid: end.pid };
-  return { flow: w.req, side: end.side, netns: end.netns, via: end.via, foundBy, identity };
+  const found: IdentifiedEnd = { flow: w.req, side: end.side, netns: end.netns, via: end.via, foundBy, identity };
+  foundLines.push(processFlowLine(found));
+  foundEnds.push(w.req.serial, SIDE_CODES.indexOf(end.side), end.pid);
+  foundIdentities.set(end.pid, identity);
+}
+
+/** identityJson of each identity object (the reader hands out the same object while it is valid). */
+const identityMembers = new WeakMap<ProcessIdentity, string>();
+const ifJson = JSON.stringify(init.lines.ifName);
+
+function processFlowLine(end: IdentifiedEnd): string {
+  if (init.lines.format === 'text') return toTextLine(processFlowRecord(init.lines.ifName, end));
+  let members = identityMembers.get(end.identity);
+  if (members === undefined) identityMembers.set(end.identity, (members = identityJson(end.identity)));
+  return processFlowJsonLine(ifJson, end, members);
 }
 
 /** Flows settled since the last reply: the record worker then writes their held events. */
@@ -82,21 +102,23 @@ function count(w: Waiting, local: number): void {
 function arrive(reqs: AttributionRequest[]): void {
   const now = Date.now();
   for (const req of reqs) freshAfter = Math.max(freshAfter, Math.min(now, req.firstTsUs / 1000 + FIRST_PACKET_MARGIN_MS));
-  const found: IdentifiedEnd[] = [];
   for (const req of reqs) {
     const w: Waiting = { req, done: new Set(), arrivedAt: now };
-    if (ebpf !== undefined) for (const end of ebpf.ends(req, w.done)) found.push(identified(w, end, 'ebpf'));
+    if (ebpf !== undefined) for (const end of ebpf.ends(req, w.done)) identified(w, end, 'ebpf');
     if (w.done.size === 2) count(w, 2);
     else waiting.push(w);
   }
   stats.flows += reqs.length;
-  answer(found);
+  answer();
   if (waiting.length > 0) schedule();
 }
 
-function answer(found: IdentifiedEnd[]): void {
-  if (found.length === 0 && settled.length === 0) return;
-  reply({ t: 'found', ends: found, settled });
+function answer(): void {
+  if (foundEnds.length === 0 && settled.length === 0) return;
+  reply({ t: 'found', lines: foundLines.join(''), ends: foundEnds, identities: [...foundIdentities.values()], settled });
+  foundLines = [];
+  foundEnds = [];
+  foundIdentities.clear();
   settled = [];
 }
 
@@ -104,7 +126,6 @@ function answer(found: IdentifiedEnd[]): void {
 function pass(last: boolean): void {
   attributor.beginPass(freshAfter);
   const now = Date.now();
-  const found: IdentifiedEnd[] = [];
   const still: Waiting[] = [];
   const sockets = attributor.sockets;
   // While the kernel loses no events, eBPF names every TCP socket made since it attached, only
@@ -113,9 +134,9 @@ function pass(last: boolean): void {
   const ebpfTellsTcp = pollProtocols() === UDP_ONLY;
   for (const w of waiting) {
     const { req, done } = w;
-    if (ebpf !== undefined) for (const end of ebpf.ends(req, done)) found.push(identified(w, end, 'ebpf'));
+    if (ebpf !== undefined) for (const end of ebpf.ends(req, done)) identified(w, end, 'ebpf');
     const lastPass = last || now - w.arrivedAt + init.passMs >= init.deadlineMs;
-    if (!ebpfTellsTcp || req.proto !== 6 || lastPass) for (const end of attributor.ends(req, done)) found.push(identified(w, end, 'proc'));
+    if (!ebpfTellsTcp || req.proto !== 6 || lastPass) for (const end of attributor.ends(req, done)) identified(w, end, 'proc');
     // The ends that can be here: those whose address belongs to a namespace of this host. Until
     // the namespaces were re-read after the flow came, a new pod's address may be missing.
     const local = Number(sockets.isLocal(req.srcIP)) + Number(sockets.isLocal(req.dstIP));
@@ -127,7 +148,7 @@ function pass(last: boolean): void {
     count(w, local);
   }
   waiting = still;
-  answer(found);
+  answer();
 }
 
 /** Identities read when a process was first seen using a socket: short-lived clients (curl)
@@ -191,11 +212,9 @@ function reportSockDiagProblem(): void {
 const SOCKET_EVENT_BATCH_MS = 100;
 let ebpf: EbpfAttributor | undefined;
 let ebpfSource: EbpfSocketSource | undefined;
-const lineFormat = init.socketEventLines;
-const ifJson = JSON.stringify(lineFormat?.ifName ?? '');
 const serialize =
-  lineFormat?.format === 'text' ? (e: SocketEvent): string => toTextLine(socketEventRecord(lineFormat.ifName, e)) : (e: SocketEvent): string => socketEventJsonLine(ifJson, e);
-/** This batch's processEBPF lines, serialized here and posted as one string (AttributionInit.socketEventLines). */
+  init.lines.format === 'text' ? (e: SocketEvent): string => toTextLine(socketEventRecord(init.lines.ifName, e)) : (e: SocketEvent): string => socketEventJsonLine(ifJson, e);
+/** This batch's processEBPF lines, serialized here and posted as one string (AttributionLines). */
 let socketEventLines: string[] = [];
 let ebpfTimer: NodeJS.Timeout | undefined;
 
@@ -213,7 +232,7 @@ async function startEbpf(): Promise<void> {
   const started = await source.start(
     (e) => {
       attributorOfEvents.observe(e, rememberIdentity);
-      if (lineFormat !== undefined) socketEventLines.push(serialize(e));
+      socketEventLines.push(serialize(e));
     },
     (problem) => reply({ t: 'notice', level: 'warn', kind: 'ebpf_problem', message: problem }),
   );

@@ -8,7 +8,6 @@ import { compileRoleRules } from '../analyze/roles/compiled-role-rules.js';
 import { notifRecord } from '../record/notif.js';
 import { DlltFileSink } from '../sinks/dllt-files.js';
 import { newBatchArrays } from '../record/flow-snapshot.js';
-import { processFlowRecord } from '../record/process-flow-record.js';
 import { EventProcesses } from '../record/event-processes.js';
 import { AttributionClient, type AttributionStats } from './attribution-client.js';
 import { unpackAppInfos, unpackDnsAnswers } from './flat-extras.js';
@@ -43,9 +42,9 @@ try {
   if (init.attribution !== undefined) {
     const events = new EventProcesses((rec) => sink.writeEvent(rec));
     eventProcesses = events;
-    attribution = new AttributionClient({ ...init.attribution, socketEventLines: { ifName: init.ifName, format: init.sink.format } }, {
-      found: (ends, settled) => {
-        for (const end of ends) sink.writeProcessFlow(processFlowRecord(init.ifName, end));
+    attribution = new AttributionClient({ ...init.attribution, lines: { ifName: init.ifName, format: init.sink.format } }, {
+      found: (lines, ends, settled) => {
+        sink.writeProcessFlowLines(lines);
         events.found(ends);
         events.settled(settled);
       },

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventProcesses } from './event-processes.js';
+import { EventProcesses, type FoundEnds } from './event-processes.js';
 import type { EventRecord } from './records.js';
-import type { IdentifiedEnd } from './process-flow-record.js';
-import type { FlowEndsView } from './flow-record.js';
 
-const flow: FlowEndsView = { serial: 7, proto: 6, srcIP: '10.77.1.1', srcPort: 40000, dstIP: '10.77.1.2', dstPort: 80, clientIsSrc: true, communityId: '1:x', firstTsUs: 1 };
-const curl: IdentifiedEnd = { flow, side: 'client', netns: 1, via: 'socket', foundBy: 'ebpf', identity: { pid: 100, comm: 'curl', podName: 'client-0' } };
-const web: IdentifiedEnd = { flow, side: 'server', netns: 2, via: 'listener', foundBy: 'proc', identity: { pid: 200, comm: 'python3' } };
+const flow = { serial: 7, srcIP: '10.77.1.1', srcPort: 40000, dstIP: '10.77.1.2', dstPort: 80 };
+/** Flow 7's client end (side 0) and server end (side 1), as the attribution worker sends them. */
+const curl: FoundEnds = { ends: [7, 0, 100], identities: [{ pid: 100, comm: 'curl', podName: 'client-0' }] };
+const web: FoundEnds = { ends: [7, 1, 200], identities: [{ pid: 200, comm: 'python3' }] };
+const both: FoundEnds = { ends: [...curl.ends, ...web.ends], identities: [...curl.identities, ...web.identities] };
 
 function event(side: 'src' | 'dst' | undefined, code = '00009'): EventRecord {
   return { type: 'event', ts: 't', tsUs: 1, if: 'dllt1', code, name: 'n', nodeIP: 0, proto: 'tcp', srcIP: flow.srcIP, srcPort: flow.srcPort, dstIP: flow.dstIP, dstPort: flow.dstPort, communityId: '1:x', side, description: 'd', cause: 'c' };
@@ -24,7 +24,7 @@ test('an event of a flow being attributed waits, then carries the process of the
   ep.event(event('dst'), 7);
   ep.event(event('src', '00006'), 7);
   assert.equal(out.length, 0);
-  ep.found([curl, web]);
+  ep.found(both);
   ep.settled([7]);
   assert.deepEqual(out.map((e) => [e.code, e.processSide, e.pid, e.comm]), [['00009', 'server', 200, 'python3'], ['00006', 'client', 100, 'curl']]);
   assert.equal(out[1]!.podName, 'client-0');
@@ -34,14 +34,14 @@ test('the end that did it is not local: the other end\'s process; roles follow c
   const { out, ep } = collector();
   ep.flowStarted(7, false);
   ep.event(event('dst'), 7);
-  ep.found([curl]);
+  ep.found(curl);
   ep.settled([7]);
   // dst is the client here, and the client is attributed.
   assert.deepEqual([out[0]!.processSide, out[0]!.pid], ['client', 100]);
   const other = collector();
   other.ep.flowStarted(7, true);
   other.ep.event(event('dst'), 7);
-  other.ep.found([curl]);
+  other.ep.found(curl);
   other.ep.settled([7]);
   assert.deepEqual([other.out[0]!.processSide, other.out[0]!.pid], ['client', 100]);
 });
@@ -49,7 +49,7 @@ test('the end that did it is not local: the other end\'s process; roles follow c
 test('later events of a settled flow are written at once with its process; flows never handed over pass through', () => {
   const { out, ep } = collector();
   ep.flowStarted(7, true);
-  ep.found([web]);
+  ep.found(web);
   ep.settled([7]);
   ep.event(event('dst', '00007'), 7);
   ep.event(event(undefined, '00103'), 99);

@@ -9,7 +9,18 @@
 import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
 import type { EndSide } from '../analyze/enrich/flow-ends.js';
 import type { EventRecord } from './records.js';
-import { processFields, type IdentifiedEnd } from './process-flow-record.js';
+import { processFields } from './process-flow-record.js';
+
+/**
+ * Ends found, as they cross from the attribution worker: `ends` holds triples of flow serial,
+ * side (0 client, 1 server) and pid, `identities` the process of each pid among them.
+ */
+export interface FoundEnds {
+  ends: number[];
+  identities: ProcessIdentity[];
+}
+
+export const SIDE_CODES: readonly EndSide[] = ['client', 'server'];
 
 /** Flows remembered with their attributed ends; the oldest are forgotten first. */
 const MAX_FLOWS = 65_536;
@@ -36,10 +47,12 @@ export class EventProcesses {
     }
   }
 
-  found(ends: readonly IdentifiedEnd[]): void {
-    for (const end of ends) {
-      const f = this.flows.get(end.flow.serial);
-      if (f !== undefined) f.ends[end.side] = end.identity;
+  found({ ends, identities }: FoundEnds): void {
+    const byPid = new Map(identities.map((id) => [id.pid, id]));
+    for (let i = 0; i + 2 < ends.length; i += 3) {
+      const f = this.flows.get(ends[i]!);
+      const identity = byPid.get(ends[i + 2]!);
+      if (f !== undefined && identity !== undefined) f.ends[SIDE_CODES[ends[i + 1]!]!] = identity;
     }
   }
 

@@ -292,6 +292,11 @@ export class DlltFileSink {
     if (this.processFlows) this.enqueue(this.processFlows, this.serialize(rec));
   }
 
+  /** process_flow records already serialized in this sink's format, whole lines. */
+  writeProcessFlowLines(lines: string): void {
+    if (this.processFlows && lines !== '') this.enqueue(this.processFlows, lines);
+  }
+
   /** socket_event records already serialized in this sink's format, whole lines. */
   writeSocketEventLines(lines: string): void {
     if (this.socketEvents && lines !== '') this.enqueue(this.socketEvents, lines);

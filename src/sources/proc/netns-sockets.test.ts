@@ -32,14 +32,22 @@ while True:
     held.append(ls.accept()[0])
 `;
 
-/** Opens the connections and prints their local ports; then one more for each line read. */
+/** Opens the connections and prints their local ports; then one more for each line read, or
+ *  for "swap" closes the first and opens one in its place (the same fd number). */
 const CLIENT_PY = `
 import socket, sys
 socks = [socket.create_connection((sys.argv[1], ${PORT})) for _ in range(${CONNECTIONS})]
 print(" ".join(str(s.getsockname()[1]) for s in socks), flush=True)
-for _ in sys.stdin:
-    socks.append(socket.create_connection((sys.argv[1], ${PORT})))
-    print(socks[-1].getsockname()[1], flush=True)
+for line in sys.stdin:
+    if line.startswith("swap"):
+        fd = socks[0].fileno()
+        socks[0].close()
+        socks[0] = socket.create_connection((sys.argv[1], ${PORT}))
+        assert socks[0].fileno() == fd
+        print(socks[0].getsockname()[1], flush=True)
+    else:
+        socks.append(socket.create_connection((sys.argv[1], ${PORT})))
+        print(socks[-1].getsockname()[1], flush=True)
 `;
 
 const netnsOf = (pid: number): number => Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/net`))![1]);
@@ -70,7 +78,8 @@ test('tables of many pages are read whole in tcp and tcp6, with each socket\'s o
       }
       return lines.shift()!;
     };
-    const ports = (await nextLine()).split(' ').map(Number).sort((a, b) => a - b);
+    const firstPorts = (await nextLine()).split(' ').map(Number);
+    const ports = [...firstPorts].sort((a, b) => a - b);
     assert.equal(new Set(ports).size, CONNECTIONS);
 
     let now = 1000;
@@ -99,6 +108,18 @@ test('tables of many pages are read whole in tcp and tcp6, with each socket\'s o
     assert.equal(hasExtra(), false);
     sockets.beginPass(1000);
     assert.equal(hasExtra(), true);
+
+    // Owners of a new fd and of an fd number reused by a new socket, found between full fd scans
+    // (which read every fd again only every 2 s).
+    client.stdin!.write('swap\n');
+    const swapped = Number(await nextLine());
+    now = 1600;
+    sockets.beginPass(1599);
+    for (const port of [extra, swapped]) {
+      const e = sockets.index(clientNs, 6)!.socket(c.ipv4, port, s.ipv4, PORT)!;
+      assert.equal(sockets.ownerOf(clientNs, e.inode), client.pid, `port ${port}`);
+    }
+    assert.equal(sockets.index(clientNs, 6)!.socket(c.ipv4, firstPorts[0]!, s.ipv4, PORT)?.inode ?? 0, 0);
   } finally {
     lab.cleanup();
   }

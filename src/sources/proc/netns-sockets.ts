@@ -69,7 +69,19 @@ interface Namespace {
   /** Inodes more than one process held at the last fd scan (forked servers sharing a listener). */
   shared: Set<number>;
   lastFdScan: number;
+  /** Per pid, each fd's socket inode (0: not a socket) at the last scan, and when every fd was last read. */
+  fds: Map<number, Map<string, number>>;
+  lastFullFdScan: number;
 }
+
+/**
+ * Between full fd scans, an fd whose socket a table still lists is taken to hold it still: only
+ * new fds and fds of closed sockets are read again. A client with 500 open connections made 500
+ * readlinks per scan, five scans a second, for the few dozen sockets that were new (the
+ * attribution worker's largest cost after table reads). A full scan now and then catches what
+ * that misses (an fd number reused while its old socket lives on in another process).
+ */
+const FULL_FD_SCAN_MS = 2_000;
 
 export class NetnsSockets {
   private readonly procRoot: string;
@@ -211,7 +223,7 @@ export class NetnsSockets {
     const now = this.clock();
     if (now - ns.lastFdScan < this.fdScanMs) return undefined;
     ns.lastFdScan = now;
-    [ns.owners, ns.shared] = this.scanOwners(ns.pids);
+    this.scanOwners(ns, now);
     return ns.owners.get(inode);
   }
 
@@ -264,7 +276,7 @@ export class NetnsSockets {
     const next = new Map<number, Namespace>();
     for (const [inode, pids] of listed) {
       const old = this.namespacesByInode.get(inode);
-      next.set(inode, { inode, pids, tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), shared: old?.shared ?? new Set(), lastFdScan: old?.lastFdScan ?? -Infinity });
+      next.set(inode, { inode, pids, tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), shared: old?.shared ?? new Set(), lastFdScan: old?.lastFdScan ?? -Infinity, fds: old?.fds ?? new Map(), lastFullFdScan: old?.lastFullFdScan ?? -Infinity });
     }
     this.namespacesByInode = next;
     for (const ns of next.values()) this.readAddresses(ns);
@@ -281,10 +293,15 @@ export class NetnsSockets {
     }
   }
 
-  private scanOwners(pids: readonly number[]): [Map<number, number>, Set<number>] {
+  private scanOwners(ns: Namespace, now: number): void {
+    const full = now - ns.lastFullFdScan >= FULL_FD_SCAN_MS;
+    if (full) ns.lastFullFdScan = now;
+    const listed = [...ns.tables.values()];
+    const live = (inode: number): boolean => !full && listed.some((t) => t.index.hasInode(inode));
     const owners = new Map<number, number>();
     const shared = new Set<number>();
-    for (const pid of pids) {
+    const fdsByPid = new Map<number, Map<string, number>>();
+    for (const pid of ns.pids) {
       const dir = `${this.procRoot}/${pid}/fd`;
       let fds: string[];
       try {
@@ -292,23 +309,32 @@ export class NetnsSockets {
       } catch {
         continue;
       }
+      const before = ns.fds.get(pid);
+      const after = new Map<string, number>();
       for (const fd of fds) {
-        let target: string;
-        try {
-          target = readlinkSync(`${dir}/${fd}`);
-        } catch {
-          continue;
+        let inode = before?.get(fd);
+        if (inode === undefined || (inode !== 0 && !live(inode))) {
+          let target: string;
+          try {
+            target = readlinkSync(`${dir}/${fd}`);
+          } catch {
+            continue;
+          }
+          // socket:[12345]
+          inode = target.startsWith('socket:[') ? Number(target.slice(8, -1)) : 0;
         }
-        // socket:[12345]; the lowest pid keeps a socket that forked children share.
-        if (target.startsWith('socket:[')) {
-          const inode = Number(target.slice(8, -1));
-          const holder = owners.get(inode);
-          if (holder === undefined) owners.set(inode, pid);
-          else if (holder !== pid) shared.add(inode);
-        }
+        after.set(fd, inode);
+        if (inode === 0) continue;
+        // The lowest pid keeps a socket that forked children share.
+        const holder = owners.get(inode);
+        if (holder === undefined) owners.set(inode, pid);
+        else if (holder !== pid) shared.add(inode);
       }
+      fdsByPid.set(pid, after);
     }
-    return [owners, shared];
+    ns.owners = owners;
+    ns.shared = shared;
+    ns.fds = fdsByPid;
   }
 }
 

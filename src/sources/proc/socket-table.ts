@@ -117,7 +117,9 @@ export class SocketIndex {
   /** Listening TCP sockets and unconnected UDP ones, by local port. */
   private readonly listening = new Map<number, SocketEntry[]>();
 
-  constructor(entries: readonly SocketEntry[], readonly proto: number) {
+  private inodes: Set<number> | undefined;
+
+  constructor(private readonly entries: readonly SocketEntry[], readonly proto: number) {
     for (const e of entries) {
       const serving = proto === 6 ? e.state === TCP_LISTEN : e.state === UDP_UNCONNECTED && e.remotePort === 0;
       if (serving) {
@@ -128,6 +130,12 @@ export class SocketIndex {
         this.connected.set(connectionKey(e.localIp, e.localPort, e.remoteIp, e.remotePort), e);
       }
     }
+  }
+
+  /** Whether a socket of this table has that inode. */
+  hasInode(inode: number): boolean {
+    this.inodes ??= new Set(this.entries.map((e) => e.inode));
+    return this.inodes.has(inode);
   }
 
   /** Sockets of connections (not listening), with an owner inode. */
