@@ -4,7 +4,7 @@
  * and whether it keeps up. Three roles, each run by the bench inside one of its namespaces:
  *
  *   node dist/bench/attribution-load.js server IP PORT
- *   node dist/bench/attribution-load.js client IP PORT RATE SECONDS HOLD_MS PORTS_FILE
+ *   node dist/bench/attribution-load.js client IP PORT RATE SECONDS HOLD_MS PORTS_FILE [FIRST_LOCAL_PORT]
  *   node dist/bench/attribution-load.js tally LOG_DIR CLIENT_IP SERVER_IP PORT CLIENT_PID SERVER_PID PORTS_FILE
  *
  * The server answers three bytes and closes. The client opens RATE new TCP connections per
@@ -20,18 +20,19 @@ import { join } from 'node:path';
 
 const TICK_MS = 10;
 const ANSWER = 'ok\n';
-/** The client binds each connection to the next port from here: the kernel's choice reuses
- *  ports within seconds at this rate (the server side holds TIME_WAIT, not the client), and a
- *  reused port would be one flow key for two connections. */
+/** The client binds each connection to the next port from here (or from FIRST_LOCAL_PORT): the
+ *  kernel's choice reuses ports within seconds at this rate (the server side holds TIME_WAIT, not
+ *  the client), and a reused port would be one flow key for two connections. A warm-up client
+ *  takes ports the measured one does not. */
 const FIRST_LOCAL_PORT = 10_000;
-const MAX_CONNECTIONS = 65_535 - FIRST_LOCAL_PORT;
+const LAST_LOCAL_PORT = 65_535;
 /** How long the client waits for its last connections after the hold, before it reports. */
 const GRACE_MS = 10_000;
 
 function usage(msg: string): never {
   process.stderr.write(`attribution-load: ${msg}\n` +
     'usage: attribution-load server IP PORT\n' +
-    '       attribution-load client IP PORT RATE SECONDS HOLD_MS PORTS_FILE\n' +
+    '       attribution-load client IP PORT RATE SECONDS HOLD_MS PORTS_FILE [FIRST_LOCAL_PORT]\n' +
     '       attribution-load tally LOG_DIR CLIENT_IP SERVER_IP PORT CLIENT_PID SERVER_PID PORTS_FILE\n');
   process.exit(2);
 }
@@ -64,7 +65,7 @@ interface ClientReport {
   rate: number;
 }
 
-function runClient(ip: string, port: number, rate: number, seconds: number, holdMs: number, portsFile: string): void {
+function runClient(ip: string, port: number, rate: number, seconds: number, holdMs: number, portsFile: string, firstLocalPort: number): void {
   const total = rate * seconds;
   const ports: number[] = [];
   let issued = 0;
@@ -109,7 +110,7 @@ function runClient(ip: string, port: number, rate: number, seconds: number, hold
 
   const tick = setInterval(() => {
     const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000));
-    while (issued < due) open(FIRST_LOCAL_PORT + issued++);
+    while (issued < due) open(firstLocalPort + issued++);
     if (issued < total) return;
     clearInterval(tick);
     setTimeout(finish, holdMs + GRACE_MS);
@@ -172,10 +173,11 @@ if (role === 'server') {
   if (args.length !== 2) usage('server needs IP PORT');
   serve(args[0]!, whole(args[1], 'PORT', 1));
 } else if (role === 'client') {
-  if (args.length !== 6) usage('client needs IP PORT RATE SECONDS HOLD_MS PORTS_FILE');
+  if (args.length !== 6 && args.length !== 7) usage('client needs IP PORT RATE SECONDS HOLD_MS PORTS_FILE [FIRST_LOCAL_PORT]');
   const [rate, seconds] = [whole(args[2], 'RATE', 1), whole(args[3], 'SECONDS', 1)];
-  if (rate * seconds > MAX_CONNECTIONS) usage(`RATE x SECONDS must be at most ${MAX_CONNECTIONS} (one local port per connection)`);
-  runClient(args[0]!, whole(args[1], 'PORT', 1), rate, seconds, whole(args[4], 'HOLD_MS'), args[5]!);
+  const firstLocalPort = args[6] === undefined ? FIRST_LOCAL_PORT : whole(args[6], 'FIRST_LOCAL_PORT', 1024);
+  if (firstLocalPort + rate * seconds - 1 > LAST_LOCAL_PORT) usage(`RATE x SECONDS must be at most ${LAST_LOCAL_PORT - firstLocalPort + 1} from port ${firstLocalPort} (one local port per connection)`);
+  runClient(args[0]!, whole(args[1], 'PORT', 1), rate, seconds, whole(args[4], 'HOLD_MS'), args[5]!, firstLocalPort);
 } else if (role === 'tally') {
   if (args.length !== 7) usage('tally needs LOG_DIR CLIENT_IP SERVER_IP PORT CLIENT_PID SERVER_PID PORTS_FILE');
   tally(args[0]!, args[1]!, args[2]!, whole(args[3], 'PORT', 1), whole(args[4], 'CLIENT_PID', 1), whole(args[5], 'SERVER_PID', 1), args[6]!);

@@ -8,8 +8,9 @@
 # eth0 inside it, a paced node client in the first (bench/attribution-load.ts). Runs alternate
 # DLLT_ATTRIBUTION=N, =Y with USE_EBPF=N, and =Y with USE_EBPF=Y when bpftrace is installed;
 # dllt's CPU time (user+sys of the dllt process, all its threads, and its children: tcpdump,
-# bpftrace) is read from /proc over the same window: from just before the client starts to
-# SETTLE_S after it has finished, past the attribution deadline.
+# bpftrace, dllt-sockdiag, and those it has reaped) is read from /proc over the same window: from
+# just before the client starts to SETTLE_S after it has finished, past the attribution deadline;
+# a warm-up client runs the same load for BENCH_ATTR_WARMUP_SECONDS (5) before that window.
 #
 # Environment: BENCH_ATTR_RUNS (which runs, "off proc ebpf"; the summary needs off and another),
 # BENCH_ATTR_NODE_ARGS (extra node options for dllt, e.g. --cpu-prof
@@ -27,6 +28,9 @@ DURATION=${BENCH_ATTR_SECONDS:-20}
 ROUNDS=${BENCH_ATTR_ROUNDS:-2}
 HOLD_MS=${BENCH_ATTR_HOLD_MS:-500}
 RUNS=${BENCH_ATTR_RUNS:-off proc ebpf}
+WARMUP_S=${BENCH_ATTR_WARMUP_SECONDS:-5}
+# Above the measured client's ports (10000 + RATE x SECONDS).
+WARMUP_FIRST_PORT=$((65536 - RATE * WARMUP_S))
 SUBNET=213
 PORT=8080
 # Live capture hands a flow over up to ~2 s after its first packet; attribution then looks for
@@ -104,6 +108,13 @@ run_once() {
     timeout 60 bash -c "until grep -qs '\"kind\":\"ebpf_\(started\|unavailable\)\"' $out/logs/dllt$ifx/log_notif_*.log; do sleep 0.2; done" || true
   fi
   sleep 2
+  # The same load for a few seconds first, from other local ports: what is measured is the steady
+  # state, not V8 compiling the hot paths (each thread's code, attribution's too), which it does
+  # once, as the load first reaches them.
+  if ((WARMUP_S > 0)); then
+    ip netns exec "$NS_A" timeout $((WARMUP_S + 60)) node "$LOAD" client "$IP_Z" "$PORT" "$RATE" "$WARMUP_S" "$HOLD_MS" "$TMP/warmup-ports" "$WARMUP_FIRST_PORT" >/dev/null
+    sleep "$SETTLE_S"
+  fi
   t0=$(tree_ticks "$dllt")
   local kids0 kids1 threads0 threads1
   kids0=$(children_ticks "$dllt")
