@@ -20,6 +20,8 @@ packages=(
   bpftrace       # USE_EBPF=Y: socket events from the kernel's TCP tracepoints
   libcap2-bin    # capsh: the test that runs USE_EBPF=Y without eBPF's capabilities
   procps
+  gcc            # builds dllt-sockdiag, attribution's sock_diag helper (src/sources/proc/sock-diag.c)
+  libc6-dev
 )
 missing=()
 for p in "${packages[@]}"; do
