@@ -15,8 +15,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collect, ifindexOf, labUnavailableReason, NetnsLab, waitForTcpPort } from './netns.js';
@@ -24,10 +23,9 @@ import { CLI, eventLabUnavailable, labScenario, packetSocketsOn, readJsonLines, 
 import type { EventRecord, FlowRecord, ProcessFlowRecord, SocketEventRecord } from '../../src/record/records.js';
 import { checkEbpf } from '../../src/sources/ebpf/ebpf-availability.js';
 import { findPodInterface } from '../../src/cli/run-pod.js';
+import { CGROUP2, fakePodsUnavailable, inPod, makePod, removeCgroups } from './fake-pods.js';
 
-/** The cgroup v2 hierarchy: alone, or hybrid's `unified` (ENVIRONMENT.md). */
-const CGROUP2 = existsSync('/sys/fs/cgroup/unified/cgroup.procs') ? '/sys/fs/cgroup/unified' : existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : undefined;
-const skip = labUnavailableReason(['python3', 'curl']) ?? (CGROUP2 === undefined ? 'no cgroup v2 hierarchy to place the pods\' processes in' : undefined);
+const skip = labUnavailableReason(['python3', 'curl']) ?? fakePodsUnavailable();
 if (skip) console.log(`# attribution e2e skipped: ${skip}`);
 
 const PORT = 8080;
@@ -50,48 +48,6 @@ while True:
     c, _ = ls.accept()
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 `;
-
-interface FakePod {
-  namespace: string;
-  name: string;
-  uid: string;
-  container: string;
-  containerId: string;
-  /** cgroup directory (absolute) the pod's container processes go in. */
-  cgroup: string;
-}
-
-function makePod(root: string, podsDir: string, namespace: string, name: string, container: string): FakePod {
-  const uid = [8, 4, 4, 4, 12].map((n) => randomBytes(n / 2).toString('hex')).join('-');
-  const containerId = randomBytes(32).toString('hex');
-  const slice = `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`;
-  const cgroup = join(root, 'kubepods.slice', 'kubepods-besteffort.slice', slice, `cri-containerd-${containerId}.scope`);
-  mkdirSync(cgroup, { recursive: true });
-  mkdirSync(join(podsDir, `${namespace}_${name}_${uid}`, container), { recursive: true });
-  writeFileSync(join(podsDir, `${namespace}_${name}_${uid}`, container, '0.log'), '');
-  const containersDir = join(podsDir, '..', 'containers');
-  mkdirSync(containersDir, { recursive: true });
-  symlinkSync(join(podsDir, `${namespace}_${name}_${uid}`, container, '0.log'), join(containersDir, `${name}_${namespace}_${container}-${containerId}.log`));
-  return { namespace, name, uid, container, containerId, cgroup };
-}
-
-/** Removes a cgroup tree deepest first (its processes must be gone). */
-function removeCgroups(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) removeCgroups(join(dir, entry.name));
-  try {
-    rmdirSync(dir);
-  } catch {
-    // A process still inside: left for the next run's cleanup rather than failing the test here.
-  }
-}
-
-/** Runs `argv` inside netns `ns` as a member of cgroup `cgroup` (it joins before exec).
- *  nsenter, not `ip netns exec`: the latter remounts /sys, hiding the cgroup hierarchy. */
-function inPod(lab: NetnsLab, ns: string, cgroup: string, argv: string[]) {
-  const quoted = argv.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
-  return lab.spawnHost('nsenter', [`--net=/run/netns/${ns}`, 'sh', '-c', `echo $$ > '${cgroup}/cgroup.procs' && exec ${quoted}`]);
-}
 
 /** The three ways attribution runs: /proc, eBPF, and USE_EBPF=Y without the privilege eBPF needs
  *  (capsh drops it from dllt's bounding set), where /proc must still do the job. */

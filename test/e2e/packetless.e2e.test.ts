@@ -18,14 +18,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collect, labUnavailableReason, NetnsLab } from './netns.js';
 import { CLI, readJsonLines, sleep, waitFor } from './event-lab.js';
 import type { FlowRecord, NotifRecord, ProcessFlowRecord } from '../../src/record/records.js';
+import { CGROUP2, fakePodsUnavailable, inPod, makePod, removeCgroups } from './fake-pods.js';
 import { addLoss, exited, oracle, oracleSocket, randomPort, SET_COMM, waitForLine, type OracleSocket } from '../../src/sources/packetless/ss-oracle.test-support.js';
 
 const skip = labUnavailableReason(['ss', 'nsenter', 'stdbuf', 'python3']) ?? (existsSync(CLI) ? undefined : `${CLI} is not built (run npm run build)`);
@@ -100,8 +101,8 @@ async function waitQuiet(ns: string, pairs: [string, string][]): Promise<void> {
   }
 }
 
-function startDllt(lab: NetnsLab, out: string, args: string[] = []) {
-  const child = lab.spawnHost(process.execPath, [CLI, 'capture', '--packetless', '--out', out, ...args], { env: { ...process.env, ...ENV } });
+function startDllt(lab: NetnsLab, out: string, args: string[] = [], env: Record<string, string> = {}) {
+  const child = lab.spawnHost(process.execPath, [CLI, 'capture', '--packetless', '--out', out, ...args], { env: { ...process.env, ...ENV, ...env } });
   return { child, done: collect(child, 120_000) };
 }
 
@@ -222,42 +223,81 @@ test('every namespace by default: a loopback connection under loss has rtt, retr
   }
 });
 
+/**
+ * The same connection (a TALKER) in two namespaces, dllt started with `args` to watch the first
+ * (spawned by `spawnWatched`), stopped by SIGTERM while both connections are open: end_flows must
+ * hold the watched namespace's connection alone, ended by the shutdown.
+ */
+async function watchOneOfTwo(lab: NetnsLab, out: string, spawnWatched: (ns: string, argv: string[]) => ChildProcess, args: (watched: ChildProcess) => string[], env: Record<string, string> = {}): Promise<{ watched: ChildProcess; ns: string; dir: string }> {
+  const [nsA, nsB] = [lab.addNamespace('a'), lab.addNamespace('b')];
+  const port = randomPort();
+  const a = spawnWatched(nsA, ['python3', '-c', TALKER, `${port}`, `${port + 1}`, '1500', '400']);
+  const b = lab.spawnIn(nsB, 'python3', ['-c', TALKER, `${port}`, `${port + 1}`, '2500', '600']);
+  await Promise.all([waitForLine(a, 'ready', 10_000), waitForLine(b, 'ready', 10_000)]);
+  const dir = join(out, 'logs', 'packetless');
+  const dllt = startDllt(lab, out, args(a), env);
+  const ours = (r: { srcIP: string; srcPort?: number; dstIP: string; dstPort?: number }): boolean => tuple(r) === `127.0.0.1:${port + 1} > 127.0.0.1:${port}`;
+  await waitFor(() => existsSync(dir) && readJsonLines<FlowRecord>(dir, 'flows_').some(ours), 'the flow to start', 15_000);
+  await sleep(600);
+  dllt.child.kill('SIGTERM');
+  const run = await dllt.done;
+  assert.equal(run.code, 0, `dllt exit: ${run.stderr}`);
+  const ends = readJsonLines<FlowRecord>(dir, 'end_flows_');
+  assert.deepEqual(
+    ends.map((f) => [tuple(f), f.endReason, f.srcPayloadBytes, f.dstPayloadBytes]),
+    [[`127.0.0.1:${port + 1} > 127.0.0.1:${port}`, 'shutdown', 1500, 400]],
+    'only the watched namespace\'s connection, still open at SIGTERM',
+  );
+  return { watched: a, ns: nsA, dir };
+}
+
 test('--pid watches that namespace only (the same tuple in another is not reported); flows open at SIGTERM end as shutdown', { skip, timeout: 60_000 }, async () => {
   const lab = new NetnsLab('dllpp');
   const tmp = mkdtempSync(join(tmpdir(), 'dllt-packetless-'));
   let passed = false;
   try {
-    const [nsA, nsB] = [lab.addNamespace('a'), lab.addNamespace('b')];
-    const port = randomPort();
-    const a = lab.spawnIn(nsA, 'python3', ['-c', TALKER, `${port}`, `${port + 1}`, '1500', '400']);
-    const b = lab.spawnIn(nsB, 'python3', ['-c', TALKER, `${port}`, `${port + 1}`, '2500', '600']);
-    await Promise.all([waitForLine(a, 'ready', 10_000), waitForLine(b, 'ready', 10_000)]);
-    const out = join(tmp, 'out');
-    const dir = join(out, 'logs', 'packetless');
-    const dllt = startDllt(lab, out, ['--pid', String(a.pid)]);
-    const ours = (r: { srcIP: string; srcPort?: number; dstIP: string; dstPort?: number }): boolean => tuple(r) === `127.0.0.1:${port + 1} > 127.0.0.1:${port}`;
-    await waitFor(() => existsSync(dir) && readJsonLines<FlowRecord>(dir, 'flows_').some(ours), 'the flow to start', 15_000);
-    await sleep(600);
-    dllt.child.kill('SIGTERM');
-    const run = await dllt.done;
-    assert.equal(run.code, 0, `dllt exit: ${run.stderr}`);
-
-    const ends = readJsonLines<FlowRecord>(dir, 'end_flows_');
-    assert.deepEqual(
-      ends.map((f) => [tuple(f), f.endReason, f.srcPayloadBytes, f.dstPayloadBytes]),
-      [[`127.0.0.1:${port + 1} > 127.0.0.1:${port}`, 'shutdown', 1500, 400]],
-      'only namespace A\'s connection, still open at SIGTERM',
-    );
-    const inodeA = statSync(`/run/netns/${nsA}`).ino;
+    const { watched: a, ns, dir } = await watchOneOfTwo(lab, join(tmp, 'out'), (ns, [cmd, ...argv]) => lab.spawnIn(ns, cmd!, argv), (a) => ['--pid', String(a.pid)]);
+    const inode = statSync(`/run/netns/${ns}`).ino;
     assert.deepEqual(
       readJsonLines<ProcessFlowRecord>(dir, 'process_flows_').map((p) => [p.side, p.pid, p.netns]).sort(),
-      [['client', a.pid, inodeA], ['server', a.pid, inodeA]],
+      [['client', a.pid, inode], ['server', a.pid, inode]],
     );
     const start = readJsonLines<NotifRecord>(dir, 'log_notif_').find((n) => n.kind === 'start');
-    assert.match(start?.message ?? '', new RegExp(`network namespace net:\\[${inodeA}\\] of pid ${a.pid}`));
+    assert.match(start?.message ?? '', new RegExp(`network namespace net:\\[${inode}\\] of pid ${a.pid}`));
     passed = true;
   } finally {
     lab.cleanup();
+    if (passed) rmSync(tmp, { recursive: true, force: true });
+    else console.log(`# packetless e2e artifacts kept in ${tmp}`);
+  }
+});
+
+const podSkip = skip ?? fakePodsUnavailable();
+if (podSkip && !skip) console.log(`# packetless --pod e2e skipped: ${podSkip}`);
+
+test('--pod watches the pod\'s namespace only, each end with pid, container and pod in process_flows', { skip: podSkip, timeout: 60_000 }, async () => {
+  const lab = new NetnsLab('dllpk');
+  const tmp = mkdtempSync(join(tmpdir(), 'dllt-packetless-'));
+  const cgroupRoot = join(CGROUP2!, `dllt-e2e-${lab.tag}`);
+  let passed = false;
+  try {
+    const podsDir = join(tmp, 'log', 'pods');
+    mkdirSync(podsDir, { recursive: true });
+    const pod = makePod(cgroupRoot, podsDir, 'shop', 'talk-0', 'talker');
+    const { watched: a, ns, dir } = await watchOneOfTwo(lab, join(tmp, 'out'), (ns, argv) => inPod(lab, ns, pod.cgroup, argv), () => ['--pod', 'shop/talk-0'], { DLLT_KUBELET_PODS_DIR: podsDir });
+    const inode = statSync(`/run/netns/${ns}`).ino;
+    assert.deepEqual(
+      readJsonLines<ProcessFlowRecord>(dir, 'process_flows_')
+        .map((p) => [p.side, p.pid, p.netns, p.comm, p.containerId, p.containerRuntime, p.podUid, p.podName, p.podNamespace, p.containerName])
+        .sort(),
+      (['client', 'server'] as const).map((side) => [side, a.pid, inode, 'python3', pod.containerId, 'containerd', pod.uid, 'talk-0', 'shop', 'talker']),
+    );
+    const start = readJsonLines<NotifRecord>(dir, 'log_notif_').find((n) => n.kind === 'start');
+    assert.match(start?.message ?? '', new RegExp(`network namespace net:\\[${inode}\\] of pod shop/talk-0 \\(pid ${a.pid}\\)`));
+    passed = true;
+  } finally {
+    lab.cleanup();
+    removeCgroups(cgroupRoot);
     if (passed) rmSync(tmp, { recursive: true, force: true });
     else console.log(`# packetless e2e artifacts kept in ${tmp}`);
   }
