@@ -133,12 +133,12 @@ export class FlowStringCache {
   }
 }
 
-function serverNameJson(name: ServerName): string {
-  return (name.json ??=
+function serverNameJson(name: ServerName): Uint8Array {
+  return (name.json ??= utf8.encode(
     ',"serverName":' + JSON.stringify(name.name) +
     (name.chain.length > 1 ? ',"serverNameChain":' + JSON.stringify(name.chain) : '') +
     ',"serverNameTtl":' + name.ttl
-  );
+  ));
 }
 
 function makeStrings(n: Float64Array, b: number, rules: CompiledRoleRules | undefined): FlowStringSet {
@@ -602,7 +602,7 @@ export function writeFlowJsonLine(out: LineBytes, nums: Float64Array, history: U
   const app = extras.app;
   if (app?.tls !== undefined) out.text(nestedJson(',"tls":', app.tls, TLS_FIELDS));
   if (app?.http !== undefined) out.text(nestedJson(',"http":', app.http, HTTP_FIELDS));
-  if (r.serverName !== undefined) out.text(serverNameJson(r.serverName));
+  if (r.serverName !== undefined) out.raw(serverNameJson(r.serverName));
   out.ascii(0x7d);
   out.ascii(0x0a);
 }

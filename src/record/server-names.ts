@@ -26,9 +26,10 @@ export interface ServerName {
   sinceUs: number;
   /** The name holds for flows that start up to here. */
   untilUs: number;
-  /** Its `,"serverName":...` fragment of JSON flow lines, made when a first flow is written
-   *  with it and shared by the flows it names. */
-  json: string | undefined;
+  /** Its `,"serverName":...` fragment of JSON flow lines as UTF-8, made when a first flow is
+   *  written with it and shared by the flows it names (most flows of a busy client carry one:
+   *  copied as bytes, not re-encoded a character at a time). */
+  json: Uint8Array | undefined;
 }
 
 /** (client, address) pairs remembered; the least recently answered go first beyond this. */
