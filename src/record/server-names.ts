@@ -48,6 +48,12 @@ export class ServerNames {
   private readonly byClient = new Map<string, Map<string, HeldName>>();
   /** Every held name, least recently answered first. */
   private readonly answered = new Set<HeldName>();
+  /** The pair nameOf looked up last and what it found: consecutive flows often share both ends
+   *  (a pod calling the same service), and comparing two short strings costs less than hashing
+   *  the new strings each flow's record brings for two Map lookups. Cleared when names change. */
+  private lastClient = '';
+  private lastServer = '';
+  private lastHeld: HeldName | undefined;
 
   /** `minHoldS`: DLLT_DNS_NAME_MIN_S, the shortest time an answer names flows. */
   constructor(private readonly minHoldS: number) {}
@@ -57,6 +63,8 @@ export class ServerNames {
   }
 
   learn(answer: DnsAnswerNames): void {
+    this.lastClient = '';
+    this.lastHeld = undefined;
     const client = answer.client;
     for (const naming of answer.namings) {
       let byAddress = this.byClient.get(client);
@@ -91,7 +99,12 @@ export class ServerNames {
   /** The name of a flow from `client` to `server` that started at `firstTsUs`, if an answer gave it. */
   nameOf(client: string, server: string, firstTsUs: number): ServerName | undefined {
     if (this.answered.size === 0) return undefined;
-    const held = this.byClient.get(client)?.get(server);
+    if (client !== this.lastClient || server !== this.lastServer) {
+      this.lastClient = client;
+      this.lastServer = server;
+      this.lastHeld = this.byClient.get(client)?.get(server);
+    }
+    const held = this.lastHeld;
     return held !== undefined && held.sinceUs <= firstTsUs && firstTsUs <= held.untilUs ? held : undefined;
   }
 
