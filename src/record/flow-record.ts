@@ -133,12 +133,12 @@ export class FlowStringCache {
   }
 }
 
-function serverNameJson(name: ServerName): string {
-  return (name.json ??=
+function serverNameJson(name: ServerName): Uint8Array {
+  return (name.json ??= utf8.encode(
     ',"serverName":' + JSON.stringify(name.name) +
     (name.chain.length > 1 ? ',"serverNameChain":' + JSON.stringify(name.chain) : '') +
     ',"serverNameTtl":' + name.ttl
-  );
+  ));
 }
 
 function makeStrings(n: Float64Array, b: number, rules: CompiledRoleRules | undefined): FlowStringSet {
@@ -600,21 +600,32 @@ export function writeFlowJsonLine(out: LineBytes, nums: Float64Array, history: U
   }
   num(out, J.fragments, r.fragments > 0 ? r.fragments : ABSENT);
   const app = extras.app;
-  if (app?.tls !== undefined) out.text(nestedJson(',"tls":', app.tls, TLS_FIELDS));
-  if (app?.http !== undefined) out.text(nestedJson(',"http":', app.http, HTTP_FIELDS));
-  if (r.serverName !== undefined) out.text(serverNameJson(r.serverName));
+  if (app?.tls !== undefined) writeNestedJson(out, TLS_HEAD, app.tls, TLS_FIELDS);
+  if (app?.http !== undefined) writeNestedJson(out, HTTP_HEAD, app.http, HTTP_FIELDS);
+  if (r.serverName !== undefined) out.raw(serverNameJson(r.serverName));
   out.ascii(0x7d);
   out.ascii(0x0a);
 }
 
-/** `prefix{"key":value,...}` with the object's present fields in the documented order (what
- *  JSON.stringify with the field list as replacer writes, without its generic walk), or ''
- *  when none is present. */
-function nestedJson<T extends object>(prefix: string, o: T, fields: readonly (keyof T & string)[]): string {
-  let json = '';
+const TLS_HEAD = utf8.encode(',"tls":{"');
+const HTTP_HEAD = utf8.encode(',"http":{"');
+const NEXT_KEY = utf8.encode(',"');
+const KEY_END = utf8.encode('":');
+
+/** `head` (`,"name":{"`) then the object's present fields in the documented order, `}`: what
+ *  JSON.stringify with the field list as replacer writes, without its generic walk; nothing
+ *  when no field is present. Written piece by piece: a fragment built by concatenation is a
+ *  rope, and reading a rope a character at a time costs several times a flat string. */
+function writeNestedJson<T extends object>(out: LineBytes, head: Uint8Array, o: T, fields: readonly (keyof T & string)[]): void {
+  let any = false;
   for (const key of fields) {
     const v = o[key];
-    if (v !== undefined) json += (json === '' ? prefix + '{"' : ',"') + key + '":' + JSON.stringify(v);
+    if (v === undefined) continue;
+    out.raw(any ? NEXT_KEY : head);
+    out.text(key);
+    out.raw(KEY_END);
+    out.text(JSON.stringify(v));
+    any = true;
   }
-  return json === '' ? '' : json + '}';
+  if (any) out.ascii(0x7d);
 }

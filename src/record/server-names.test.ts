@@ -50,3 +50,12 @@ test('memory is bounded: the least recently answered pairs go first', () => {
   assert.equal(names.nameOf('10.77.1.1', '10.0.0.0', 70_000), undefined, 'the first pair went');
   assert.equal(names.nameOf('10.77.1.1', '10.1.17.111', 70_000)?.name, 'n69999.dllt.test');
 });
+
+test('a pair looked up before an answer named it is named after it (the last lookup is not kept past an answer)', () => {
+  const names = new ServerNames(60);
+  names.learn({ client: '10.77.1.1', tsUs: 0, namings: [naming('10.77.2.9', 'other.dllt.test', 60)] });
+  assert.equal(names.nameOf('10.77.1.1', '10.77.2.2', 5 * S), undefined);
+  names.learn({ client: '10.77.1.1', tsUs: 1 * S, namings: [naming('10.77.2.2', 'late.dllt.test', 60)] });
+  assert.equal(names.nameOf('10.77.1.1', '10.77.2.2', 5 * S)?.name, 'late.dllt.test');
+  assert.equal(names.nameOf(['10.77', '1.1'].join('.'), ['10.77', '2.2'].join('.'), 5 * S)?.name, 'late.dllt.test', 'equal strings made apart');
+});

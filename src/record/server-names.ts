@@ -26,9 +26,10 @@ export interface ServerName {
   sinceUs: number;
   /** The name holds for flows that start up to here. */
   untilUs: number;
-  /** Its `,"serverName":...` fragment of JSON flow lines, made when a first flow is written
-   *  with it and shared by the flows it names. */
-  json: string | undefined;
+  /** Its `,"serverName":...` fragment of JSON flow lines as UTF-8, made when a first flow is
+   *  written with it and shared by the flows it names (most flows of a busy client carry one:
+   *  copied as bytes, not re-encoded a character at a time). */
+  json: Uint8Array | undefined;
 }
 
 /** (client, address) pairs remembered; the least recently answered go first beyond this. */
@@ -47,6 +48,12 @@ export class ServerNames {
   private readonly byClient = new Map<string, Map<string, HeldName>>();
   /** Every held name, least recently answered first. */
   private readonly answered = new Set<HeldName>();
+  /** The pair nameOf looked up last and what it found: consecutive flows often share both ends
+   *  (a pod calling the same service), and comparing two short strings costs less than hashing
+   *  the new strings each flow's record brings for two Map lookups. Cleared when names change. */
+  private lastClient = '';
+  private lastServer = '';
+  private lastHeld: HeldName | undefined;
 
   /** `minHoldS`: DLLT_DNS_NAME_MIN_S, the shortest time an answer names flows. */
   constructor(private readonly minHoldS: number) {}
@@ -56,6 +63,8 @@ export class ServerNames {
   }
 
   learn(answer: DnsAnswerNames): void {
+    this.lastClient = '';
+    this.lastHeld = undefined;
     const client = answer.client;
     for (const naming of answer.namings) {
       let byAddress = this.byClient.get(client);
@@ -90,7 +99,12 @@ export class ServerNames {
   /** The name of a flow from `client` to `server` that started at `firstTsUs`, if an answer gave it. */
   nameOf(client: string, server: string, firstTsUs: number): ServerName | undefined {
     if (this.answered.size === 0) return undefined;
-    const held = this.byClient.get(client)?.get(server);
+    if (client !== this.lastClient || server !== this.lastServer) {
+      this.lastClient = client;
+      this.lastServer = server;
+      this.lastHeld = this.byClient.get(client)?.get(server);
+    }
+    const held = this.lastHeld;
     return held !== undefined && held.sinceUs <= firstTsUs && firstTsUs <= held.untilUs ? held : undefined;
   }
 
