@@ -205,7 +205,8 @@ function reportSockDiagProblem(): void {
   const problem = attributor.sockets.sockDiagProblem;
   if (problem === undefined || problem === sockDiagProblem) return;
   sockDiagProblem = problem;
-  reply({ t: 'notice', level: 'warn', kind: 'attribution_problem', message: `reading TCP socket tables from /proc instead of sock_diag (several times the CPU): ${problem}; rebuild dllt with a C compiler installed (scripts/install.sh)` });
+  const hint = problem.endsWith('Operation not permitted') ? ': entering another network namespace needs CAP_SYS_ADMIN' : '';
+  reply({ t: 'notice', level: 'warn', kind: 'attribution_problem', message: `reading TCP socket tables from /proc instead of sock_diag (several times the CPU): ${problem}${hint}` });
 }
 
 /** eBPF socket events go to the processEBPF file in batches, like flows to the record worker. */

@@ -145,6 +145,13 @@ for (const v of VARIANTS) {
       assert.ok(note && note.attributedFlows! >= 1, JSON.stringify(note));
 
       const ebpfNotes = all.filter((n) => n.kind.startsWith('ebpf_'));
+      // Without CAP_SYS_ADMIN the sock_diag helper cannot enter the pods' namespaces: /proc reads
+      // the TCP tables, and the operator is told once.
+      const problems = all.filter((n) => n.kind === 'attribution_problem').map((n) => [n.level, n.message]);
+      if (v.dropEbpfCaps) {
+        assert.equal(problems.length, 1, JSON.stringify(problems));
+        assert.match(problems[0]![1]!, /^reading TCP socket tables from \/proc instead of sock_diag \(several times the CPU\): cannot enter \/proc\/\d+\/ns\/net: Operation not permitted: entering another network namespace needs CAP_SYS_ADMIN$/);
+      } else assert.deepEqual(problems, []);
       if (v.useEbpf === 'N') assert.deepEqual(ebpfNotes, []);
       else if (v.dropEbpfCaps) {
         assert.deepEqual(ebpfNotes.map((n) => [n.kind, n.level, n.message]), [
