@@ -29,10 +29,6 @@ const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 const chunk = Buffer.allocUnsafe(256 * 1024);
 
 export class SockDiagHelper {
-  /** How long the last answer took (ms): the first look for the next one waits half of it, as
-   *  each look that finds nothing costs an exception (EAGAIN) and a wake-up. */
-  private lastAnswerMs = 0;
-
   private constructor(
     private readonly child: ChildProcess,
     private readonly requests: number,
@@ -79,9 +75,7 @@ export class SockDiagHelper {
       return `dllt-sockdiag is gone (${(err as NodeJS.ErrnoException).code})`;
     }
     let text = '';
-    const askedAt = performance.now();
     const deadline = Date.now() + ANSWER_DEADLINE_MS;
-    Atomics.wait(sleepCell, 0, 0, this.lastAnswerMs / 2);
     for (;;) {
       let n: number;
       try {
@@ -95,10 +89,7 @@ export class SockDiagHelper {
       if (n === 0) return `dllt-sockdiag exited${this.child.exitCode !== null ? ` with ${this.child.exitCode}` : ''}`;
       text += chunk.toString('latin1', 0, n);
       const last = lastLineStart(text);
-      if (last >= 0 && (text.charCodeAt(last) === 46 || text.charCodeAt(last) === 33)) {
-        this.lastAnswerMs = Math.min(performance.now() - askedAt, ANSWER_DEADLINE_MS);
-        return parseAnswer(text, last);
-      }
+      if (last >= 0 && (text.charCodeAt(last) === 46 || text.charCodeAt(last) === 33)) return parseAnswer(text, last);
     }
   }
 
