@@ -13,8 +13,8 @@
 # a warm-up client runs the same load for BENCH_ATTR_WARMUP_SECONDS (5) before that window.
 #
 # Environment: BENCH_ATTR_RUNS (which runs, "off proc ebpf"; the summary needs off and another),
-# BENCH_ATTR_NODE_ARGS (extra node options for dllt, e.g. --cpu-prof
-# --cpu-prof-dir=DIR to see where attribution's time goes), BENCH_ATTR_RATE (new connections/s, 1000), BENCH_ATTR_SECONDS (20),
+# BENCH_ATTR_NODE_ARGS (extra node options for dllt, e.g. --cpu-prof --cpu-prof-dir=DIR to see
+# where attribution's time goes), BENCH_ATTR_RATE (new connections/s, 1000), BENCH_ATTR_SECONDS (20),
 # BENCH_ATTR_ROUNDS (rounds of alternating runs, 2), BENCH_ATTR_HOLD_MS (how long the client
 # keeps each connection open after the server's answer, 500: /proc sees only sockets that still
 # exist).
@@ -52,7 +52,8 @@ TMP=$(mktemp -d /tmp/dlltb-attr.XXXXXX)
 trap 'lab_cleanup; rm -rf "$TMP"' EXIT
 
 # tree_ticks PID: CPU clock ticks (user+sys) used so far by PID's threads and its descendants,
-# running (the recursion) or already reaped (cutime+cstime: the short-lived ss/nsenter children).
+# running (the recursion) or already reaped (cutime+cstime: children that lived and ended inside
+# the window, which a sum over running processes would miss).
 tree_ticks() {
   local total stat child
   local -a f
@@ -79,11 +80,15 @@ children_ticks() {
 thread_ticks() {
   local task
   local -a f
+  local stat
   for task in /proc/"$1"/task/*; do
-    read -r -a f <<<"$(sed 's/.*) //' "$task/stat" 2>/dev/null)" || continue
+    stat=$(cat "$task/stat" 2>/dev/null) || continue
+    read -r -a f <<<"${stat##*) }"
     printf '%s=%s ' "${task##*/}" $((f[11] + f[12]))
   done
-  read -r -a f <<<"$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null)" && printf 'reaped=%s ' $((f[13] + f[14]))
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  read -r -a f <<<"${stat##*) }"
+  printf 'reaped=%s ' $((f[13] + f[14]))
 }
 
 # run_once ATTRIBUTION USE_EBPF LABEL: one run under load; sets CPU_S, PCT and LINE.

@@ -2,8 +2,8 @@
  * Sockets of every network namespace on the host, seen from the host through /proc: which
  * namespaces exist (the `ns/net` link of every process), their socket tables (read through one
  * process inside each, since /proc/<pid>/net shows that process's namespace; TCP through
- * sock_diag in that namespace when the dllt-sockdiag helper runs, see sock-diag-helper.ts), and which process
- * holds a socket (its inode among the `socket:[N]` links of /proc/<pid>/fd). This is how a pod's
+ * sock_diag in that namespace when the dllt-sockdiag helper runs, see sock-diag-helper.ts), and
+ * which process holds a socket (its inode among the `socket:[N]` links of /proc/<pid>/fd). This is how a pod's
  * sockets are found from the host: the pod's processes are host processes in another namespace.
  *
  * Synchronous on purpose: it runs in the attribution worker, never on the packet thread.
@@ -245,8 +245,7 @@ export class NetnsSockets {
         const entries: SocketEntry[] = [];
         for (const name of names) {
           try {
-            const text = readTable(`${this.procRoot}/${pid}/net/${name}`);
-            for (const e of parseSocketTable(text, TIME_WAIT_ON_LOOPBACK_ONLY)) entries.push(e);
+            for (const e of parseSocketTable(readTable(`${this.procRoot}/${pid}/net/${name}`), TIME_WAIT_ON_LOOPBACK_ONLY)) entries.push(e);
           } catch (err) {
             // No IPv6 in this kernel or namespace: the v4 table alone is the whole story.
             if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !name.endsWith('6')) throw err;
