@@ -2,7 +2,8 @@
 # npm run bench → bash bench/run.sh (after the build). docs/bench.md explains how to read it.
 #
 #   1. replay: dllt read vs tshark conv,tcp vs argus vs the tcpdump -r floor on one capture of
-#      real traffic (bench/build-capture.sh), whole-process wall time and peak RSS;
+#      real traffic (bench/build-capture.sh), whole-process wall time and peak RSS; dllt also
+#      without event detection and as bare flows, for what detection and parsing cost;
 #   2. roles: dllt read with and without a 50-rule DLLT_ROLE_RULES file (bench/role-rules-50.ts),
 #      three alternating runs each, fastest of each compared;
 #   3. memory: dllt on a 2 M-flow random-source SYN flood file with DLLT_MAX_FLOWS=1000000;
@@ -73,27 +74,28 @@ declare -A WALLS RSSS
 if want replay; then
 echo
 echo "== replay: $CAP, $PKTS packets ($(nproc) cores, $(node --version))"
-# dllt with and without event detection: the fastest of REPLAY_RUNS alternating runs each (a
-# 2-core machine's single runs swing by ±20 %, more than the 15 % the events cost is held to);
-# the peak RSS is the highest of those runs.
-REPLAY_RUNS=${BENCH_REPLAY_RUNS:-3}
-echo "(dllt and flows: fastest of $REPLAY_RUNS alternating runs each)"
+# dllt with everything on, without event detection (DLLT_EVENTS=N: the flow records are
+# unchanged, TLS/HTTP/DNS parsing still fills them) and as bare flows (DLLT_EVENTS=N
+# DLLT_APP_PARSING=N): the fastest of REPLAY_RUNS alternating runs each (a 2-core virtual
+# machine's single runs swing by ±20 %, more than the 15 % the events cost is held to); the peak
+# RSS is the highest of those runs.
+REPLAY_RUNS=${BENCH_REPLAY_RUNS:-5}
+echo "(dllt, noevents and flows: fastest of $REPLAY_RUNS alternating runs each)"
 printf '%-8s %10s %14s %12s\n' tool 'wall s' 'packets/s' 'peak RSS MB'
-WALLS[dllt]=NaN WALLS[flows]=NaN RSSS[dllt]=0 RSSS[flows]=0
+for tool in dllt noevents flows; do WALLS[$tool]=NaN RSSS[$tool]=0; done
 for _ in $(seq "$REPLAY_RUNS"); do
-  for tool in dllt flows; do
+  for tool in dllt noevents flows; do
     rm -rf "$TMP/replay-$tool"
-    if [[ $tool == dllt ]]; then
-      measure dllt node "$CLI" read "$CAP" --out "$TMP/replay-dllt"
-    else
-      # The same read without event detection and application parsing (DLLT_EVENTS=N).
-      DLLT_EVENTS=N measure flows node "$CLI" read "$CAP" --out "$TMP/replay-flows"
-    fi
+    case $tool in
+      dllt) measure dllt node "$CLI" read "$CAP" --out "$TMP/replay-dllt" ;;
+      noevents) DLLT_EVENTS=N measure noevents node "$CLI" read "$CAP" --out "$TMP/replay-noevents" ;;
+      flows) DLLT_EVENTS=N DLLT_APP_PARSING=N measure flows node "$CLI" read "$CAP" --out "$TMP/replay-flows" ;;
+    esac
     WALLS[$tool]=$(awk -v a="${WALLS[$tool]}" -v b="$WALL" 'BEGIN { print (a == "NaN" || b < a) ? b : a }')
     RSSS[$tool]=$(awk -v a="${RSSS[$tool]}" -v b="$RSS" 'BEGIN { print (b > a) ? b : a }')
   done
 done
-for tool in dllt flows tshark argus floor; do
+for tool in dllt noevents flows tshark argus floor; do
   case $tool in
     tshark) measure tshark tshark -n -q -r "$CAP" -z conv,tcp ;;
     argus) measure argus argus -r "$CAP" -w /dev/null ;;
@@ -108,8 +110,10 @@ for other in tshark argus floor; do
   awk -v o="$other" -v dw="${WALLS[dllt]}" -v ow="${WALLS[$other]}" -v dr="${RSSS[dllt]}" -v orr="${RSSS[$other]}" \
     'BEGIN { printf "dllt/%-7s speed %.2fx (packets/s ratio), peak RSS %.2fx\n", o, ow / dw, dr / orr }'
 done
-awk -v dw="${WALLS[dllt]}" -v fw="${WALLS[flows]}" \
-  'BEGIN { printf "event detection cost: %.1f %% of dllt read throughput (target <= 15 %%)\n", (1 - fw / dw) * 100 }'
+awk -v dw="${WALLS[dllt]}" -v nw="${WALLS[noevents]}" -v fw="${WALLS[flows]}" 'BEGIN {
+  printf "event detection cost: %.1f %% of dllt read throughput (target <= 15 %%; dllt vs noevents)\n", (1 - nw / dw) * 100
+  printf "application parsing cost (TLS, HTTP, DNS for the flow records): %.1f %% of noevents throughput (noevents vs flows)\n", (1 - fw / nw) * 100
+  printf "both together: %.1f %% of dllt read throughput (dllt vs flows)\n", (1 - fw / dw) * 100 }'
 EVENTS=$(cat "$TMP"/replay-dllt/logs/*/netwevents_*.log 2>/dev/null | wc -l)
 echo "events written: $EVENTS"
 cat "$TMP"/replay-dllt/logs/*/netwevents_*.log 2>/dev/null | sed -n 's/.*"code":"\([0-9]*\)".*/\1/p' | sort | uniq -c | awk '{ printf "  %s x %s\n", $2, $1 }'

@@ -171,6 +171,7 @@ test('every validation error names its key', () => {
     DLLT_TLS_EVENTS: '1',
     DLLT_TLS_PORTS: '443,https',
     DLLT_EVENTS: 'off',
+    DLLT_APP_PARSING: 'no',
     DLLT_EVENTS_OFF: '00099',
     DLLT_EVENTS_PER_FLOW: '256',
     DLLT_EVENTS_PER_S: '0',
@@ -200,9 +201,10 @@ test('cross-key check: the disk cap must hold one file part', () => {
   assert.equal(load({ env: { DLLT_MAX_DISK_MB: '50', DLLT_ROTATE_MB: '10' } }).maxDiskMb, 50);
 });
 
-test('cross-key check: SEARCH_HTTP_HEADER needs the HTTP parser (DLLT_EVENTS=Y)', () => {
-  expectError('DLLT_ERR_CONFIG_INVALID', () => load({ env: { SEARCH_HTTP_HEADER: 'X-Trace-Id', DLLT_EVENTS: 'N' } }), 'SEARCH_HTTP_HEADER', 'DLLT_EVENTS=N');
-  assert.deepEqual(load({ env: { FOLLOW_PORT: '8080', DLLT_EVENTS: 'N' } }).followPorts, [8080]);
+test('cross-key check: SEARCH_HTTP_HEADER needs the HTTP parser (DLLT_APP_PARSING=Y), not the events', () => {
+  expectError('DLLT_ERR_CONFIG_INVALID', () => load({ env: { SEARCH_HTTP_HEADER: 'X-Trace-Id', DLLT_APP_PARSING: 'N' } }), 'SEARCH_HTTP_HEADER', 'DLLT_APP_PARSING=N');
+  assert.deepEqual(load({ env: { SEARCH_HTTP_HEADER: 'X-Trace-Id', DLLT_EVENTS: 'N' } }).searchHttpHeader, { name: 'X-Trace-Id' });
+  assert.deepEqual(load({ env: { FOLLOW_PORT: '8080', DLLT_APP_PARSING: 'N' } }).followPorts, [8080]);
 });
 
 test('unknown DLLT_ keys are errors with a suggestion; other unknown keys are ignored', () => {

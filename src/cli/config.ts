@@ -57,6 +57,7 @@ export interface Config {
   format: 'json' | 'text';
   outRoot: string;
   events: boolean;
+  appParsing: boolean;
   tlsEvents: boolean;
   tlsPorts: number[];
   eventsOff: number[];
@@ -252,7 +253,11 @@ export const CONFIG_CATALOG = [
   },
   {
     key: 'DLLT_EVENTS', field: 'events', type: 'bool-YN', default: 'Y',
-    description: 'Network event detection and application parsing (TLS, HTTP, DNS). `N`: flow records only, a little faster.',
+    description: 'Network event detection (the netwevents file). `N`: no events; the flow records are unchanged (their TLS, HTTP and DNS fields come from DLLT_APP_PARSING).',
+  },
+  {
+    key: 'DLLT_APP_PARSING', field: 'appParsing', type: 'bool-YN', default: 'Y',
+    description: 'Application parsing: TLS, HTTP/1 request heads and DNS, for the flow records\' `tls`, `http` and `serverName` and for events 00003, 00004, 00005 and 00103. `N`: bare flows, the fastest read; those fields and events are never written, AVOID_LIVENESS_PROBE cannot match.',
   },
   {
     key: 'DLLT_TLS_EVENTS', field: 'tlsEvents', type: 'bool-YN', default: 'Y',
@@ -412,11 +417,11 @@ export function loadConfig(input: LoadConfigInput): Config {
 }
 
 function checkCrossKey(cfg: Config): void {
-  if (cfg.searchHttpHeader !== undefined && !cfg.events) {
+  if (cfg.searchHttpHeader !== undefined && !cfg.appParsing) {
     throw new DlltError(
       'DLLT_ERR_CONFIG_INVALID',
-      'SEARCH_HTTP_HEADER is set but DLLT_EVENTS=N turns off the HTTP parser it needs',
-      { hint: 'set DLLT_EVENTS=Y (or unset it), or follow by port with FOLLOW_PORT' },
+      'SEARCH_HTTP_HEADER is set but DLLT_APP_PARSING=N turns off the HTTP parser it needs',
+      { hint: 'set DLLT_APP_PARSING=Y (or unset it), or follow by port with FOLLOW_PORT' },
     );
   }
   if (cfg.maxDiskMb < cfg.rotateMb) {

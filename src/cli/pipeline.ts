@@ -1,6 +1,6 @@
 /**
- * The composition root of one run: source packets → decode → flow engine → event detectors →
- * snapshots → record stage. It receives packets in place from any source (file, stdin, live), keeps decode
+ * The composition root of one run: source packets → decode → flow engine → event detectors and
+ * application parsers → snapshots → record stage. It receives packets in place from any source (file, stdin, live), keeps decode
  * counters by status and malformed reason, and turns flow lifecycle calls into numeric flow
  * snapshots, handed to the record stage in batches (inline in tests, a worker thread in the CLI).
  */
@@ -10,6 +10,7 @@ import { DecodeStatus, MALFORMED_REASON_COUNT, MALFORMED_REASON_NAMES, Malformed
 import { END_REASON_NAMES, EndReasonCode, FlowEngine, type FlowLifecycleSink } from '../flow/flow-engine.js';
 import { appendEventSnapshot, appendSnapshot, KIND_END, KIND_START, KIND_UPDATE, SnapshotBatch } from '../record/flow-snapshot.js';
 import { EventDetector, type EventOutput } from '../analyze/events/detector.js';
+import { AppLayer, type AppLayerOutput } from '../analyze/app-layer/app-layer.js';
 import { EventCode, eventSpec } from '../analyze/events/catalog.js';
 import type { LocalNet } from '../analyze/local-side.js';
 import type { FlowAppInfo } from '../record/records.js';
@@ -43,10 +44,12 @@ export interface DecodeCounters {
   malformedByReason: Float64Array;
 }
 
-export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
+export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput, AppLayerOutput {
   readonly engine: FlowEngine;
   /** Absent with DLLT_EVENTS=N. */
   readonly detector: EventDetector | undefined;
+  /** TLS, HTTP and DNS parsing; absent with DLLT_APP_PARSING=N. */
+  readonly app: AppLayer | undefined;
   /** Absent unless SEARCH_HTTP_HEADER or FOLLOW_PORT is set. */
   readonly follower: Follower | undefined;
   readonly decode: DecodeCounters = {
@@ -110,10 +113,12 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
         eventsPerSecond: config.eventsPerSecond,
         disabled: config.eventsOff,
         localNets: [...config.localNets, ...extraLocalNets],
-        tlsEvents: config.tlsEvents,
-        tlsPorts: config.tlsPorts,
-        avoidHeaders: avoidHeaders(config),
       },
+      this,
+    );
+    this.app = !config.appParsing ? undefined : new AppLayer(
+      this.engine,
+      { tlsEvents: config.tlsEvents, tlsPorts: config.tlsPorts, avoidHeaders: avoidHeaders(config) },
       this,
     );
     const follows = config.searchHttpHeader !== undefined || config.followPorts.length > 0;
@@ -143,6 +148,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
       const v = this.view;
       this.engine.processPacket(v);
       detector?.onPacket(v);
+      this.app?.onPacket(v);
       this.follower?.onPacket(data, start, capLen, wireLen, tsUs, linkType, v.srcPort, v.dstPort, v.ipProto);
       return;
     }
@@ -157,6 +163,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
         if (v.tcpHdrLen > 0) {
           this.engine.processPacket(v);
           detector?.onPacket(v);
+          this.app?.onPacket(v);
           this.follower?.onPacket(data, start, capLen, wireLen, tsUs, linkType, v.srcPort, v.dstPort, v.ipProto);
           return;
         }
@@ -211,12 +218,13 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
   }
 
   flowUpdated(id: number): void {
-    this.detector?.app.flushInfo(id);
+    this.app?.flushInfo(id);
     this.snapshot(id, KIND_UPDATE, -1);
   }
 
   flowEnded(id: number, reason: EndReasonCode): void {
     this.detector?.flowEnding(id);
+    this.app?.flowEnding(id);
     this.follower?.flowEnding(id, END_REASON_NAMES[reason]!);
     this.snapshot(id, KIND_END, reason);
   }
@@ -224,6 +232,11 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
   event(id: number, tsUs: number, code: EventCode, side: number, value: number, aux: number, nodeIp: number): void {
     appendEventSnapshot(this.batch, this.engine, id, tsUs, code, side, value, aux, nodeIp);
     if (this.batch.full) this.drain();
+  }
+
+  /** An application parser's event: it goes through the detector's switches and limits. */
+  raise(id: number, code: EventCode, side: number, value: number, aux: number): void {
+    this.detector?.raise(id, code, side, value, aux);
   }
 
   appInfo(id: number, info: FlowAppInfo): void {
@@ -238,7 +251,8 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput {
     this.follower?.httpHead(id, head);
   }
 
-  ignored(id: number): void {
+  ignore(id: number): void {
+    this.detector?.ignore(id);
     this.follower?.ignore(id);
   }
 

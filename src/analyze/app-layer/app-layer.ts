@@ -4,7 +4,8 @@
  * and reads DNS messages on port 53. What it learns goes to the flow record (FlowAppInfo) and
  * becomes events 00003, 00004, 00005 and 00103. Sessions exist only for flows being parsed and
  * are dropped as soon as the parser has nothing more to learn, so bulk traffic costs one
- * probe per flow.
+ * probe per flow. It runs whether events are on or not (the records need it; DLLT_APP_PARSING=N
+ * switches it off), and raises its events through the event detector when there is one.
  */
 import type { PacketView } from '../../decode/packet-view.js';
 import type { FlowEngine } from '../../flow/flow-engine.js';
@@ -42,7 +43,9 @@ export interface AppLayerOutput {
 }
 
 const PROTO_TCP = 6;
+const PROTO_UDP = 17;
 const ACK = 0x10;
+const RST = 0x04;
 const DNS_PORT = 53;
 const DNS_HEADER_LEN = 12;
 /** A query unanswered this long is a failure (the resolver's default timeout, resolv.conf(5));
@@ -158,8 +161,18 @@ export class AppLayer {
     for (const p of opts.tlsPorts) this.tlsPort[p] = 1;
   }
 
-  flowCreated(id: number): void {
-    this.state[id] = AppState.UNDECIDED;
+  /** After engine.processPacket(v) (and the event detector). */
+  onPacket(v: PacketView): void {
+    const e = this.engine;
+    const id = e.lastFlow;
+    if (id < 0) return;
+    if (e.lastFlowIsNew) this.state[id] = AppState.UNDECIDED;
+    if (v.ipProto === PROTO_TCP) {
+      if (!(v.tcpFlags & RST)) this.tcpSegment(id, e.lastSide, v);
+    } else if (v.ipProto === PROTO_UDP) {
+      // Kept this small so it is inlined into the packet loop: most UDP is not DNS.
+      if (v.srcPort === DNS_PORT || v.dstPort === DNS_PORT) this.dnsPacket(id, e.lastSide, v);
+    }
   }
 
   flowEnding(id: number): void {
@@ -186,7 +199,7 @@ export class AppLayer {
     if (session !== undefined) this.send(session);
   }
 
-  tcpSegment(id: number, side: number, v: PacketView): void {
+  private tcpSegment(id: number, side: number, v: PacketView): void {
     const st = this.state[id]!;
     if (st === AppState.DONE) return;
     if (st === AppState.UNDECIDED) {
@@ -204,11 +217,6 @@ export class AppLayer {
       const firstSeq = handshakeTs !== NO_OFFSET ? (s.startSeq[e]! + 1) | 0 : NaN;
       session.streams.segment(dir, v.seq, v.data, v.payloadOff, v.payloadCapLen, v.payloadLen, firstSeq);
     }
-  }
-
-  udpPacket(id: number, side: number, v: PacketView): void {
-    // Kept this small so it is inlined into the packet loop: most UDP is not DNS.
-    if (v.srcPort === DNS_PORT || v.dstPort === DNS_PORT) this.dnsPacket(id, side, v);
   }
 
   private dnsPacket(id: number, side: number, v: PacketView): void {

@@ -10,15 +10,15 @@
  * per flow, re-checked lazily, so data packets never touch it. The earliest deadline of both is
  * kept in a field, so the per-packet check is one comparison (a getter returning a double that
  * V8 does not inline boxes it: a heap number per packet).
+ *
+ * Application parsing (TLS, HTTP, DNS) is not done here: the AppLayer runs beside the detector
+ * (the flow records need it even with events off, DLLT_EVENTS=N) and raises its events through
+ * raise(), so they obey the same switches and limits.
  */
 import type { PacketView } from '../../decode/packet-view.js';
 import type { FlowEngine } from '../../flow/flow-engine.js';
 import { KEY_WORDS } from '../../flow/flow-table.js';
 import { FlowFlag, NO_OFFSET, ORIG, RESP, TcpEndpointState as St } from '../../flow/flow-state.js';
-import type { FlowAppInfo } from '../../record/records.js';
-import type { DnsAnswerNames } from '../../record/server-names.js';
-import { AppLayer, type AppLayerOptions } from '../app-layer/app-layer.js';
-import type { HttpRequestHead } from '../../app/http1/request-head.js';
 import { LocalSide, type LocalNet } from '../local-side.js';
 import { EventCode } from './catalog.js';
 import { endpointKey, ResetStormCounter } from './reset-storm.js';
@@ -29,17 +29,9 @@ export interface EventOutput {
   /** Flow `id` (still in the table) raised `code`; `side` is the endpoint that did it (ORIG,
    *  RESP, or -1), `value`/`aux` are code-specific numbers (see formatEventValue). */
   event(id: number, tsUs: number, code: EventCode, side: number, value: number, aux: number, nodeIp: number): void;
-  /** What the application parsers learned about flow `id` (replaces the earlier info). */
-  appInfo(id: number, info: FlowAppInfo): void;
-  /** The names a DNS response gave its client (for the flows' `serverName`). */
-  dnsAnswer(answer: DnsAnswerNames): void;
-  /** The client's HTTP request head of flow `id`, or undefined when it has none (follows). */
-  requestHead(id: number, head: HttpRequestHead | undefined): void;
-  /** AVOID_LIVENESS_PROBE matched flow `id`: it gets no events, and no follow either. */
-  ignored(id: number): void;
 }
 
-export interface DetectorOptions extends AppLayerOptions {
+export interface DetectorOptions {
   maxFlows: number;
   partialTimeoutUs: number;
   staleMinUs: number;
@@ -62,7 +54,6 @@ const SYN = 0x02;
 const RST = 0x04;
 const ACK = 0x10;
 const PROTO_TCP = 6;
-const PROTO_UDP = 17;
 const SECOND_US = 1_000_000;
 const MAX_PARTIAL_QUEUE = 262_144;
 
@@ -110,7 +101,6 @@ export class EventDetector {
   private readonly windowCount = new Uint32Array(CODE_SLOTS);
   private readonly suppressedPerFlow = new Float64Array(CODE_SLOTS);
   private readonly suppressedPerSecond = new Float64Array(CODE_SLOTS);
-  readonly app: AppLayer;
   /** Flows the timers could not watch (pools at their bounds). */
   unwatched = 0;
   /** While a timer fires: its deadline, the event's time (packet time has moved past it). */
@@ -136,16 +126,11 @@ export class EventDetector {
     this.resets = new ResetStormCounter(opts.resetStormCount, opts.resetStormWindowUs);
     this.local = new LocalSide(opts.localNets);
     for (const code of opts.disabled) this.disabled[codeIndex(code)] = 1;
-    this.app = new AppLayer(engine, opts, {
-      raise: (id, code, side, value, aux) => this.raise(id, code, side, value, aux),
-      appInfo: (id, info) => out.appInfo(id, info),
-      dnsAnswer: (answer) => out.dnsAnswer(answer),
-      ignore: (id) => {
-        this.flags[id]! |= F.IGNORED;
-        out.ignored(id);
-      },
-      requestHead: (id, head) => out.requestHead(id, head),
-    });
+  }
+
+  /** AVOID_LIVENESS_PROBE matched flow `id`: it raises no more events. */
+  ignore(id: number): void {
+    this.flags[id]! |= F.IGNORED;
   }
 
   /** Before engine.processPacket for a packet at `tsUs`: timers due by then fire first, so the
@@ -162,7 +147,6 @@ export class EventDetector {
     if (id >= 0) {
       if (e.lastFlowIsNew) this.flowCreated(id, v);
       if (v.ipProto === PROTO_TCP) this.tcpSegment(id, e.lastSide, v);
-      else if (v.ipProto === PROTO_UDP) this.app.udpPacket(id, e.lastSide, v);
     }
   }
 
@@ -187,7 +171,6 @@ export class EventDetector {
       this.streams.release(slot);
       this.streamSlot[id] = -1;
     }
-    this.app.flowEnding(id);
     this.flags[id]! |= F.ENDED;
     // The half-open queue's head just went stale: drop it at the next packet, as a stale head
     // is dropped as soon as it is seen.
@@ -220,7 +203,6 @@ export class EventDetector {
       if (this.partialQueue.push(id, this.engine.state.serial[id]!)) this.due(this.partialDeadline(id));
       else this.unwatched++;
     }
-    this.app.flowCreated(id);
   }
 
   private tcpSegment(id: number, side: number, v: PacketView): void {
@@ -248,7 +230,6 @@ export class EventDetector {
     }
 
     if (this.isEstablished(id, prevOrig, prevResp) && (v.payloadLen > 0 || v.window === 0 || this.streamSlot[id]! >= 0)) this.streamSegment(id, side, v);
-    this.app.tcpSegment(id, side, v);
   }
 
   private reset(id: number, side: number, prevOrig: number, prevResp: number): void {
@@ -495,10 +476,10 @@ export class EventDetector {
   }
 
   /**
-   * The single exit of every event: switched-off codes, flows marked ignored
+   * The single exit of every event, the AppLayer's too: switched-off codes, flows marked ignored
    * (AVOID_LIVENESS_PROBE), the per-flow cap and the per-code rate limit are applied here.
    */
-  private raise(id: number, code: EventCode, side: number, value: number, aux: number, aggregate = false): void {
+  raise(id: number, code: EventCode, side: number, value: number, aux: number, aggregate = false): void {
     const i = codeIndex(code);
     if (this.disabled[i] || this.flags[id]! & F.IGNORED) return;
     if (!aggregate && this.eventCount[id]! >= this.opts.eventsPerFlow) {
