@@ -1,7 +1,8 @@
 /**
  * Application understanding per flow: decides from the first client bytes whether a TCP flow
  * speaks TLS or HTTP/1 (or should, on a TLS port), feeds the parsers the reassembled streams,
- * and reads DNS messages on port 53. What it learns goes to the flow record (FlowAppInfo) and
+ * and reads DNS responses on port 53 (UDP datagrams; on TCP, the server's length-prefixed
+ * messages, dns-tcp.ts). What it learns goes to the flow record (FlowAppInfo) and
  * becomes events 00003, 00004, 00005 and 00103. Sessions exist only for flows being parsed and
  * are dropped as soon as the parser has nothing more to learn, so bulk traffic costs one
  * probe per flow. It runs whether events are on or not (the records need it; DLLT_APP_PARSING=N
@@ -20,6 +21,7 @@ import { formatIp } from '../../wire/ip-format.js';
 import type { DnsAnswerNames } from '../../record/server-names.js';
 import { DNS_NO_ANSWER, EventCode } from '../events/catalog.js';
 import { TcpStreams, type StreamReceiver } from './tcp-stream.js';
+import { DnsTcpFramer } from './dns-tcp.js';
 
 export interface AppLayerOptions {
   /** Raise 00003 for each TLS handshake. */
@@ -53,6 +55,9 @@ const DNS_HEADER_LEN = 12;
 const DNS_ANSWER_TIMEOUT_US = 5_000_000;
 /** Queries kept undecoded at once: flows waiting for their answer, a handful normally. */
 const DNS_QUERY_SLOTS = 2048;
+/** Responses read per DNS-over-TCP connection: a resolver's connection carries one or a few;
+ *  a zone transfer carries thousands that name nothing a flow record needs. */
+const DNS_TCP_MAX_RESPONSES = 8;
 
 const enum AppState {
   UNDECIDED = 0,
@@ -66,6 +71,9 @@ class Session implements StreamReceiver, TlsListener {
   readonly streams: TcpStreams;
   tls: TlsSession | undefined;
   http: HttpRequestHead | undefined;
+  /** DNS over TCP: the server's messages, and how many were read. */
+  dns: DnsTcpFramer | undefined;
+  dnsResponses = 0;
   info: FlowAppInfo = {};
   /** Info changed since it was last sent to the record stage. */
   dirty = false;
@@ -82,6 +90,10 @@ class Session implements StreamReceiver, TlsListener {
   }
 
   data(dir: 0 | 1, data: Uint8Array, start: number, end: number): void {
+    if (this.dns !== undefined) {
+      this.dns.feed(data, start, end);
+      return;
+    }
     if (this.tls !== undefined) {
       this.tls.feed(dir, data, start, end);
       if (this.tls.finished) this.layer.endSession(this);
@@ -150,6 +162,8 @@ export class AppLayer {
   /** UDP port-53 flows: the first question asked, for a failure or a missing answer. */
   private readonly dnsQueries: DnsQueries;
   private readonly tlsPort = new Uint8Array(65536);
+  /** The packet being fed to a session's streams: a DNS answer's client is its destination. */
+  private packet: PacketView | undefined;
 
   constructor(
     private readonly engine: FlowEngine,
@@ -212,6 +226,7 @@ export class AppLayer {
     const dir = side as 0 | 1;
     if (v.tcpFlags & ACK) session.streams.acked((dir ^ 1) as 0 | 1, v.ack);
     if (v.payloadLen > 0 && session.streams.active(dir)) {
+      this.packet = v;
       const e = id * 2 + side;
       const handshakeTs = side === ORIG ? s.synTs[id] : s.synAckTs[id];
       const firstSeq = handshakeTs !== NO_OFFSET ? (s.startSeq[e]! + 1) | 0 : NaN;
@@ -232,6 +247,13 @@ export class AppLayer {
     }
     // An answer from the server: the query can no longer go unanswered.
     if (side === RESP) this.dnsQueries.answered(id);
+    this.dnsResponse(id, side, d, off, end, v);
+  }
+
+  /** A DNS response of flow `id` in d[off, end) (a UDP datagram or a TCP message, header length
+   *  checked): a failure raises 00103 and names the flow's question; names go to the records.
+   *  `v` is the packet that brought it: its destination is the client. */
+  private dnsResponse(id: number, side: number, d: Uint8Array, off: number, end: number, v: PacketView): void {
     const rcode = d[off + 3]! & 0x0f;
     const answers = (d[off + 6]! << 8) | d[off + 7]!;
     const failed = rcode === 2 || rcode === 3 || rcode === 5;
@@ -260,6 +282,14 @@ export class AppLayer {
     if (fromStart && v.seq !== ((s.startSeq[id * 2]! + 1) | 0)) return this.noHead(id);
     const start = v.payloadOff;
     const end = start + v.payloadCapLen;
+    if (fromStart && this.responderPort(id) === DNS_PORT) {
+      const session = this.startSession(id);
+      session.dns = new DnsTcpFramer((data, from, to) => this.dnsTcpResponse(session, data, from, to));
+      // The answers are what a flow record needs; the questions come back in them.
+      session.streams.stop(ORIG);
+      this.out.requestHead(id, undefined);
+      return false;
+    }
     if (probeTls(v.data, start, end) === 1) {
       const session = this.startSession(id);
       session.tls = new TlsSession(session);
@@ -315,6 +345,12 @@ export class AppLayer {
   private responderPort(id: number): number {
     const ports = this.engine.table.keys[id * KEY_WORDS + 8]!;
     return this.engine.state.origEndpoint[id] === 0 ? ports & 0xffff : ports >>> 16;
+  }
+
+  private dnsTcpResponse(session: Session, data: Uint8Array, start: number, end: number): void {
+    if (end - start < DNS_HEADER_LEN || !(data[start + 2]! & 0x80) || !this.isCurrent(session)) return;
+    this.dnsResponse(session.id, RESP, data, start, end, this.packet!);
+    if (++session.dnsResponses >= DNS_TCP_MAX_RESPONSES) this.endSession(session);
   }
 
   endSession(session: Session): void {
