@@ -15,7 +15,8 @@ packages=(
   netcat-openbsd # UDP exchanges in the tests
   nftables       # filtered ports in the tests
   openssl        # TLS peers in the tests
-  dnsmasq-base   # the resolver in the flow-naming test (the binary only, no system service)
+  dnsmasq-base   # the resolver in the flow-naming and DNS-over-TCP tests (the binary only, no system service)
+  dnsutils       # dig +tcp in the DNS-over-TCP test
   python3-yaml   # parses deploy/*.yaml in the manifest test
   bpftrace       # USE_EBPF=Y: socket events from the kernel's TCP tracepoints
   libcap2-bin    # capsh: the test that runs USE_EBPF=Y without eBPF's capabilities
