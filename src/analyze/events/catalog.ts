@@ -145,7 +145,7 @@ export const EVENT_CATALOG: readonly EventSpec[] = [
   },
   {
     code: EventCode.DNS_FAILURE, codeText: '00103', name: 'CODE_DNS_FAILURE',
-    description: 'When a DNS query fails: the server answers NXDOMAIN, SERVFAIL or REFUSED, or no answer comes at all.',
+    description: "When a DNS query fails: the server answers NXDOMAIN, SERVFAIL or REFUSED, over UDP or TCP, or no answer comes at all (UDP; on TCP the connection's own events tell).",
     cause: 'A wrong or missing name (typo, missing Kubernetes service, wrong search domain), a broken or unreachable DNS server (CoreDNS down, network policy blocking port 53).',
     value: 'the result and the name asked, e.g. `NXDOMAIN nosuch.example A`, or `no_answer name A`',
     defaultOn: true, settings: '—',
