@@ -207,6 +207,13 @@ test('cross-key check: SEARCH_HTTP_HEADER needs the HTTP parser (DLLT_APP_PARSIN
   assert.deepEqual(load({ env: { FOLLOW_PORT: '8080', DLLT_APP_PARSING: 'N' } }).followPorts, [8080]);
 });
 
+test('cross-key check: AVOID_LIVENESS_PROBE needs the HTTP parser too', () => {
+  expectError('DLLT_ERR_CONFIG_INVALID', () => load({ env: { AVOID_LIVENESS_PROBE: 'X-Probe', DLLT_APP_PARSING: 'N' } }), 'AVOID_LIVENESS_PROBE', 'DLLT_APP_PARSING=N');
+  assert.deepEqual(load({ env: { AVOID_LIVENESS_PROBE: 'X-Probe', DLLT_EVENTS: 'N' } }).avoidLivenessProbe, { name: 'X-Probe' });
+  // The kube-probe default does not make bare flows an error.
+  assert.equal(load({ env: { DLLT_APP_PARSING: 'N' } }).avoidKubeProbes, true);
+});
+
 test('unknown DLLT_ keys are errors with a suggestion; other unknown keys are ignored', () => {
   expectError('DLLT_ERR_CONFIG_UNKNOWN_KEY', () => load({ env: { DLLT_MAX_FLOW: '5000' } }), 'DLLT_MAX_FLOW', 'DLLT_MAX_FLOWS', 'environment');
   expectError(

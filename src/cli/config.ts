@@ -257,7 +257,7 @@ export const CONFIG_CATALOG = [
   },
   {
     key: 'DLLT_APP_PARSING', field: 'appParsing', type: 'bool-YN', default: 'Y',
-    description: 'Application parsing: TLS, HTTP/1 request heads and DNS, for the flow records\' `tls`, `http` and `serverName` and for events 00003, 00004, 00005 and 00103. `N`: bare flows, the fastest read; those fields and events are never written, AVOID_LIVENESS_PROBE cannot match.',
+    description: 'Application parsing: TLS, HTTP/1 request heads and DNS, for the flow records\' `tls`, `http` and `serverName` and for events 00003, 00004, 00005 and 00103. `N`: bare flows, the fastest read; those fields and events are never written (and AVOID_LIVENESS_PROBE, which needs the HTTP parser, is refused).',
   },
   {
     key: 'DLLT_TLS_EVENTS', field: 'tlsEvents', type: 'bool-YN', default: 'Y',
@@ -422,6 +422,13 @@ function checkCrossKey(cfg: Config): void {
       'DLLT_ERR_CONFIG_INVALID',
       'SEARCH_HTTP_HEADER is set but DLLT_APP_PARSING=N turns off the HTTP parser it needs',
       { hint: 'set DLLT_APP_PARSING=Y (or unset it), or follow by port with FOLLOW_PORT' },
+    );
+  }
+  if (cfg.avoidLivenessProbe !== undefined && !cfg.appParsing) {
+    throw new DlltError(
+      'DLLT_ERR_CONFIG_INVALID',
+      'AVOID_LIVENESS_PROBE is set but DLLT_APP_PARSING=N turns off the HTTP parser that finds the header',
+      { hint: 'set DLLT_APP_PARSING=Y (or unset it), or unset AVOID_LIVENESS_PROBE' },
     );
   }
   if (cfg.maxDiskMb < cfg.rotateMb) {
