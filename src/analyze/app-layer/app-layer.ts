@@ -247,29 +247,31 @@ export class AppLayer {
     }
     // An answer from the server: the query can no longer go unanswered.
     if (side === RESP) this.dnsQueries.answered(id);
-    this.dnsResponse(id, side, d, off, end, v);
+    const failure = this.dnsResponse(id, side, d, off, end, v);
+    if (failure !== undefined) this.dnsQueries.failed(id, failure);
   }
 
   /** A DNS response of flow `id` in d[off, end) (a UDP datagram or a TCP message, header length
-   *  checked): a failure raises 00103 and names the flow's question; names go to the records.
-   *  `v` is the packet that brought it: its destination is the client. */
-  private dnsResponse(id: number, side: number, d: Uint8Array, off: number, end: number, v: PacketView): void {
+   *  checked): a failure raises 00103 and names the flow's question (returned, for the UDP
+   *  path's unanswered-query bookkeeping); names go to the records. `v` is the packet that
+   *  brought it: its destination is the client. */
+  private dnsResponse(id: number, side: number, d: Uint8Array, off: number, end: number, v: PacketView): FlowAppInfo | undefined {
     const rcode = d[off + 3]! & 0x0f;
     const answers = (d[off + 6]! << 8) | d[off + 7]!;
     const failed = rcode === 2 || rcode === 3 || rcode === 5;
-    if (!failed && !(rcode === 0 && answers > 0)) return;
+    if (!failed && !(rcode === 0 && answers > 0)) return undefined;
     const msg = parseDnsMessage(d, off, end);
-    if (msg === undefined) return;
+    if (msg === undefined) return undefined;
     if (failed) {
       const q = msg.questions[0];
       const info: FlowAppInfo = { dns: { query: q?.name ?? '', qtype: q?.type ?? '', rcode: msg.rcodeName } };
-      this.dnsQueries.failed(id, info);
       this.out.appInfo(id, info);
       this.out.raise(id, EventCode.DNS_FAILURE, side, rcode, 0);
-      return;
+      return info;
     }
     const namings = dnsNamings(msg);
     if (namings.length > 0) this.out.dnsAnswer({ client: formatIp(v.ipVersion, v.dst), tsUs: v.tsUs, namings });
+    return undefined;
   }
 
   /** First payload of a flow: start a parser, or decide there is nothing to parse. Returns

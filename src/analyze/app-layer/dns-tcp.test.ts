@@ -2,7 +2,8 @@
  * DNS over TCP: the framer against streams cut at every possible place, and responses through
  * the pipeline on connections built here: an NXDOMAIN answer split across segments (its length
  * prefix cut in two) raises 00103 with the answer's question, and an A answer names a later
- * flow from that client to that address. The expected values are what the test put in.
+ * flow from that client to that address; a TCP failure leaves nothing behind for the UDP flow
+ * that takes its table slot next. The expected values are what the test put in.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import * as dnsPacket from 'dns-packet';
 import { DnsTcpFramer } from './dns-tcp.js';
 import { analyzeCaptureFile } from '../../cli/analyze-file.js';
-import { ethernet, ipv4, pcapFile, tcp } from '../../../test/support/packet-builder.js';
+import { ethernet, ipv4, pcapFile, tcp, udp } from '../../../test/support/packet-builder.js';
 
 function framed(messages: Uint8Array[]): Uint8Array {
   const total = messages.reduce((n, m) => n + 2 + m.length, 0);
@@ -113,6 +114,33 @@ test('DNS over TCP: a split NXDOMAIN raises 00103, an A answer names the client\
     assert.deepEqual(failures, [['tcp', 41001, 'NXDOMAIN missing.tcp.example A', 'dst']]);
     const named = output.ended.filter((f) => f.serverName !== undefined).map((f) => [f.dstIP, f.dstPort, f.serverName, f.serverNameTtl]);
     assert.deepEqual(named, [[WEB, 443, 'www.tcp.example', 300]]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a DNS-over-TCP failure leaves nothing behind for the next flow in its table slot', async () => {
+  const udpQuery = (port: number, message: Uint8Array): Uint8Array =>
+    ethernet(ETHERTYPE_IPV4, ipv4(CLIENT, RESOLVER, 17, udp(port, 53, message)));
+  // Packets of one other flow, which exists before the others: they only move packet time.
+  const filler = (n: number): Uint8Array[] => Array.from({ length: n }, () => ethernet(ETHERTYPE_IPV4, ipv4(CLIENT, WEB, 17, udp(41013, 9999, new Uint8Array(8)))));
+  const packets = [
+    ...filler(1),
+    ...dnsOverTcp(41011, query(11, 'missing.tcp.example'), response(11, 'missing.tcp.example', 3), []),
+    // DLLT_TCP_CLOSING_S=3 (packets are a second apart): four seconds after its last ACK the
+    // connection has ended and its table slot is free; the next new flow takes it.
+    ...filler(4),
+    udpQuery(41012, query(12, 'fresh.udp.example')),
+    // Past the 5 s a resolver waits: the UDP query is unanswered when the file ends.
+    ...filler(6),
+  ];
+  const dir = mkdtempSync(join(tmpdir(), 'dllt-dns-tcp-slot-'));
+  try {
+    const path = join(dir, 'dns-tcp-slot.pcap');
+    writeFileSync(path, pcapFile(LINKTYPE_ETHERNET, packets));
+    const { output } = await analyzeCaptureFile(path, { DLLT_TCP_CLOSING_S: '3' });
+    const failures = output.events.filter((e) => e.code === '00103').map((e) => [e.proto, e.srcPort, e.value]);
+    assert.deepEqual(failures, [['tcp', 41011, 'NXDOMAIN missing.tcp.example A'], ['udp', 41012, 'no_answer fresh.udp.example A']]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
