@@ -141,15 +141,10 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput, 
     const d = this.decode;
     d.packets++;
     const status = decodePacket(this.view, data, dv, start, capLen, wireLen, tsUs, linkType, ifaceId);
-    const detector = this.detector;
-    detector?.beforePacket(tsUs);
+    this.detector?.beforePacket(tsUs);
     if (status === DecodeStatus.OK) {
       d.ok++;
-      const v = this.view;
-      this.engine.processPacket(v);
-      detector?.onPacket(v);
-      this.app?.onPacket(v);
-      this.follower?.onPacket(data, start, capLen, wireLen, tsUs, linkType, v.srcPort, v.dstPort, v.ipProto);
+      this.track(data, start, capLen, wireLen, tsUs, linkType);
       return;
     }
     if (status === DecodeStatus.NOT_IP) d.notIp++;
@@ -161,10 +156,7 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput, 
       if (v.reason === MalformedReason.TCP_TRUNCATED) {
         // Cut inside the options: still a whole segment for tracking. Cut before: count it only.
         if (v.tcpHdrLen > 0) {
-          this.engine.processPacket(v);
-          detector?.onPacket(v);
-          this.app?.onPacket(v);
-          this.follower?.onPacket(data, start, capLen, wireLen, tsUs, linkType, v.srcPort, v.dstPort, v.ipProto);
+          this.track(data, start, capLen, wireLen, tsUs, linkType);
           return;
         }
         if (v.srcPort + v.dstPort > 0 && this.engine.accountTruncated(v)) return;
@@ -172,6 +164,16 @@ export class Pipeline implements PacketHandler, FlowLifecycleSink, EventOutput, 
     }
     // Packets we do not turn into flows still move packet time forward.
     this.engine.advanceClock(tsUs);
+  }
+
+  /** The decoded packet (this.view) through the flow engine, the event detector, the
+   *  application parsers and the follower, in that order. */
+  private track(data: Uint8Array, start: number, capLen: number, wireLen: number, tsUs: number, linkType: number): void {
+    const v = this.view;
+    this.engine.processPacket(v);
+    this.detector?.onPacket(v);
+    this.app?.onPacket(v);
+    this.follower?.onPacket(data, start, capLen, wireLen, tsUs, linkType, v.srcPort, v.dstPort, v.ipProto);
   }
 
   onInterface(ifaceId: number, _linkType: number, name: string): void {

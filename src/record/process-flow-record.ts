@@ -55,24 +55,12 @@ export function processFlowRecord(ifName: string, end: IdentifiedEnd): ProcessFl
 
 /**
  * processFields(id) as the JSON members a process_flow line carries (`"pid":1,"ppid":…`, in the
- * documented order, absent fields left out). The attribution worker makes it once per identity:
- * the same few processes are behind thousands of flows.
+ * documented order, absent fields left out). The attribution worker makes it once per identity
+ * (the same few processes are behind thousands of flows), so the generic JSON.stringify will do.
  */
 export function identityJson(id: ProcessIdentity): string {
-  let s = '"pid":' + id.pid;
-  if (id.ppid !== undefined) s += ',"ppid":' + id.ppid;
-  if (id.comm !== undefined) s += ',"comm":' + JSON.stringify(id.comm);
-  if (id.exe !== undefined) s += ',"exe":' + JSON.stringify(id.exe);
-  if (id.cmdline !== undefined) s += ',"cmdline":' + JSON.stringify(id.cmdline);
-  if (id.uid !== undefined) s += ',"uid":' + id.uid;
-  if (id.user !== undefined) s += ',"user":' + JSON.stringify(id.user);
-  if (id.containerId !== undefined) s += ',"containerId":' + JSON.stringify(id.containerId);
-  if (id.containerRuntime !== undefined) s += ',"containerRuntime":' + JSON.stringify(id.containerRuntime);
-  if (id.podUid !== undefined) s += ',"podUid":' + JSON.stringify(id.podUid);
-  if (id.podName !== undefined) s += ',"podName":' + JSON.stringify(id.podName);
-  if (id.podNamespace !== undefined) s += ',"podNamespace":' + JSON.stringify(id.podNamespace);
-  if (id.containerName !== undefined) s += ',"containerName":' + JSON.stringify(id.containerName);
-  return s;
+  // processFields' members without the braces: JSON.stringify leaves the absent (undefined) ones out.
+  return JSON.stringify(processFields(id)).slice(1, -1);
 }
 
 /**

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import * as dnsPacket from 'dns-packet';
 import { analyzeCaptureFile } from '../../cli/analyze-file.js';
 import { ethernet, ipv4, pcapFile, udp } from '../../../test/support/packet-builder.js';
+import { ETHERTYPE_IPV4 } from '../../wire/ethertypes.js';
+import { LINKTYPE_ETHERNET } from '../../wire/linktypes.js';
 
-const LINKTYPE_ETHERNET = 1;
-const ETHERTYPE_IPV4 = 0x0800;
 const PROTO_UDP = 17;
 const CLIENT = '10.77.203.1';
 const RESOLVER = '10.77.203.2';

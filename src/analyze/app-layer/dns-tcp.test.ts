@@ -14,6 +14,8 @@ import * as dnsPacket from 'dns-packet';
 import { DnsTcpFramer } from './dns-tcp.js';
 import { analyzeCaptureFile } from '../../cli/analyze-file.js';
 import { ethernet, ipv4, pcapFile, tcp, udp } from '../../../test/support/packet-builder.js';
+import { ETHERTYPE_IPV4 } from '../../wire/ethertypes.js';
+import { LINKTYPE_ETHERNET } from '../../wire/linktypes.js';
 
 function framed(messages: Uint8Array[]): Uint8Array {
   const total = messages.reduce((n, m) => n + 2 + m.length, 0);
@@ -59,8 +61,6 @@ test('the framer yields each message whole wherever the stream is cut', () => {
   assert.deepEqual(collect(stream.subarray(0, stream.length - 1), []), expected.slice(0, 3));
 });
 
-const LINKTYPE_ETHERNET = 1;
-const ETHERTYPE_IPV4 = 0x0800;
 const PROTO_TCP = 6;
 const SYN = 0x02;
 const PSH = 0x08;

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyzeCaptureFile } from '../../cli/analyze-file.js';
 import { ethernet, ipv4, pcapFile, tcp, udp } from '../../../test/support/packet-builder.js';
+import { ETHERTYPE_IPV4 } from '../../wire/ethertypes.js';
+import { LINKTYPE_ETHERNET } from '../../wire/linktypes.js';
 
-const LINKTYPE_ETHERNET = 1;
-const ETHERTYPE_IPV4 = 0x0800;
 const SYN = 0x02;
 const RST = 0x04;
 const ACK = 0x10;
