@@ -189,7 +189,7 @@ let lostEvents = 0;
 let lostEventsAt = -Infinity;
 function pollProtocols(): readonly number[] | undefined {
   if (ebpf === undefined || ebpfSource === undefined) return undefined;
-  const lost = ebpfSource.stats().lostEvents;
+  const lost = ebpfSource.stats().fullMaps;
   if (lost !== lostEvents) [lostEvents, lostEventsAt] = [lost, Date.now()];
   return Date.now() - lostEventsAt < LOST_EVENTS_POLL_MS ? undefined : UDP_ONLY;
 }

@@ -1,14 +1,21 @@
 /**
  * The bpftrace program behind USE_EBPF=Y (SPEC 9): TCP socket life cycles from kernel
- * tracepoints, one printf line per event, for socket-event.ts to parse.
+ * tracepoints, each event stored as one key of the hash map EVENT_MAP, which dllt-bpfdrain
+ * (bpf-drain.c) empties in batches and prints as the tab-separated columns of LINE_COLUMNS for
+ * socket-event.ts to parse.
  *
  * Why tracepoints only: this kernel family has no kprobes and refuses fentry (lockdown), and
  * tracepoints are the stable kernel ABI anyway. Why bpftrace and not our own loader: Debian ships
- * it, it compiles against the running kernel's BTF, and there is no native module to build.
+ * it, it compiles against the running kernel's BTF, and there is no BPF program to build and ship.
+ * Why a map and not printf: a printf line cost ~20 µs of bpftrace's CPU (a perf-buffer wake-up
+ * per event, formatting) and as much in Node for the JSON around it, 9 lines per short
+ * connection; a map entry costs the kernel an insert and the drain a few system calls per
+ * thousand events (docs/design/0005-attribution-cost.md).
  *
- * Every line has the same columns (LINE_COLUMNS), tab-separated, with `comm` last so that a
- * command name holding tabs still parses; run with `-f json`, bpftrace escapes each printf into a
- * JSON string, so a newline in a command name cannot split a line either.
+ * The key holds every column, integers first (bpftrace stores each as 8 bytes), then the four
+ * addresses (bpftrace inet values) and `comm`: EVENT_KEY_BYTES in all, which the drain checks
+ * against the map bpftrace made. The event's kind is its index in EVENT_KINDS. Two events never
+ * share a key: the kernel time and the socket address or task differ.
  *
  * Where addresses come from:
  * - state, retransmit, receive_reset, destroy: the tracepoint's own fields (family, sport, dport,
@@ -25,10 +32,10 @@
  *
  * Rate limits: tcp_probe fires for every segment received on an established socket and
  * sock_send_length/sock_recv_length for every send/recv call. A per-socket map keeps the kernel
- * time of the last line written, and a line is written only when that is at least
+ * time of the last event stored, and one is stored only when that is at least
  * SAMPLE_INTERVAL_NS old: `io` the first one at once (since an absent key reads as 0: it names
  * the process using an accepted socket), `rtt` only once a socket has lived that long (its first
- * sample only starts the clock), since every line costs dllt CPU and a sub-second connection's
+ * sample only starts the clock), since every event costs dllt CPU and a sub-second connection's
  * RTT is in its flow record already. tcp_destroy_sock
  * deletes the socket's entries; BPFTRACE_MAP_KEYS_MAX (set by the source) bounds the maps.
  */
@@ -36,7 +43,7 @@
 /** At most one `rtt` line and one `io` line per socket per this many kernel nanoseconds. */
 export const SAMPLE_INTERVAL_NS = 1_000_000_000;
 
-/** Column order of every printf line; `a`, `b`, `c` depend on the kind (socket-event.ts). */
+/** Column order of every event line the drain prints; `a`, `b`, `c` depend on the kind (socket-event.ts). */
 export const LINE_COLUMNS = [
   'kind',
   'tsNs',
@@ -58,10 +65,14 @@ export const LINE_COLUMNS = [
   'comm',
 ] as const;
 
-const STRING_COLUMNS: ReadonlySet<string> = new Set(['kind', 'localIp4', 'remoteIp4', 'localIp6', 'remoteIp6', 'comm']);
+/** The kinds of event, by the code the program stores (the key's first integer). */
+export const EVENT_KINDS = ['state', 'retransmit', 'receive_reset', 'send_reset', 'rtt', 'destroy', 'io'] as const;
 
-/** Strings for kind/addresses/comm, the socket address in hex, unsigned decimal elsewhere. */
-const FORMAT = LINE_COLUMNS.map((c) => (STRING_COLUMNS.has(c) ? '%s' : c === 'socket' ? '%llx' : '%llu')).join('\\t');
+/** The map the events go to (`@ev`; bpftrace names it AT_ev in the kernel). */
+export const EVENT_MAP = 'ev';
+
+/** 13 integers of 8 bytes, four bpftrace inet values (8-byte family, 16-byte address), comm. */
+export const EVENT_KEY_BYTES = 13 * 8 + 4 * 24 + 16;
 
 /** A tracepoint a probe reads, and the fields it needs there. */
 interface ProbeSpec {
@@ -115,9 +126,13 @@ const FROM_SEGMENT: Endpoints = [
 
 const NETNS_OF_SOCK = common('skc_net.net->ns.inum');
 
-function printLine(kind: string, netns: string, socket: string, endpoints: Endpoints, a: string, b: string, c: string): string {
-  const args = [`"${kind}"`, 'nsecs', 'pid', 'tid', 'cgroup', netns, socket, ...endpoints, a, b, c, 'comm'];
-  return `printf("${FORMAT}\\n", ${args.join(', ')});`;
+/** Stores one event: the key order of bpf-drain.c (integers, addresses, comm). */
+function storeEvent(kind: (typeof EVENT_KINDS)[number], netns: string, socket: string, endpoints: Endpoints, a: string, b: string, c: string): string {
+  const [family, localIp4, remoteIp4, localIp6, remoteIp6, localPort, remotePort] = endpoints;
+  const integers = [String(EVENT_KINDS.indexOf(kind)), 'nsecs', 'pid', 'tid', 'cgroup', netns, socket, family, localPort, remotePort, a, b, c];
+  // Map reads are uint64 already, and bpftrace cannot cast a map whose type a later probe sets.
+  const key = [...integers.map((x) => (x.startsWith('@') ? x : `(uint64)(${x})`)), localIp4, remoteIp4, localIp6, remoteIp6, 'comm'];
+  return `@${EVENT_MAP}[${key.join(', ')}] = 1;`;
 }
 
 /** The socket's address as its id: stable for the socket's life, reused only after destroy. */
@@ -147,7 +162,7 @@ function stateProbe(): ProbeSpec {
     text:
       `tracepoint:sock:inet_sock_set_state /${STATE_LINE_FILTER}/ {\n` +
       `  ${sockOf('args->skaddr')}\n` +
-      `  ${printLine('state', NETNS_OF_SOCK, key('args->skaddr'), FROM_TRACEPOINT, 'args->oldstate', 'args->newstate', '0')}\n}`,
+      `  ${storeEvent('state', NETNS_OF_SOCK, key('args->skaddr'), FROM_TRACEPOINT, 'args->oldstate', 'args->newstate', '0')}\n}`,
   };
 }
 
@@ -158,7 +173,7 @@ function retransmitProbe(): ProbeSpec {
     text:
       'tracepoint:tcp:tcp_retransmit_skb {\n' +
       `  ${sockOf('args->skaddr')}\n` +
-      `  ${printLine('retransmit', NETNS_OF_SOCK, key('args->skaddr'), FROM_TRACEPOINT, 'args->state', '0', '0')}\n}`,
+      `  ${storeEvent('retransmit', NETNS_OF_SOCK, key('args->skaddr'), FROM_TRACEPOINT, 'args->state', '0', '0')}\n}`,
   };
 }
 
@@ -169,7 +184,7 @@ function receiveResetProbe(): ProbeSpec {
     text:
       'tracepoint:tcp:tcp_receive_reset {\n' +
       `  ${sockOf('args->skaddr')}\n` +
-      `  ${printLine('receive_reset', NETNS_OF_SOCK, key('args->skaddr'), FROM_TRACEPOINT, common('skc_state'), '0', '0')}\n}`,
+      `  ${storeEvent('receive_reset', NETNS_OF_SOCK, key('args->skaddr'), FROM_TRACEPOINT, common('skc_state'), '0', '0')}\n}`,
   };
 }
 
@@ -184,16 +199,16 @@ function sendResetProbe(): ProbeSpec {
     text:
       `tracepoint:tcp:tcp_send_reset /args->skaddr != 0 && args->state != ${TCP_TIME_WAIT} && args->state != ${TCP_NEW_SYN_RECV}/ {\n` +
       `  ${sockOf('args->skaddr')}\n` +
-      `  ${printLine('send_reset', NETNS_OF_SOCK, key('args->skaddr'), FROM_FULL_SOCK, 'args->state', '0', '0')}\n}\n` +
+      `  ${storeEvent('send_reset', NETNS_OF_SOCK, key('args->skaddr'), FROM_FULL_SOCK, 'args->state', '0', '0')}\n}\n` +
       `tracepoint:tcp:tcp_send_reset /args->skaddr != 0 && (args->state == ${TCP_TIME_WAIT} || args->state == ${TCP_NEW_SYN_RECV})/ {\n` +
       `  ${sockOf('args->skaddr')}\n` +
-      `  ${printLine('send_reset', NETNS_OF_SOCK, key('args->skaddr'), FROM_SOCK_COMMON, 'args->state', '0', '0')}\n}\n` +
+      `  ${storeEvent('send_reset', NETNS_OF_SOCK, key('args->skaddr'), FROM_SOCK_COMMON, 'args->state', '0', '0')}\n}\n` +
       'tracepoint:tcp:tcp_send_reset /args->skaddr == 0 && args->skbaddr != 0/ {\n' +
       '  $skb = (struct sk_buff *)args->skbaddr;\n' +
       '  $ip = (struct iphdr *)($skb->head + $skb->network_header);\n' +
       '  $ip6 = (struct ipv6hdr *)($skb->head + $skb->network_header);\n' +
       '  $th = (struct tcphdr *)($skb->head + $skb->transport_header);\n' +
-      `  ${printLine('send_reset', '$skb->dev->nd_net.net->ns.inum', '0', FROM_SEGMENT, '0', '0', '0')}\n}`,
+      `  ${storeEvent('send_reset', '$skb->dev->nd_net.net->ns.inum', '0', FROM_SEGMENT, '0', '0', '0')}\n}`,
   };
 }
 
@@ -207,7 +222,7 @@ function rttProbe(): ProbeSpec {
       `tracepoint:tcp:tcp_probe /args->srtt > 0 && @rtt_at[${k}] != 0 && nsecs - @rtt_at[${k}] >= ${SAMPLE_INTERVAL_NS}/ {\n` +
       `  @rtt_at[${k}] = nsecs;\n` +
       `  ${sockOf('args->skaddr')}\n` +
-      `  ${printLine('rtt', NETNS_OF_SOCK, k, FROM_FULL_SOCK, 'args->srtt', 'args->snd_cwnd', '0')}\n}`,
+      `  ${storeEvent('rtt', NETNS_OF_SOCK, k, FROM_FULL_SOCK, 'args->srtt', 'args->snd_cwnd', '0')}\n}`,
   };
 }
 
@@ -229,7 +244,7 @@ function ioProbe(direction: 'send' | 'recv'): ProbeSpec {
       `  if (nsecs - @io_at[${k}] >= ${SAMPLE_INTERVAL_NS}) {\n` +
       `    @io_at[${k}] = nsecs;\n` +
       `    ${sockOf('args->sk')}\n` +
-      `    ${printLine('io', NETNS_OF_SOCK, k, FROM_FULL_SOCK, `@sent[${k}]`, `@received[${k}]`, '0')}\n` +
+      `    ${storeEvent('io', NETNS_OF_SOCK, k, FROM_FULL_SOCK, `@sent[${k}]`, `@received[${k}]`, '0')}\n` +
       '  }\n}',
   };
 }
@@ -245,7 +260,7 @@ function destroyProbe(maps: readonly string[], byteCounts: boolean): ProbeSpec {
     text:
       'tracepoint:tcp:tcp_destroy_sock {\n' +
       `  ${sockOf('args->skaddr')}\n` +
-      `  ${printLine('destroy', NETNS_OF_SOCK, k, FROM_TRACEPOINT, sent, received, byteCounts ? '1' : '0')}\n` +
+      `  ${storeEvent('destroy', NETNS_OF_SOCK, k, FROM_TRACEPOINT, sent, received, byteCounts ? '1' : '0')}\n` +
       (forget === '' ? '' : `  ${forget}\n`) +
       '}',
   };
@@ -297,7 +312,8 @@ export function buildBpftraceProgram(fieldsOf: (tracepoint: string) => ReadonlyS
   if (canForget) kept.push(destroyProbe(maps, byteCounts));
   else omitted.push('tcp:tcp_destroy_sock');
   const texts = kept.map((p) => p.text);
-  // Emptied at exit, so bpftrace does not print every per-socket entry when it stops.
-  if (maps.length > 0) texts.push(`END {\n  ${maps.map((m) => `clear(${m});`).join(' ')}\n}`);
+  // Emptied at exit, so bpftrace does not print every entry when it stops (the drain has taken
+  // the last events by then).
+  texts.push(`END {\n  ${[`@${EVENT_MAP}`, ...maps].map((m) => `clear(${m});`).join(' ')}\n}`);
   return { text: texts.join('\n') + '\n', omitted, byteCounts };
 }

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readlinkSync, rmdirSync, statSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
-import { EbpfSocketSource, readTracepointFields, ringPagesPerCpu, type EbpfStartResult } from './ebpf-socket-source.js';
+import { EbpfSocketSource, readTracepointFields, type EbpfStartResult } from './ebpf-socket-source.js';
 import { checkEbpf, tracefsDir } from './ebpf-availability.js';
 import type { SocketEvent } from './socket-event.js';
 import { NetnsLab, collect, labUnavailableReason, type BridgedPair } from '../../../test/e2e/netns.js';
@@ -368,6 +368,32 @@ test('bpftrace dying later is reported once through onProblem; stop() still reso
   await s.stop();
 });
 
-test('ring pages per CPU: as many as fit 64 MiB in all, a power of two from 256 to 4,096', () => {
-  assert.deepEqual([1, 2, 4, 8, 16, 32, 64, 128, 0].map(ringPagesPerCpu), [4096, 4096, 4096, 2048, 1024, 512, 256, 256, 4096]);
+test('the drain dying later is reported once, and bpftrace is stopped with it', { skip }, async () => {
+  const s = new EbpfSocketSource();
+  const reported: string[] = [];
+  const r = await s.start(() => undefined, (p) => reported.push(p));
+  assert.ok(r.ok);
+  const bpftracePid = s.pid!;
+  process.kill(s.drainPid!, 'SIGKILL');
+  await waitFor('a problem report', () => (reported.length > 0 ? true : undefined));
+  await sleep(300);
+  assert.deepEqual(reported, ['eBPF socket events stopped: dllt-bpfdrain was killed by SIGKILL']);
+  assert.throws(() => process.kill(bpftracePid, 0), { code: 'ESRCH' });
+  await s.stop();
+});
+
+test('no drain helper: the start fails naming the missing file', { skip }, async () => {
+  const r = await new EbpfSocketSource({ drainPath: '/nonexistent/dllt-bpfdrain' }).start(() => undefined, () => undefined);
+  assert.deepEqual(r, {
+    ok: false,
+    reason: 'USE_EBPF=Y: /nonexistent/dllt-bpfdrain is missing (npm run build makes it when a C compiler is installed); using /proc',
+  });
+});
+
+test('a program without the event map: the start fails with the drain\'s reason, bpftrace is stopped', { skip }, async () => {
+  const s = new EbpfSocketSource({ program: 'tracepoint:sock:inet_sock_set_state { @other[1] = 1; }' });
+  const r = await s.start(() => undefined, () => undefined);
+  assert.equal(r.ok, false);
+  assert.match(!r.ok ? r.reason : '', /^USE_EBPF=Y: dllt-bpfdrain: no map AT_ev in bpftrace \(pid \d+\) after 10 s: is this bpftrace's map naming\?; using \/proc$/);
+  assert.equal(s.pid, undefined);
 });

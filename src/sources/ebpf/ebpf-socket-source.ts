@@ -1,30 +1,37 @@
 /**
- * Runs the socket-event bpftrace program (bpftrace-program.ts) as a child process and hands its
- * events over one by one (USE_EBPF=Y, SPEC 9).
+ * Runs the socket-event bpftrace program (bpftrace-program.ts) as a child process, and beside it
+ * dllt-bpfdrain (bpf-drain.c), which empties the program's event map every DRAIN_INTERVAL_MS;
+ * hands the events over one by one, in kernel time order within each batch (USE_EBPF=Y, SPEC 9).
  *
  * bpftrace runs with `-f json`: each message is one JSON line, so the line that says the probes
- * are attached (start() waits for it), lost-event reports and our printf lines are told apart
- * without guessing at free text. bpftrace compiles the program against the kernel's BTF before it
- * attaches: that takes seconds (about 3.5 s measured here, 2 cores), and start() reports it.
+ * are attached (start() waits for it) is told apart without guessing at free text. bpftrace
+ * compiles the program against the kernel's BTF before it attaches: that takes seconds (about
+ * 3.5 s measured here, 2 cores), and start() reports it. The drain starts then, and start()
+ * resolves once it has found the map.
  *
  * The program is built for the running kernel from its tracepoint format files, so a kernel
  * lacking a tracepoint or a field loses only that probe (named in the start result) rather than
  * the whole source.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import type { Readable } from 'node:stream';
-import { buildBpftraceProgram } from './bpftrace-program.js';
+import { existsSync, readFileSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { buildBpftraceProgram, EVENT_KEY_BYTES, EVENT_KINDS, EVENT_MAP } from './bpftrace-program.js';
 import { checkEbpf, findBpftrace, tracefsDir } from './ebpf-availability.js';
 import { monotonicToWallOffsetUs } from './kernel-clock.js';
 import { parseBpftraceData, parseBpftraceJson, type SocketEvent } from './socket-event.js';
 
+export const BPF_DRAIN_HELPER = fileURLToPath(new URL('./dllt-bpfdrain', import.meta.url));
+
 export interface EbpfSocketSourceOptions {
   /** bpftrace to run instead of the first found in PATH and the usual directories. */
   bpftracePath?: string;
-  /** A program to run instead of the one built for this kernel: for tests and diagnostics. */
+  /** A program to run instead of the one built for this kernel: for tests and diagnostics. It
+   *  stores its events as the built one does (bpftrace-program.ts). */
   program?: string;
+  /** The drain helper to run instead of the one `npm run build` puts beside this module. */
+  drainPath?: string;
   /** Give up when the probes are not attached this long after the start (default 60 s). */
   attachTimeoutMs?: number;
 }
@@ -41,42 +48,37 @@ export type EbpfStartResult =
 
 export interface EbpfSourceStats {
   events: number;
-  /** Output lines that were neither an event nor a bpftrace message we know. */
+  /** Output lines (bpftrace's) and records (the drain's) that were none we know. */
   unparsedLines: number;
-  /** Events the kernel dropped because bpftrace's ring buffer was full (bpftrace's count). */
-  lostEvents: number;
+  /** Drains that found the event map full: the kernel could not store events in between. */
+  fullMaps: number;
 }
 
 const DEFAULT_ATTACH_TIMEOUT_MS = 60_000;
-/** After SIGINT bpftrace detaches and exits within a second; this only guards a wedged child. */
+/** After SIGINT bpftrace detaches and exits within a second, unless it is still attaching. */
 const STOP_GRACE_MS = 5_000;
 /** How often the wall − monotonic offset is checked against the clock (follows clock steps). */
 const CLOCK_REFRESH_MS = 10_000;
-/** At most one "lost events" problem report per this long; the count keeps adding up. */
+/** At most one "map full" problem report per this long; the count keeps adding up. */
 const LOST_REPORT_INTERVAL_MS = 10_000;
+/**
+ * How often the drain empties the event map: the delay events see before dllt has them. The map
+ * holds BPFTRACE_MAP_KEYS_MAX events, so at this interval it takes over a million events a
+ * second to fill it; each drain is a few system calls.
+ */
+const DRAIN_INTERVAL_MS = 50;
+/** A stopping drain takes its last batch and exits at once; this only guards a wedged one. */
+const DRAIN_STOP_GRACE_MS = 2_000;
 const STDERR_KEEP_CHARS = 4_000;
 /** A line this long without its newline is no bpftrace message of ours: dropped, counted. */
 const MAX_PENDING_CHARS = 64 * 1024;
 
 /**
- * Per-socket map capacity (BPFTRACE_MAP_KEYS_MAX, bpftrace's default 4096): sockets beyond it
- * get no rtt/io lines until others are destroyed. Per-CPU ring pages (BPFTRACE_PERF_RB_PAGES,
- * default 64) absorb the events that arrive while bpftrace waits for a CPU: with 256 pages it
- * lost events at 1,000 connections/s on a busy 2-core machine (bench section `attribution`), and
- * every loss sends attribution back to /proc for a while. So the rings share RING_BUDGET_BYTES,
- * as many pages per CPU as fit (a power of two, 256 to 4,096: 16 MiB each on a 2-core node,
- * 1 MiB on a 64-core one).
+ * Map capacity (BPFTRACE_MAP_KEYS_MAX, bpftrace's default 4096): the event map's, and the
+ * per-socket maps' (sockets beyond it get no rtt/io events until others are destroyed). The
+ * program prints nothing, so bpftrace's perf rings (BPFTRACE_PERF_RB_PAGES) keep their default.
  */
-const RING_BUDGET_BYTES = 64 * 1024 * 1024;
-const PAGE_BYTES = 4096;
-
-export function ringPagesPerCpu(cpus: number): number {
-  let pages = 4096;
-  while (pages > 256 && pages * PAGE_BYTES * Math.max(1, cpus) > RING_BUDGET_BYTES) pages /= 2;
-  return pages;
-}
-
-const BPFTRACE_ENV = { BPFTRACE_MAP_KEYS_MAX: '65536', BPFTRACE_PERF_RB_PAGES: String(ringPagesPerCpu(cpus().length)) };
+const BPFTRACE_ENV = { BPFTRACE_MAP_KEYS_MAX: '65536' };
 
 /** bpftrace cannot raise the locked-memory limit without CAP_SYS_RESOURCE; since Linux 5.11
  *  BPF memory is charged to the cgroup instead, so the message is noise. */
@@ -107,13 +109,15 @@ function meaningfulStderr(text: string): string {
 
 export class EbpfSocketSource {
   private child: ChildProcessByStdio<null, Readable, Readable> | undefined;
+  private drain: ChildProcessByStdio<Writable, Readable, Readable> | undefined;
   private stopping = false;
   private wallOffsetUs = 0;
   private clockTimer: NodeJS.Timeout | undefined;
-  private lastLostReport = 0;
-  private readonly counters: EbpfSourceStats = { events: 0, unparsedLines: 0, lostEvents: 0 };
+  private lastFullReport = 0;
+  private readonly counters: EbpfSourceStats = { events: 0, unparsedLines: 0, fullMaps: 0 };
   private readonly killOnExit = (): void => {
     this.child?.kill('SIGKILL');
+    this.drain?.kill('SIGKILL');
   };
 
   constructor(private readonly opts: EbpfSocketSourceOptions = {}) {}
@@ -123,19 +127,30 @@ export class EbpfSocketSource {
     return this.child?.exitCode === null ? this.child.pid : undefined;
   }
 
+  /** The drain's pid while it runs. */
+  get drainPid(): number | undefined {
+    return this.drain?.exitCode === null ? this.drain.pid : undefined;
+  }
+
   stats(): EbpfSourceStats {
     return { ...this.counters };
   }
 
   /**
-   * Starts bpftrace; resolves once its probes are attached, or with the reason it could not
-   * (a failed checkEbpf(), or bpftrace's own error text). Events then go to onEvent as they are
-   * read; onProblem hears of lost events and, once, of bpftrace ending while not stopped.
+   * Starts bpftrace and the drain; resolves once the probes are attached and the drain has found
+   * the event map, or with the reason it could not (a failed checkEbpf(), a missing drain helper,
+   * bpftrace's or the drain's own error text). Events then go to onEvent as they are read;
+   * onProblem hears of a full event map and, once, of bpftrace or the drain ending while not
+   * stopped.
    */
   start(onEvent: (e: SocketEvent) => void, onProblem: (reason: string) => void): Promise<EbpfStartResult> {
     if (this.child) return Promise.resolve({ ok: false, reason: 'USE_EBPF=Y: the eBPF socket source is already started' });
     const check = checkEbpf(this.opts.bpftracePath !== undefined ? { bpftracePath: this.opts.bpftracePath } : {});
     if (!check.ok) return Promise.resolve(check);
+    const drainPath = this.opts.drainPath ?? BPF_DRAIN_HELPER;
+    if (!existsSync(drainPath)) {
+      return Promise.resolve({ ok: false, reason: `USE_EBPF=Y: ${drainPath} is missing (npm run build makes it when a C compiler is installed); using /proc` });
+    }
     const built = this.opts.program === undefined ? buildBpftraceProgram((tp) => readTracepointFields(tp)) : undefined;
     const program = this.opts.program ?? built!.text;
     this.stopping = false;
@@ -152,9 +167,11 @@ export class EbpfSocketSource {
 
     return new Promise<EbpfStartResult>((resolve) => {
       let attached = false;
+      let drainReady = false;
       let settled = false;
       let stderr = '';
-      let pending = '';
+      /** Why the drain ended while bpftrace ran: bpftrace is stopped, and this is the news. */
+      let drainFailure: string | undefined;
       const settle = (r: EbpfStartResult): void => {
         if (settled) return;
         settled = true;
@@ -167,8 +184,53 @@ export class EbpfSocketSource {
       };
       const attachTimer = setTimeout(() => {
         child.kill('SIGKILL');
+        this.drain?.kill('SIGKILL');
         failStart(`bpftrace did not attach its probes within ${this.attachTimeoutMs() / 1000} s`);
       }, this.attachTimeoutMs());
+
+      const onRecord = (record: string): void => {
+        if (record === '') return;
+        switch (record.charCodeAt(0)) {
+          case 43: // "+": the map is found
+            drainReady = true;
+            settle({ ok: true, startupMs: Math.round(performance.now() - startedAt), omitted: built?.omitted ?? [] });
+            return;
+          case 33: // "!": the drain cannot go on
+            drainFailure = `dllt-bpfdrain: ${record.slice(1)}`;
+            return;
+          case 35: // "#full"
+            this.countFull(onProblem);
+            return;
+        }
+        const ev = parseBpftraceData(record, this.wallOffsetUs);
+        if (ev === undefined) {
+          this.counters.unparsedLines++;
+          return;
+        }
+        this.counters.events++;
+        onEvent(ev);
+      };
+
+      const startDrain = (): void => {
+        const drain = spawn(drainPath, [String(child.pid), EVENT_MAP, String(EVENT_KEY_BYTES), String(DRAIN_INTERVAL_MS), ...EVENT_KINDS], {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        this.drain = drain;
+        forEachRecord(drain.stdout, '\0', onRecord, () => this.counters.unparsedLines++);
+        let drainStderr = '';
+        drain.stderr.setEncoding('utf8');
+        drain.stderr.on('data', (chunk: string) => (drainStderr = (drainStderr + chunk).slice(-STDERR_KEEP_CHARS)));
+        drain.stdin.on('error', () => undefined);
+        drain.on('error', (err) => (drainFailure = `cannot run dllt-bpfdrain: ${err.message}`));
+        drain.on('close', (code, signal) => {
+          this.drain = undefined;
+          if (this.stopping) return;
+          const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
+          drainFailure ??= `dllt-bpfdrain ${how}${drainStderr.trim() !== '' ? `: ${drainStderr.trim()}` : ''}`;
+          // Without its drain, bpftrace would only fill the map: it goes too, and says why.
+          void interruptThenKill(child);
+        });
+      };
 
       const onLine = (line: string): void => {
         if (line.trim() === '') return;
@@ -177,40 +239,14 @@ export class EbpfSocketSource {
           this.counters.unparsedLines++;
           return;
         }
-        switch (msg.type) {
-          case 'printf': {
-            const ev = typeof msg.data === 'string' ? parseBpftraceData(msg.data, this.wallOffsetUs) : undefined;
-            if (ev === undefined) {
-              this.counters.unparsedLines++;
-              return;
-            }
-            this.counters.events++;
-            onEvent(ev);
-            return;
-          }
-          case 'attached_probes':
-            attached = true;
-            settle({ ok: true, startupMs: Math.round(performance.now() - startedAt), omitted: built?.omitted ?? [] });
-            return;
-          case 'lost_events':
-            this.countLost(msg.data, onProblem);
-            return;
-          default:
-            // Map dumps at exit and other bpftrace messages carry nothing we use.
-            return;
+        if (msg.type === 'attached_probes' && !attached) {
+          attached = true;
+          startDrain();
         }
+        // Map dumps at exit and other bpftrace messages carry nothing we use.
       };
 
-      child.stdout.setEncoding('utf8');
-      child.stdout.on('data', (chunk: string) => {
-        const lines = (pending + chunk).split('\n');
-        pending = lines.pop() ?? '';
-        for (const line of lines) onLine(line);
-        if (pending.length > MAX_PENDING_CHARS) {
-          this.counters.unparsedLines++;
-          pending = '';
-        }
-      });
+      forEachRecord(child.stdout, '\n', onLine, () => this.counters.unparsedLines++);
       child.stderr.setEncoding('utf8');
       child.stderr.on('data', (chunk: string) => {
         stderr = (stderr + chunk).slice(-STDERR_KEEP_CHARS);
@@ -219,52 +255,60 @@ export class EbpfSocketSource {
         if (!attached) failStart(`cannot run bpftrace: ${err.message}`);
       });
       child.on('close', (code, signal) => {
-        if (pending !== '') onLine(pending);
-        pending = '';
         const said = meaningfulStderr(stderr);
         const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
-        if (!attached) {
-          if (this.stopping) failStart('stopped before bpftrace attached its probes');
+        this.drain?.stdin.end();
+        if (!drainReady) {
+          if (drainFailure !== undefined) failStart(drainFailure);
+          else if (this.stopping) failStart('stopped before bpftrace attached its probes');
           else failStart(said !== '' ? `bpftrace failed: ${said}` : `bpftrace ${how} before attaching its probes`);
           return;
         }
         const wasStopping = this.stopping;
         this.cleanupAfterExit();
-        if (!wasStopping) onProblem(`eBPF socket events stopped: bpftrace ${how}${said !== '' ? `: ${said}` : ''}`);
+        if (drainFailure !== undefined) onProblem(`eBPF socket events stopped: ${drainFailure}`);
+        else if (!wasStopping) onProblem(`eBPF socket events stopped: bpftrace ${how}${said !== '' ? `: ${said}` : ''}`);
       });
     });
   }
 
-  /** Stops bpftrace (SIGINT, then SIGKILL after a grace period) and resolves once it has exited. */
-  stop(): Promise<void> {
+  /**
+   * Stops the drain (its stdin closed: it takes the last events and exits), then bpftrace
+   * (SIGINT, then SIGKILL after a grace period); resolves once both have exited.
+   */
+  async stop(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) {
       this.cleanupAfterExit();
-      return Promise.resolve();
+      return;
     }
     this.stopping = true;
-    return new Promise((resolve) => {
-      const force = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-      child.once('close', () => {
-        clearTimeout(force);
-        resolve();
+    const drain = this.drain;
+    if (drain !== undefined) {
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => drain.kill('SIGKILL'), DRAIN_STOP_GRACE_MS);
+        drain.once('close', () => {
+          clearTimeout(force);
+          resolve();
+        });
+        drain.stdin.end();
       });
-      child.kill('SIGINT');
-    });
+    }
+    await interruptThenKill(child);
   }
 
   private attachTimeoutMs(): number {
     return this.opts.attachTimeoutMs ?? DEFAULT_ATTACH_TIMEOUT_MS;
   }
 
-  private countLost(data: unknown, onProblem: (reason: string) => void): void {
-    const events = (data as { events?: unknown } | null)?.events;
-    if (typeof events !== 'number' || !Number.isFinite(events) || events <= 0) return;
-    this.counters.lostEvents += events;
+  private countFull(onProblem: (reason: string) => void): void {
+    this.counters.fullMaps++;
     const now = performance.now();
-    if (now - this.lastLostReport < LOST_REPORT_INTERVAL_MS && this.lastLostReport !== 0) return;
-    this.lastLostReport = now;
-    onProblem(`eBPF: the kernel dropped ${this.counters.lostEvents} socket events so far (bpftrace's buffer was full)`);
+    if (now - this.lastFullReport < LOST_REPORT_INTERVAL_MS && this.lastFullReport !== 0) return;
+    this.lastFullReport = now;
+    onProblem(
+      `eBPF: the event map was full at ${this.counters.fullMaps} drain(s) so far: socket events may have been lost (more than ${BPFTRACE_ENV.BPFTRACE_MAP_KEYS_MAX} in ${DRAIN_INTERVAL_MS} ms)`,
+    );
   }
 
   private cleanupAfterExit(): void {
@@ -273,4 +317,42 @@ export class EbpfSocketSource {
     process.off('exit', this.killOnExit);
     this.child = undefined;
   }
+}
+
+/**
+ * SIGINT (bpftrace detaches and exits within a second), then SIGKILL if it has not exited after
+ * STOP_GRACE_MS: a bpftrace still attaching its probes lets SIGINT wait. Resolves once it has.
+ */
+function interruptThenKill(child: ChildProcessByStdio<null, Readable, Readable>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const force = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    child.once('close', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill('SIGINT');
+  });
+}
+
+/**
+ * Calls `each` with every `separator`-ended record of `stream` (UTF-8), and what is left at its
+ * end; a record longer than MAX_PENDING_CHARS without its separator is dropped (`onOverlong`).
+ */
+function forEachRecord(stream: Readable, separator: string, each: (record: string) => void, onOverlong: () => void): void {
+  let pending = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    const records = (pending + chunk).split(separator);
+    pending = records.pop() ?? '';
+    for (const r of records) each(r);
+    if (pending.length > MAX_PENDING_CHARS) {
+      onOverlong();
+      pending = '';
+    }
+  });
+  stream.on('end', () => {
+    if (pending !== '') each(pending);
+    pending = '';
+  });
 }

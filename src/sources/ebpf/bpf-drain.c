@@ -1,0 +1,225 @@
+/*
+ * dllt-bpfdrain: hands the socket events of dllt's bpftrace program over to dllt in batches,
+ * read straight out of the program's event map (ebpf-socket-source.ts drives it;
+ * docs/design/0005-attribution-cost.md).
+ *
+ * Why: bpftrace's printf costs ~20 us of bpftrace's CPU per line (a perf-buffer wake-up and
+ * formatting) and as much again in Node for the JSON around it; at 1,000 connections a second
+ * that was more CPU than the rest of dllt. The program stores each event as one key of a BPF
+ * hash map instead (bpftrace-program.ts), and this helper empties that map every few tens of
+ * milliseconds with BPF_MAP_LOOKUP_AND_DELETE_BATCH: a few system calls per thousand events,
+ * and bpftrace itself stays asleep.
+ *
+ *   dllt-bpfdrain PID MAP KEY_SIZE INTERVAL_MS KIND...
+ *
+ * PID is bpftrace's; MAP the map's name in the program without "@" (bpftrace names it "AT_MAP");
+ * KEY_SIZE the key size the program's layout gives (checked: another bpftrace version laying
+ * keys out differently is refused, not misread); KIND the event kind names by their code.
+ * Key layout, every integer 8 bytes little-endian as bpftrace stores map keys:
+ *   kind tsNs pid tid cgroup netns socket family localPort remotePort a b c  (13 integers)
+ *   localIp4 remoteIp4 localIp6 remoteIp6  (bpftrace inet values: 8-byte family, 16 bytes)
+ *   comm  (16 bytes, NUL-padded)
+ *
+ * Output on stdout, each record ended by a NUL byte (a command name may hold tabs and
+ * newlines, never a NUL):
+ *   "+MAX_ENTRIES" once the map is found; "!REASON" when it cannot be, then exit 1;
+ *   one event per record, the tab-separated columns of LINE_COLUMNS (bpftrace-program.ts), in
+ *   kernel time order within each batch;
+ *   "#full" after a batch that filled the map: events may have been lost.
+ * It drains once more and exits when its stdin closes or bpftrace is gone.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <linux/bpf.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define INTEGERS 13
+#define INET_BYTES 24
+#define COMM_BYTES 16
+#define LAYOUT_BYTES (INTEGERS * 8 + 4 * INET_BYTES + COMM_BYTES)
+#define MAX_KINDS 32
+#define BATCH 4096
+#define MAP_WAIT_MS 10000
+
+enum { KIND, TS, PID, TID, CGROUP, NETNS, SOCKET, FAMILY, LOCAL_PORT, REMOTE_PORT, A, B, C };
+
+static long bpf(int cmd, union bpf_attr *attr) { return syscall(__NR_bpf, cmd, attr, sizeof *attr); }
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  putchar('!');
+  vprintf(fmt, ap);
+  va_end(ap);
+  putchar('\0');
+  fflush(stdout);
+  exit(1);
+}
+
+/* The map named AT_<name> among the BPF maps process `pid` holds, or -1. */
+static int find_map(int pid, const char *name, struct bpf_map_info *info) {
+  char want[BPF_OBJ_NAME_LEN + 4];
+  snprintf(want, sizeof want, "AT_%s", name);
+  char dir_path[64];
+  snprintf(dir_path, sizeof dir_path, "/proc/%d/fdinfo", pid);
+  DIR *dir = opendir(dir_path);
+  if (dir == NULL) fail("cannot list %s: %s (has bpftrace exited?)", dir_path, strerror(errno));
+  struct dirent *entry;
+  int found = -1;
+  while (found < 0 && (entry = readdir(dir)) != NULL) {
+    char path[352], line[128];
+    snprintf(path, sizeof path, "%s/%s", dir_path, entry->d_name);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) continue;
+    unsigned id = 0;
+    int has_id = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+      if (sscanf(line, "map_id: %u", &id) == 1) has_id = 1;
+    fclose(f);
+    if (!has_id) continue;
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.map_id = id;
+    int fd = bpf(BPF_MAP_GET_FD_BY_ID, &attr);
+    if (fd < 0) continue;
+    memset(info, 0, sizeof *info);
+    memset(&attr, 0, sizeof attr);
+    attr.info.bpf_fd = fd;
+    attr.info.info_len = sizeof *info;
+    attr.info.info = (uintptr_t)info;
+    if (bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) == 0 && strcmp(info->name, want) == 0)
+      found = fd;
+    else
+      close(fd);
+  }
+  closedir(dir);
+  return found;
+}
+
+static uint64_t integer(const unsigned char *key, int column) {
+  uint64_t v;
+  memcpy(&v, key + column * 8, 8);
+  return v;
+}
+
+static void format_inet(const unsigned char *inet, char *text) {
+  uint64_t family;
+  memcpy(&family, inet, 8);
+  if (inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, inet + 8, text, INET6_ADDRSTRLEN) == NULL) strcpy(text, "0.0.0.0");
+}
+
+static const char *kinds[MAX_KINDS];
+static int kind_count;
+static unsigned key_size;
+static unsigned char *keys;
+static unsigned char *values;
+static uint32_t *order;
+
+static int by_time(const void *x, const void *y) {
+  uint64_t a = integer(keys + (size_t)*(const uint32_t *)x * key_size, TS);
+  uint64_t b = integer(keys + (size_t)*(const uint32_t *)y * key_size, TS);
+  return a < b ? -1 : a > b;
+}
+
+static void print_event(const unsigned char *key) {
+  uint64_t kind = integer(key, KIND);
+  if (kind >= (uint64_t)kind_count) return;
+  char ips[4][INET6_ADDRSTRLEN];
+  for (int i = 0; i < 4; i++) format_inet(key + INTEGERS * 8 + i * INET_BYTES, ips[i]);
+  char comm[COMM_BYTES + 1];
+  memcpy(comm, key + INTEGERS * 8 + 4 * INET_BYTES, COMM_BYTES);
+  comm[COMM_BYTES] = 0;
+  printf("%s\t%llu\t%llu\t%llu\t%llu\t%llu\t%llx\t%llu\t%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%llu\t%s%c", kinds[kind],
+         (unsigned long long)integer(key, TS), (unsigned long long)integer(key, PID), (unsigned long long)integer(key, TID),
+         (unsigned long long)integer(key, CGROUP), (unsigned long long)integer(key, NETNS), (unsigned long long)integer(key, SOCKET),
+         (unsigned long long)integer(key, FAMILY), ips[0], ips[1], ips[2], ips[3], (unsigned long long)integer(key, LOCAL_PORT),
+         (unsigned long long)integer(key, REMOTE_PORT), (unsigned long long)integer(key, A), (unsigned long long)integer(key, B),
+         (unsigned long long)integer(key, C), comm, 0);
+}
+
+/* Empties the map (every entry read and deleted by the kernel in batches), prints the events
+ * in time order; returns how many there were. */
+static size_t drain(int map, size_t capacity) {
+  size_t n = 0;
+  uint64_t in_batch = 0, out_batch = 0;
+  int first = 1;
+  while (n < capacity) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.batch.map_fd = map;
+    attr.batch.in_batch = first ? 0 : (uintptr_t)&in_batch;
+    attr.batch.out_batch = (uintptr_t)&out_batch;
+    attr.batch.keys = (uintptr_t)(keys + n * key_size);
+    attr.batch.values = (uintptr_t)values;
+    attr.batch.count = capacity - n < BATCH ? capacity - n : BATCH;
+    long r = bpf(BPF_MAP_LOOKUP_AND_DELETE_BATCH, &attr);
+    int err = r < 0 ? errno : 0;
+    n += attr.batch.count;
+    if (err == ENOENT) break;
+    if (err != 0) fail("reading the event map: %s", strerror(err));
+    in_batch = out_batch;
+    first = 0;
+  }
+  for (size_t i = 0; i < n; i++) order[i] = i;
+  qsort(order, n, sizeof *order, by_time);
+  for (size_t i = 0; i < n; i++) print_event(keys + (size_t)order[i] * key_size);
+  return n;
+}
+
+int main(int argc, char **argv) {
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  static char out[1 << 20];
+  setvbuf(stdout, out, _IOFBF, sizeof out);
+  if (argc < 6) fail("usage: dllt-bpfdrain PID MAP KEY_SIZE INTERVAL_MS KIND...");
+  int pid = atoi(argv[1]);
+  key_size = (unsigned)atoi(argv[3]);
+  int interval_ms = atoi(argv[4]);
+  kind_count = argc - 5;
+  if (kind_count > MAX_KINDS) fail("at most %d kinds", MAX_KINDS);
+  for (int i = 0; i < kind_count; i++) kinds[i] = argv[5 + i];
+  if (key_size != LAYOUT_BYTES) fail("dllt-bpfdrain reads %u-byte event keys, the program was built for %u", LAYOUT_BYTES, key_size);
+  struct bpf_map_info info;
+  /* bpftrace reports its probes as attached before it has made its maps (0.17 prints the count
+   * first): they show up within tens of milliseconds. */
+  int map = -1;
+  for (int waited_ms = 0; map < 0 && waited_ms < MAP_WAIT_MS; waited_ms += 10) {
+    map = find_map(pid, argv[2], &info);
+    if (map < 0) usleep(10000);
+  }
+  if (map < 0) fail("no map AT_%s in bpftrace (pid %d) after %d s: is this bpftrace's map naming?", argv[2], pid, MAP_WAIT_MS / 1000);
+  if (info.type != BPF_MAP_TYPE_HASH) fail("map AT_%s is of type %u, not a hash map", argv[2], info.type);
+  if (info.key_size != key_size)
+    fail("bpftrace laid the event key out in %u bytes where %u were expected: unsupported bpftrace version", info.key_size, key_size);
+  size_t capacity = info.max_entries;
+  keys = malloc(capacity * key_size);
+  values = malloc((size_t)BATCH * info.value_size);
+  order = malloc(capacity * sizeof *order);
+  if (keys == NULL || values == NULL || order == NULL) fail("out of memory for %zu events", capacity);
+  printf("+%zu%c", capacity, 0);
+  fflush(stdout);
+  struct pollfd in = {.fd = 0, .events = POLLIN};
+  for (;;) {
+    int r = poll(&in, 1, interval_ms);
+    int closing = r > 0 && (in.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+    if (closing && (in.revents & POLLIN) != 0) {
+      char sink[256];
+      closing = read(0, sink, sizeof sink) <= 0;
+    }
+    int gone = kill(pid, 0) < 0 && errno == ESRCH;
+    if (drain(map, capacity) >= capacity) printf("#full%c", 0);
+    if (fflush(stdout) != 0) return 1;
+    if (closing || gone) return 0;
+  }
+}
