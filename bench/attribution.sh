@@ -151,7 +151,7 @@ run_once() {
     local note ebpf_note=
     note=$(grep -h '"kind":"attribution"' "$dir"/log_notif_*.log | sed -n 's/.*"flows":\([0-9]*\),"localFlows":\([0-9]*\),"attributedFlows":\([0-9]*\).*/notif: \1 flows, \3 of \2 local attributed/p')
     if [[ $ebpf == Y ]]; then
-      ebpf_note="; $EBPF_ENDS ends by eBPF, $(grep -h '"kind":"ebpf_problem"' "$dir"/log_notif_*.log | grep -c 'dropped') lost-event reports, $(cat "$dir"/processEBPF_*.log | wc -l) processEBPF lines"
+      ebpf_note="; $EBPF_ENDS ends by eBPF, $(grep -h '"kind":"ebpf_problem"' "$dir"/log_notif_*.log | grep -c 'may have been lost') event-map-full reports, $(cat "$dir"/processEBPF_*.log | wc -l) processEBPF lines"
       grep -q '"kind":"ebpf_started"' "$dir"/log_notif_*.log || ebpf_note+=" (eBPF did not start: $(grep -h '"kind":"ebpf_unavailable"' "$dir"/log_notif_*.log | sed -n 's/.*"message":"\([^"]*\)".*/\1/p'))"
     fi
     LINE+=$(printf ', ends client %s server %s, both %s (%s %%), wrong pid %s%s; %s' \

@@ -93,6 +93,8 @@ static int find_map(int pid, const char *name, struct bpf_map_info *info) {
     memset(&attr, 0, sizeof attr);
     attr.map_id = id;
     int fd = bpf(BPF_MAP_GET_FD_BY_ID, &attr);
+    if (fd < 0 && (errno == EPERM || errno == EACCES))
+      fail("opening bpftrace's maps by id needs CAP_SYS_ADMIN: %s", strerror(errno));
     if (fd < 0) continue;
     memset(info, 0, sizeof *info);
     memset(&attr, 0, sizeof attr);
