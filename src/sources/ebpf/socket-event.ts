@@ -134,8 +134,14 @@ export function runsInProcessContext(kind: SocketEventKind, oldState?: TcpStateN
   }
 }
 
+/** Decimal digits only, 1 to 20 of them (a regular expression here was a tenth of the
+ *  attribution worker's time at 1,000 connections/s). */
 function unsigned(text: string | undefined): number | undefined {
-  if (text === undefined || !/^\d{1,20}$/.test(text)) return undefined;
+  if (text === undefined || text.length === 0 || text.length > 20) return undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+  }
   return Number(text);
 }
 
