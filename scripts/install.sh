@@ -21,7 +21,7 @@ packages=(
   bpftrace       # USE_EBPF=Y: socket events from the kernel's TCP tracepoints
   libcap2-bin    # capsh: the test that runs USE_EBPF=Y without eBPF's capabilities
   procps
-  gcc            # builds dllt-sockdiag, attribution's sock_diag helper (src/sources/proc/sock-diag.c)
+  gcc            # builds the C helpers dllt-sockdiag (attribution's sock_diag reads) and dllt-bpfdrain (USE_EBPF=Y's event map)
   libc6-dev
 )
 missing=()
