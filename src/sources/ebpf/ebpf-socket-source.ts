@@ -3,11 +3,11 @@
  * dllt-bpfdrain (bpf-drain.c), which empties the program's event map every DRAIN_INTERVAL_MS;
  * hands the events over one by one, in kernel time order within each batch (USE_EBPF=Y, SPEC 9).
  *
- * bpftrace runs with `-f json`: each message is one JSON line, so the line that says the probes
- * are attached (start() waits for it) is told apart without guessing at free text. bpftrace
- * compiles the program against the kernel's BTF before it attaches: that takes seconds (about
- * 3.5 s measured here, 2 cores), and start() reports it. The drain starts then, and start()
- * resolves once it has found the map.
+ * bpftrace runs with `-f json`: each message is one JSON line, so its `attached_probes` line is
+ * told apart without guessing at free text. bpftrace compiles the program against the kernel's
+ * BTF first: that takes seconds (about 3.5–5 s measured here, 2 cores), and start() reports it.
+ * bpftrace 0.17 prints that line just before it makes its maps and attaches the probes, so the
+ * drain starts then and waits for the map, and start() resolves once the drain has found it.
  *
  * The program is built for the running kernel from its tracepoint format files, so a kernel
  * lacking a tracepoint or a field loses only that probe (named in the start result) rather than
@@ -70,7 +70,8 @@ const DRAIN_INTERVAL_MS = 50;
 /** A stopping drain takes its last batch and exits at once; this only guards a wedged one. */
 const DRAIN_STOP_GRACE_MS = 2_000;
 const STDERR_KEEP_CHARS = 4_000;
-/** A line this long without its newline is no bpftrace message of ours: dropped, counted. */
+/** A line (bpftrace's) or record (the drain's) this long without its end is none of ours:
+ *  dropped, counted. */
 const MAX_PENDING_CHARS = 64 * 1024;
 
 /**
