@@ -383,6 +383,23 @@ test('the drain dying later is reported once, and bpftrace is stopped with it', 
   await s.stop();
 });
 
+test('a full event map: reported once per 10 s with its capacity, counted, and the stored events still arrive', { skip }, async () => {
+  // Four keys, filled by a probe every millisecond (~50 events per 50 ms drain), laid out as the
+  // built program's events: 13 integers, four addresses, comm.
+  const integers = ['0', 'nsecs', 'pid', 'tid', 'cgroup', '1', '1', '2', '8080', '0', '7', '10', '0'].map((x) => `(uint64)(${x})`);
+  const program = `interval:ms:1 { @ev[${[...integers, 'ntop(0)', 'ntop(0)', 'ntop(0)', 'ntop(0)', 'comm'].join(', ')}] = 1; }`;
+  const s = new EbpfSocketSource({ program, mapKeysMax: 4 });
+  const reported: string[] = [];
+  const seen: SocketEvent[] = [];
+  const r = await s.start((e) => seen.push(e), (p) => reported.push(p));
+  assert.ok(r.ok, !r.ok ? r.reason : '');
+  await waitFor('a full map', () => (s.stats().fullMaps >= 3 ? true : undefined));
+  await s.stop();
+  assert.deepEqual(reported, ['eBPF: the event map was full at 1 drain(s) so far: socket events may have been lost (more than 4 in 50 ms)']);
+  assert.ok(seen.length >= 12, `${seen.length} events`);
+  assert.ok(seen.every((e) => e.kind === 'state' && e.oldState === 'TCP_CLOSE' && e.newState === 'TCP_LISTEN' && e.localPort === 8080 && e.localIp === '0.0.0.0'));
+});
+
 test('no drain helper: the start fails naming the missing file', { skip }, async () => {
   const r = await new EbpfSocketSource({ drainPath: '/nonexistent/dllt-bpfdrain' }).start(() => undefined, () => undefined);
   assert.deepEqual(r, {

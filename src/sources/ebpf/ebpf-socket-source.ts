@@ -34,6 +34,9 @@ export interface EbpfSocketSourceOptions {
   drainPath?: string;
   /** Give up when the probes are not attached this long after the start (default 60 s). */
   attachTimeoutMs?: number;
+  /** Capacity of each map of the program (default MAP_KEYS_MAX): small in the test that fills
+   *  the event map. */
+  mapKeysMax?: number;
 }
 
 export type EbpfStartResult =
@@ -79,7 +82,7 @@ const MAX_PENDING_CHARS = 64 * 1024;
  * per-socket maps' (sockets beyond it get no rtt/io events until others are destroyed). The
  * program prints nothing, so bpftrace's perf rings (BPFTRACE_PERF_RB_PAGES) keep their default.
  */
-const BPFTRACE_ENV = { BPFTRACE_MAP_KEYS_MAX: '65536' };
+const MAP_KEYS_MAX = 65_536;
 
 /** bpftrace cannot raise the locked-memory limit without CAP_SYS_RESOURCE; since Linux 5.11
  *  BPF memory is charged to the cgroup instead, so the message is noise. */
@@ -115,6 +118,8 @@ export class EbpfSocketSource {
   private wallOffsetUs = 0;
   private clockTimer: NodeJS.Timeout | undefined;
   private lastFullReport = 0;
+  /** The event map's size, as the drain found it. */
+  private mapCapacity = 0;
   private readonly counters: EbpfSourceStats = { events: 0, unparsedLines: 0, fullMaps: 0 };
   private readonly killOnExit = (): void => {
     this.child?.kill('SIGKILL');
@@ -161,7 +166,7 @@ export class EbpfSocketSource {
     const startedAt = performance.now();
     const child = spawn(findBpftrace(this.opts.bpftracePath)!, ['-f', 'json', '-B', 'line', '-e', program], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...BPFTRACE_ENV },
+      env: { ...process.env, BPFTRACE_MAP_KEYS_MAX: String(this.opts.mapKeysMax ?? MAP_KEYS_MAX) },
     });
     this.child = child;
     process.on('exit', this.killOnExit);
@@ -192,8 +197,9 @@ export class EbpfSocketSource {
       const onRecord = (record: string): void => {
         if (record === '') return;
         switch (record.charCodeAt(0)) {
-          case 43: // "+": the map is found
+          case 43: // "+CAPACITY": the map is found
             drainReady = true;
+            this.mapCapacity = Number(record.slice(1));
             settle({ ok: true, startupMs: Math.round(performance.now() - startedAt), omitted: built?.omitted ?? [] });
             return;
           case 33: // "!": the drain cannot go on
@@ -308,7 +314,7 @@ export class EbpfSocketSource {
     if (now - this.lastFullReport < LOST_REPORT_INTERVAL_MS && this.lastFullReport !== 0) return;
     this.lastFullReport = now;
     onProblem(
-      `eBPF: the event map was full at ${this.counters.fullMaps} drain(s) so far: socket events may have been lost (more than ${BPFTRACE_ENV.BPFTRACE_MAP_KEYS_MAX} in ${DRAIN_INTERVAL_MS} ms)`,
+      `eBPF: the event map was full at ${this.counters.fullMaps} drain(s) so far: socket events may have been lost (more than ${this.mapCapacity} in ${DRAIN_INTERVAL_MS} ms)`,
     );
   }
 
