@@ -14,8 +14,8 @@ import { DecodeStatus, MalformedReason, TunnelType } from './status.js';
 import { formatIp } from '../wire/ip-format.js';
 import { viewOf } from '../../test/support/corpus.js';
 import { ethernet, geneve, gre, ipv4, ipv6, pcapFile, tcp, udp, vxlan } from '../../test/support/packet-builder.js';
+import { TCP_SYN as SYN } from '../wire/tcp-flags.js';
 
-const SYN = 0x02;
 const inner = (): Uint8Array => ethernet(0x0800, ipv4('10.244.1.5', '10.244.2.7', 6, tcp(40000, 8080, SYN, 12345, new Uint8Array(0))));
 
 function decodeEthernetFrame(view: PacketView, frame: Uint8Array): DecodeStatus {

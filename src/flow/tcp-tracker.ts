@@ -12,11 +12,8 @@
  */
 import type { PacketView } from '../decode/packet-view.js';
 import { FlowState, HistBit, HISTORY_MAX, isScaledHistoryPoint, NO_OFFSET, TcpEndpointState as St, timeOffset } from './flow-state.js';
+import { TCP_ACK as ACK, TCP_FIN as FIN, TCP_RST as RST, TCP_SYN as SYN } from '../wire/tcp-flags.js';
 
-const FIN = 0x01;
-const SYN = 0x02;
-const RST = 0x04;
-const ACK = 0x10;
 const TOO_LARGE_SEQ_DELTA = 1048576;
 
 const CH_S = 0x53;

@@ -16,6 +16,7 @@ import { analyzeCaptureFile } from '../../cli/analyze-file.js';
 import { ethernet, ipv4, pcapFile, tcp, udp } from '../../../test/support/packet-builder.js';
 import { ETHERTYPE_IPV4 } from '../../wire/ethertypes.js';
 import { LINKTYPE_ETHERNET } from '../../wire/linktypes.js';
+import { TCP_ACK as ACK, TCP_FIN as FIN, TCP_PSH as PSH, TCP_SYN as SYN } from '../../wire/tcp-flags.js';
 
 function framed(messages: Uint8Array[]): Uint8Array {
   const total = messages.reduce((n, m) => n + 2 + m.length, 0);
@@ -62,10 +63,6 @@ test('the framer yields each message whole wherever the stream is cut', () => {
 });
 
 const PROTO_TCP = 6;
-const SYN = 0x02;
-const PSH = 0x08;
-const ACK = 0x10;
-const FIN = 0x01;
 const CLIENT = '10.77.207.1';
 const RESOLVER = '10.77.207.2';
 const WEB = '10.77.207.80';

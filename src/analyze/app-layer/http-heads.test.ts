@@ -13,11 +13,8 @@ import { analyzeCaptureFile } from '../../cli/analyze-file.js';
 import { ethernet, ipv4, pcapFile, tcp } from '../../../test/support/packet-builder.js';
 import { ETHERTYPE_IPV4 } from '../../wire/ethertypes.js';
 import { LINKTYPE_ETHERNET } from '../../wire/linktypes.js';
+import { TCP_ACK as ACK, TCP_FIN as FIN, TCP_PSH as PSH, TCP_SYN as SYN } from '../../wire/tcp-flags.js';
 
-const FIN = 0x01;
-const SYN = 0x02;
-const PSH = 0x08;
-const ACK = 0x10;
 const CLIENT = '10.77.206.1';
 const SERVER = '10.77.206.2';
 const CLIENT_ISN = 1000;

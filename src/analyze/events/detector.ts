@@ -24,6 +24,7 @@ import { EventCode } from './catalog.js';
 import { endpointKey, ResetStormCounter } from './reset-storm.js';
 import { StreamStats } from './stream-stats.js';
 import { FlowFifo, TimerHeap } from './timer-heap.js';
+import { TCP_ACK as ACK, TCP_RST as RST, TCP_SYN as SYN } from '../../wire/tcp-flags.js';
 
 export interface EventOutput {
   /** Flow `id` (still in the table) raised `code`; `side` is the endpoint that did it (ORIG,
@@ -50,9 +51,6 @@ export interface DetectorOptions {
   localNets: readonly LocalNet[];
 }
 
-const SYN = 0x02;
-const RST = 0x04;
-const ACK = 0x10;
 const PROTO_TCP = 6;
 const SECOND_US = 1_000_000;
 const MAX_PARTIAL_QUEUE = 262_144;

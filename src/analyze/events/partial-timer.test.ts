@@ -13,10 +13,8 @@ import { analyzeCaptureFile } from '../../cli/analyze-file.js';
 import { ethernet, ipv4, pcapFile, tcp, udp } from '../../../test/support/packet-builder.js';
 import { ETHERTYPE_IPV4 } from '../../wire/ethertypes.js';
 import { LINKTYPE_ETHERNET } from '../../wire/linktypes.js';
+import { TCP_ACK as ACK, TCP_RST as RST, TCP_SYN as SYN } from '../../wire/tcp-flags.js';
 
-const SYN = 0x02;
-const RST = 0x04;
-const ACK = 0x10;
 const CLIENT = '10.77.205.1';
 const SERVER = '10.77.205.2';
 const FIRST_TS_S = 1_700_000_000;

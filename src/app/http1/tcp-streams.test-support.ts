@@ -10,10 +10,9 @@ import { PacketView } from '../../decode/packet-view.js';
 import { DecodeStatus } from '../../decode/status.js';
 import { formatIp } from '../../wire/ip-format.js';
 import { loadCapture, viewOf } from '../../../test/support/corpus.js';
+import { TCP_ACK as ACK, TCP_SYN as SYN } from '../../wire/tcp-flags.js';
 
 const TCP = 6;
-const SYN = 0x02;
-const ACK = 0x10;
 
 export interface TcpByteStream {
   /** The stream's contiguous start, in the pieces the segments delivered, in order. */

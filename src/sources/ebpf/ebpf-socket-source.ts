@@ -63,7 +63,7 @@ const STOP_GRACE_MS = 5_000;
 /** How often the wall − monotonic offset is checked against the clock (follows clock steps). */
 const CLOCK_REFRESH_MS = 10_000;
 /** At most one "map full" problem report per this long; the count keeps adding up. */
-const LOST_REPORT_INTERVAL_MS = 10_000;
+const FULL_REPORT_INTERVAL_MS = 10_000;
 /**
  * How often the drain empties the event map: the delay events see before dllt has them. The map
  * holds BPFTRACE_MAP_KEYS_MAX events, so at this interval it takes over a million events a
@@ -311,7 +311,7 @@ export class EbpfSocketSource {
   private countFull(onProblem: (reason: string) => void): void {
     this.counters.fullMaps++;
     const now = performance.now();
-    if (now - this.lastFullReport < LOST_REPORT_INTERVAL_MS && this.lastFullReport !== 0) return;
+    if (now - this.lastFullReport < FULL_REPORT_INTERVAL_MS && this.lastFullReport !== 0) return;
     this.lastFullReport = now;
     onProblem(
       `eBPF: the event map was full at ${this.counters.fullMaps} drain(s) so far: socket events may have been lost (more than ${this.mapCapacity} in ${DRAIN_INTERVAL_MS} ms)`,
