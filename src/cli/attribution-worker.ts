@@ -17,6 +17,7 @@ import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
 import { EbpfAttributor } from '../sources/ebpf/ebpf-attributor.js';
 import { KubeApiPods, SERVICE_ACCOUNT_DIR } from '../sources/kube/kube-api-pods.js';
 import { EbpfSocketSource } from '../sources/ebpf/ebpf-socket-source.js';
+import { cgroupV2IdOf } from '../sources/proc/cgroup-v2-id.js';
 import type { SocketEvent } from '../sources/ebpf/socket-event.js';
 import { socketEventJsonLine, socketEventRecord } from '../record/socket-event-record.js';
 import { toTextLine } from '../record/serialize.js';
@@ -174,9 +175,9 @@ function rememberIdentity(pid: number, seen?: SocketEvent): void {
   let identity = identities.identify(pid);
   if (identity !== undefined && seen !== undefined && identity.containerId !== undefined) {
     const { containerId, containerRuntime, podUid, podName, podNamespace, containerName } = identity;
-    remember(containersByCgroup, seen.cgroupId, { containerId, containerRuntime, podUid, podName, podNamespace, containerName }, CGROUPS_MAX);
+    if (seen.cgroupId !== undefined) remember(containersByCgroup, seen.cgroupId, { containerId, containerRuntime, podUid, podName, podNamespace, containerName }, CGROUPS_MAX);
   }
-  if (identity === undefined && seen !== undefined) identity = { pid, comm: seen.comm, ...containersByCgroup.get(seen.cgroupId) };
+  if (identity === undefined && seen !== undefined) identity = { pid, comm: seen.comm, ...(seen.cgroupId === undefined ? {} : containersByCgroup.get(seen.cgroupId)) };
   if (identity !== undefined) remember(seenIdentities, pid, identity, SEEN_MAX);
 }
 
@@ -243,25 +244,29 @@ async function startEbpf(): Promise<void> {
     return;
   }
   if (closing) return;
-  learnListeners(attributorOfEvents);
+  learnListeners(attributorOfEvents, source);
   ebpf = attributorOfEvents;
   ebpfTimer = setInterval(sendSocketEvents, SOCKET_EVENT_BATCH_MS);
   const omitted = started.omitted.length > 0 ? `; this kernel lacks ${started.omitted.join(', ')}` : '';
   reply({ t: 'notice', level: 'info', kind: 'ebpf_started', message: `USE_EBPF=Y: eBPF socket events attached in ${started.startupMs} ms${omitted}`, extra: { startupMs: started.startupMs } });
 }
 
-/** The TCP listeners of every namespace, as /proc shows them once eBPF is attached. */
-function learnListeners(to: EbpfAttributor): void {
+/** The TCP listeners of every namespace, as /proc shows them once eBPF is attached: for the
+ *  attributor, and for the kernel through `source`, which then credits their connections itself. */
+function learnListeners(to: EbpfAttributor, source: EbpfSocketSource): void {
   const sockets = attributor.sockets;
   attributor.beginPass();
   for (const netns of sockets.allNamespaces()) {
     const index = sockets.index(netns, 6);
     if (index === undefined) continue;
+    sockets.rescanOwners(netns);
     for (const l of index.listeners()) {
       const pid = sockets.ownerOf(netns, l.inode);
       if (pid === undefined) continue;
       to.learnListener(netns, l.localIp, l.localPort, pid);
       rememberIdentity(pid);
+      const comm = seenIdentities.get(pid)?.comm;
+      if (comm !== undefined) source.seedListener({ netns, port: l.localPort, pid, cgroupId: cgroupV2IdOf(pid, init.procRoot), comm });
     }
   }
 }

@@ -46,7 +46,7 @@ export const PROCESS_FLOW_FIELDS = [
 
 export const SOCKET_EVENT_FIELDS = [
   ...BASE_FIELDS,
-  'kind', 'pid', 'tid', 'comm', 'processContext', 'cgroupId', 'netns', 'socketId', 'family',
+  'kind', 'pid', 'tid', 'comm', 'processContext', 'pidFrom', 'cgroupId', 'netns', 'socketId', 'family',
   'localIP', 'localPort', 'remoteIP', 'remotePort', 'oldState', 'newState', 'state',
   'srttUs', 'sndCwnd', 'sentBytes', 'receivedBytes',
 ] as const satisfies readonly (keyof SocketEventRecord)[];

@@ -14,6 +14,7 @@ export function socketEventRecord(ifName: string, e: SocketEvent): SocketEventRe
     tid: e.tid,
     comm: e.comm,
     processContext: e.processContext,
+    pidFrom: e.pidFrom,
     cgroupId: e.cgroupId,
     netns: e.netns,
     socketId: e.socketId,
@@ -41,7 +42,9 @@ export function socketEventRecord(ifName: string, e: SocketEvent): SocketEventRe
 export function socketEventJsonLine(ifJson: string, e: SocketEvent): string {
   let line = '{"type":"socket_event","ts":"' + formatTs(e.tsUs) + '","tsUs":' + e.tsUs + ',"if":' + ifJson;
   line += ',"kind":"' + e.kind + '","pid":' + e.pid + ',"tid":' + e.tid + ',"comm":' + JSON.stringify(e.comm);
-  line += ',"processContext":' + e.processContext + ',"cgroupId":' + e.cgroupId;
+  line += ',"processContext":' + e.processContext;
+  if (e.pidFrom !== undefined) line += ',"pidFrom":"' + e.pidFrom + '"';
+  if (e.cgroupId !== undefined) line += ',"cgroupId":' + e.cgroupId;
   if (e.netns !== undefined) line += ',"netns":' + e.netns;
   if (e.socketId !== undefined) line += ',"socketId":"' + e.socketId + '"';
   line += ',"family":' + e.family + ',"localIP":"' + e.localIp + '"';

@@ -160,10 +160,16 @@ for (const v of VARIANTS) {
         assert.equal(readJsonLines(dir, 'processEBPF_').length, 0);
       } else {
         assert.deepEqual(ebpfNotes.map((n) => n.kind), ['ebpf_started']);
-        // The raw events: curl's connect() in pod B's namespace, python's listen() in pod A's.
+        // The raw events: curl's connection in pod B's namespace, credited to connect()'s caller,
+        // its accepted end in pod A's to the listener's owner, python's listen() in pod A's.
         const events = readJsonLines<SocketEventRecord>(dir, 'processEBPF_');
-        const connect = events.find((e) => e.newState === 'TCP_SYN_SENT' && e.pid === curl.pid);
-        assert.deepEqual(connect && [connect.comm, connect.processContext, connect.netns, connect.remoteIP, connect.remotePort], ['curl', true, statSync(`/run/netns/${pair.client.name}`).ino, pair.server.ipv4, PORT]);
+        const connected = events.find((e) => e.oldState === 'TCP_SYN_SENT' && e.newState === 'TCP_ESTABLISHED' && e.pid === curl.pid);
+        assert.deepEqual(
+          connected && [connected.comm, connected.processContext, connected.pidFrom, connected.netns, connected.remoteIP, connected.remotePort],
+          ['curl', true, 'socket', statSync(`/run/netns/${pair.client.name}`).ino, pair.server.ipv4, PORT],
+        );
+        const accepted = events.find((e) => e.oldState === 'TCP_SYN_RECV' && e.newState === 'TCP_ESTABLISHED' && e.remotePort === connected?.localPort);
+        assert.deepEqual(accepted && [accepted.pid, accepted.comm, accepted.pidFrom, accepted.localPort], [server.pid, 'python3', 'listener', PORT]);
         const refusedEvent = readJsonLines<EventRecord>(dir, 'netwevents_').find((e) => e.code === '00009' && e.dstPort === CLOSED_PORT);
         assert.deepEqual(refusedEvent && [refusedEvent.side, refusedEvent.processSide, refusedEvent.pid, refusedEvent.comm, refusedEvent.podName, refusedEvent.containerId], ['dst', 'client', refused.pid, 'curl', 'client-7f9c', podB.containerId]);
         const listen = events.find((e) => e.newState === 'TCP_LISTEN' && e.pid === server.pid);

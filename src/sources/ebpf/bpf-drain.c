@@ -27,6 +27,12 @@
  *   kernel time order within each batch;
  *   "#full" after a batch that filled the map: events may have been lost.
  * It drains once more and exits when its stdin closes or bpftrace is gone.
+ *
+ * Input on stdin, one line each: "L NETNS PORT PID TID CGROUP COMM" (tab-separated, COMM the
+ * rest of the line) puts the owner of a listener older than bpftrace into the program's
+ * listener map (AT_lis: key netns, port; value pid, tid, cgroup, comm[16]), so the kernel
+ * credits its accepted connections as it does those of listeners it saw start. A line for a
+ * program without that map, or one laid out otherwise, answers "?REASON" once.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -42,6 +48,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define INTEGERS 13
@@ -51,6 +58,10 @@
 #define MAX_KINDS 32
 #define BATCH 4096
 #define MAP_WAIT_MS 10000
+#define LISTENER_MAP_WAIT_MS 1000
+#define INPUT_BYTES 4096
+#define LISTENER_KEY_BYTES 16
+#define LISTENER_VALUE_BYTES (3 * 8 + COMM_BYTES)
 
 enum { KIND, TS, PID, TID, CGROUP, NETNS, SOCKET, FAMILY, LOCAL_PORT, REMOTE_PORT, A, B, C };
 
@@ -230,12 +241,100 @@ static size_t drain(int map, size_t capacity) {
   return n;
 }
 
+/* The listener map's fd once found; NO_MAP while it may still appear (bpftrace makes its maps
+ * one by one, after announcing its probes), GAVE_UP when it did not within LISTENER_MAP_WAIT_MS
+ * of the event map, BAD_LAYOUT when it is not laid out as seed_listener writes. */
+enum { NO_MAP = -1, GAVE_UP = -2, BAD_LAYOUT = -3 };
+static int listeners = NO_MAP;
+static int bpftrace_pid;
+static struct timespec event_map_found;
+
+static long elapsed_ms(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - event_map_found.tv_sec) * 1000 + (now.tv_nsec - event_map_found.tv_nsec) / 1000000;
+}
+
+/* Whether input lines can be handled now: the map is found, or will never be. */
+static int listener_map_settled(void) {
+  if (listeners != NO_MAP) return 1;
+  struct bpf_map_info info;
+  int fd = find_map(bpftrace_pid, "lis", &info);
+  if (fd >= 0 && (info.key_size != LISTENER_KEY_BYTES || info.value_size != LISTENER_VALUE_BYTES)) {
+    close(fd);
+    listeners = BAD_LAYOUT;
+  } else if (fd >= 0) {
+    listeners = fd;
+  } else if (elapsed_ms() >= LISTENER_MAP_WAIT_MS) {
+    listeners = GAVE_UP;
+  }
+  return listeners != NO_MAP;
+}
+
+/* One "L NETNS PORT PID TID CGROUP COMM" line (tabs between), NUL-terminated, into AT_lis. */
+static void seed_listener(char *line) {
+  static int complained;
+  if (listeners < 0) {
+    if (!complained)
+      printf("?%s%c", listeners == GAVE_UP ? "the program has no listener map (AT_lis)" : "the listener map (AT_lis) is not laid out as (netns, port) -> (pid, tid, cgroup, comm)", 0);
+    complained = 1;
+    return;
+  }
+  uint64_t numbers[5];
+  char *at = line + 1;
+  for (int i = 0; i < 5; i++) {
+    if (*at != '\t') return;
+    char *end;
+    numbers[i] = strtoull(at + 1, &end, 10);
+    if (end == at + 1) return;
+    at = end;
+  }
+  if (*at != '\t') return;
+  unsigned char key[LISTENER_KEY_BYTES], value[LISTENER_VALUE_BYTES];
+  memcpy(key, &numbers[0], 8);
+  memcpy(key + 8, &numbers[1], 8);
+  memset(value, 0, sizeof value);
+  memcpy(value, &numbers[2], 24);
+  strncpy((char *)value + 24, at + 1, COMM_BYTES - 1);
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.map_fd = (uint32_t)listeners;
+  attr.key = (uintptr_t)key;
+  attr.value = (uintptr_t)value;
+  attr.flags = BPF_NOEXIST;
+  /* EEXIST: listen() since bpftrace attached already told the kernel, and wins. */
+  if (bpf(BPF_MAP_UPDATE_ELEM, &attr) < 0 && errno != EEXIST && !complained) {
+    printf("?writing the listener map (AT_lis): %s%c", strerror(errno), 0);
+    complained = 1;
+  }
+}
+
+/* Handles the complete lines of input[0, length) that can be handled now; returns the length of
+ * the rest, moved to the front (a line longer than the buffer is dropped). */
+static size_t take_lines(char *input, size_t length) {
+  size_t start = 0;
+  for (size_t i = 0; i < length; i++) {
+    if (input[i] != '\n') continue;
+    if (input[start] == 'L') {
+      if (!listener_map_settled()) break;
+      input[i] = 0;
+      seed_listener(input + start);
+    }
+    start = i + 1;
+  }
+  size_t rest = length - start;
+  if (rest == length && length >= INPUT_BYTES - 1 && memchr(input, '\n', length) == NULL) return 0;
+  memmove(input, input + start, rest);
+  return rest;
+}
+
 int main(int argc, char **argv) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   static char out[1 << 20];
   setvbuf(stdout, out, _IOFBF, sizeof out);
   if (argc < 6) fail("usage: dllt-bpfdrain PID MAP KEY_SIZE INTERVAL_MS KIND...");
   int pid = atoi(argv[1]);
+  bpftrace_pid = pid;
   key_size = (unsigned)atoi(argv[3]);
   int interval_ms = atoi(argv[4]);
   kind_count = argc - 5;
@@ -259,16 +358,24 @@ int main(int argc, char **argv) {
   values = malloc((size_t)BATCH * info.value_size);
   order = malloc(capacity * sizeof *order);
   if (keys == NULL || values == NULL || order == NULL) fail("out of memory for %zu events", capacity);
+  clock_gettime(CLOCK_MONOTONIC, &event_map_found);
   printf("+%zu%c", capacity, 0);
   fflush(stdout);
   struct pollfd in = {.fd = 0, .events = POLLIN};
+  static char input[INPUT_BYTES];
+  size_t input_length = 0;
   for (;;) {
+    /* A full input buffer (lines waiting for the listener map) is not read into: its stdin still
+     * reports an end (POLLHUP). */
+    in.events = input_length < sizeof input ? POLLIN : 0;
     int r = poll(&in, 1, interval_ms);
     int closing = r > 0 && (in.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
     if (closing && (in.revents & POLLIN) != 0) {
-      char sink[256];
-      closing = read(0, sink, sizeof sink) <= 0;
+      ssize_t got = read(0, input + input_length, sizeof input - input_length);
+      closing = got <= 0;
+      if (got > 0) input_length += (size_t)got;
     }
+    if (input_length > 0) input_length = take_lines(input, input_length);
     int gone = kill(pid, 0) < 0 && errno == ESRCH;
     if (drain(map, capacity) >= capacity) printf("#full%c", 0);
     if (fflush(stdout) != 0) return 1;

@@ -65,17 +65,24 @@ test('a kernel with every tracepoint gets every probe, the per-socket maps and t
   const keys = eventKeys(p.text);
   assert.deepEqual(
     keys.map(kindOf),
-    ['state', 'retransmit', 'receive_reset', 'send_reset', 'send_reset', 'send_reset', 'rtt', 'io', 'io', 'destroy'],
+    ['state', 'state', 'state', 'state', 'retransmit', 'receive_reset', 'send_reset', 'send_reset', 'send_reset', 'rtt', 'io', 'io', 'destroy'],
+    'state: listen, a listener closed, accepted, the other news',
   );
   for (const key of keys) {
     // The columns of a line, each once; the four addresses and comm after the 13 integers.
     assert.equal(key.length, LINE_COLUMNS.length, key.join(', '));
     assert.ok(key.slice(0, 13).every((k) => k.startsWith('(uint64)(') || k.startsWith('@')), key.join(', '));
     assert.ok(key.slice(13, 17).every((k) => k.startsWith('ntop(')), key.join(', '));
-    assert.equal(key[17], 'comm');
+    // The running task's, or the one chooseTask picked (the socket's or listener's owner).
+    const task = key[2] === '(uint64)(pid)' ? ['(uint64)(pid)', '(uint64)(tid)', '(uint64)(cgroup)', 'comm'] : ['(uint64)($p)', '(uint64)($t)', '(uint64)($g)', '$c'];
+    assert.deepEqual([key[2], key[3], key[4], key[17]], task, key.join(', '));
   }
-  assert.match(p.text, /END \{\n {2}clear\(@ev\); clear\(@rtt_at\); clear\(@sent\); clear\(@received\); clear\(@io_at\);\n\}/);
-  assert.match(p.text, /delete\(@rtt_at\[\(uint64\)args->skaddr\]\); delete\(@sent/);
+  const chosen = keys.filter((k) => k[2] === '(uint64)($p)').map((k) => `${kindOf(k)} ${k[12]}`);
+  assert.deepEqual(chosen, ['state (uint64)($from)', 'state (uint64)($from)', 'destroy (uint64)($from + 1)'], 'accepted, news, destroy carry an owner');
+  assert.match(p.text, /END \{\n {2}clear\(@ev\); clear\(@own\); clear\(@lis\); clear\(@rtt_at\); clear\(@sent\); clear\(@received\); clear\(@io_at\);\n\}/);
+  assert.match(p.text, /delete\(@own\[\(uint64\)args->skaddr\]\); delete\(@rtt_at\[\(uint64\)args->skaddr\]\); delete\(@sent/);
+  // connect() and the close() calls only remember their caller.
+  assert.match(p.text, /newstate == 2\) \|\| args->newstate == 4 \|\| \(args->oldstate == 8 && args->newstate == 9\)\)\/ \{\n {2}@own\[\(uint64\)args->skaddr\] = \(pid, tid, cgroup, comm\);\n\}/);
 });
 
 test('a kernel without sock_send_length loses io lines and byte totals, nothing else', () => {
@@ -98,8 +105,9 @@ test('a probe whose fields this kernel lacks is left out (tcp_probe before skadd
 test('without tcp_destroy_sock nothing would empty the per-socket maps: rtt and io are left out too', () => {
   const p = buildBpftraceProgram(kernelWithout('tcp:tcp_destroy_sock'));
   assert.deepEqual(p.omitted.sort(), ['sock:sock_recv_length', 'sock:sock_send_length', 'tcp:tcp_destroy_sock', 'tcp:tcp_probe']);
-  assert.deepEqual([...new Set(p.text.match(/@\w+/g))], ['@ev'], 'no per-socket maps');
-  assert.match(p.text, /END \{\n {2}clear\(@ev\);\n\}/);
+  assert.deepEqual([...new Set(p.text.match(/@\w+/g))].sort(), ['@ev', '@lis', '@own'], 'only the owner maps');
+  assert.match(p.text, /\/ \{\n {2}\$sk = [^\n]*\n {2}\$o = @own[^\n]*\n[^\n]*\n {2}@ev\[[^\n]*\] = 1; if \(args->newstate == 7\) \{ delete\(@own\[\(uint64\)args->skaddr\]\); \}\n\}/, 'owners forgotten at CLOSE');
+  assert.match(p.text, /END \{\n {2}clear\(@ev\); clear\(@own\); clear\(@lis\);\n\}/);
 });
 
 const check = checkEbpf();

@@ -30,14 +30,15 @@
  *   caused it, local = that segment's destination, namespace = its device's.
  * The network namespace always comes from the socket (`skc_net`), kept until the socket is freed.
  *
- * Rate limits: tcp_probe fires for every segment received on an established socket and
- * sock_send_length/sock_recv_length for every send/recv call. A per-socket map keeps the kernel
- * time of the last event stored, and one is stored only when that is at least
- * SAMPLE_INTERVAL_NS old: `io` the first one at once (since an absent key reads as 0: it names
- * the process using an accepted socket), `rtt` only once a socket has lived that long (its first
- * sample only starts the clock), since every event costs dllt CPU and a sub-second connection's
- * RTT is in its flow record already. tcp_destroy_sock
- * deletes the socket's entries; BPFTRACE_MAP_KEYS_MAX (set by the source) bounds the maps.
+ * Every stored event costs dllt CPU (~10 µs in Node at 1,000 connections/s), so the kernel
+ * folds what it can: a socket's user is remembered per socket (OWNER_MAP) and carried to the
+ * events stored (stateProbes). Rate limits: tcp_probe fires for every segment received on an
+ * established socket and sock_send_length/sock_recv_length for every send/recv call. A
+ * per-socket map keeps the kernel time of the last event stored, and one is stored only when that
+ * is at least SAMPLE_INTERVAL_NS old, counting from the first sample (`rtt`) or system call
+ * (`io`), since a sub-second connection's RTT and bytes are in its flow record already; `io` also
+ * when a new process uses the socket. tcp_destroy_sock deletes the socket's entries;
+ * BPFTRACE_MAP_KEYS_MAX (set by the source) bounds the maps.
  */
 
 /** At most one `rtt` line and one `io` line per socket per this many kernel nanoseconds. */
@@ -126,12 +127,59 @@ const FROM_SEGMENT: Endpoints = [
 
 const NETNS_OF_SOCK = common('skc_net.net->ns.inum');
 
+/** Who an event is credited to: the four task columns of the key (pid, tid, cgroup, comm). */
+interface Task {
+  pid: string;
+  tid: string;
+  cgroup: string;
+  comm: string;
+}
+
+/** The task the kernel runs the probe on. */
+const RUNNING_TASK: Task = { pid: 'pid', tid: 'tid', cgroup: 'cgroup', comm: 'comm' };
+/** The task chosen by chooseTask(). */
+const CHOSEN_TASK: Task = { pid: '$p', tid: '$t', cgroup: '$g', comm: '$c' };
+
+/**
+ * Where a stored event's task columns came from, in its `c` column (as bits, since `destroy`
+ * also says there whether bytes were counted): the running task (0), the socket's user as its
+ * last system call showed it (OWNER_FROM_SOCKET), the owner of the listener that accepted it
+ * (OWNER_FROM_LISTENER).
+ */
+export const BYTES_COUNTED = 1;
+export const OWNER_FROM_SOCKET = 2;
+export const OWNER_FROM_LISTENER = 4;
+
+/** `(pid, tid, cgroup, comm)` of the running task: the value of the owner maps. */
+const TASK_TUPLE = '(pid, tid, cgroup, comm)';
+
+/**
+ * Sets $p/$t/$g/$c to the owner tuple `lookup` when the map holds one for this socket, else to the
+ * running task, and $from to `from` or 0. Variables rather than two stores in two branches: each
+ * store builds its EVENT_KEY_BYTES key on the 512-byte BPF stack.
+ */
+function chooseTask(lookup: string, from: number, alsoWhenFound = ''): string {
+  return (
+    `$o = ${lookup}; $p = pid; $t = tid; $g = cgroup; $c = comm; $from = (uint64)0;\n` +
+    `  if ($o.0 != 0) { $p = $o.0; $t = $o.1; $g = $o.2; $c = $o.3; $from = ${from};${alsoWhenFound} }`
+  );
+}
+
 /** Stores one event: the key order of bpf-drain.c (integers, addresses, comm). */
-function storeEvent(kind: (typeof EVENT_KINDS)[number], netns: string, socket: string, endpoints: Endpoints, a: string, b: string, c: string): string {
+function storeEvent(
+  kind: (typeof EVENT_KINDS)[number],
+  netns: string,
+  socket: string,
+  endpoints: Endpoints,
+  a: string,
+  b: string,
+  c: string,
+  task: Task = RUNNING_TASK,
+): string {
   const [family, localIp4, remoteIp4, localIp6, remoteIp6, localPort, remotePort] = endpoints;
-  const integers = [String(EVENT_KINDS.indexOf(kind)), 'nsecs', 'pid', 'tid', 'cgroup', netns, socket, family, localPort, remotePort, a, b, c];
+  const integers = [String(EVENT_KINDS.indexOf(kind)), 'nsecs', task.pid, task.tid, task.cgroup, netns, socket, family, localPort, remotePort, a, b, c];
   // Map reads are uint64 already, and bpftrace cannot cast a map whose type a later probe sets.
-  const key = [...integers.map((x) => (x.startsWith('@') ? x : `(uint64)(${x})`)), localIp4, remoteIp4, localIp6, remoteIp6, 'comm'];
+  const key = [...integers.map((x) => (x.startsWith('@') ? x : `(uint64)(${x})`)), localIp4, remoteIp4, localIp6, remoteIp6, task.comm];
   return `@${EVENT_MAP}[${key.join(', ')}] = 1;`;
 }
 
@@ -139,30 +187,51 @@ function storeEvent(kind: (typeof EVENT_KINDS)[number], netns: string, socket: s
 const key = (arg: string): string => `(uint64)${arg}`;
 const sockOf = (arg: string): string => `$sk = (struct sock *)${arg};`;
 
-/**
- * State changes worth a line: a socket's life as its processes and the network shape it —
- * connect (CLOSE → SYN_SENT), established (both ends; for an accepted socket its first line),
- * listen, the close() calls (→ FIN_WAIT1, CLOSE_WAIT → LAST_ACK), and endings that are news
- * (refused or reset: → CLOSE from SYN_SENT, SYN_RECV, ESTABLISHED, CLOSE_WAIT; a listener closed).
- * Left out in the kernel: the steps of an orderly teardown after the close() calls (FIN_WAIT2,
- * CLOSE_WAIT, CLOSING, and CLOSE from FIN_WAIT1/FIN_WAIT2/CLOSING/LAST_ACK, which destroy follows)
- * and LISTEN → SYN_RECV (the accepted socket's birth, which ESTABLISHED follows at once): half of
- * a short connection's lines, each of which costs dllt CPU at thousands of connections a second
- * (bench section `attribution`), while the flow record shows the same teardown from its packets.
- */
-const STATE_LINE_FILTER =
-  'args->protocol == 6 && args->newstate != 5 && args->newstate != 8 && args->newstate != 11 && ' +
-  '!(args->newstate == 7 && (args->oldstate == 4 || args->oldstate == 5 || args->oldstate == 9 || args->oldstate == 11)) && ' +
-  '!(args->oldstate == 10 && args->newstate == 3)';
+/** The owner of each socket (OWNER_MAP[socket]) and of each listener (LISTENER_MAP[netns, port]). */
+const OWNER_MAP = '@own';
+const LISTENER_MAP = '@lis';
 
-function stateProbe(): ProbeSpec {
+/**
+ * State changes, folded in the kernel so that a short connection costs dllt 2 events per socket
+ * (bench section `attribution`): each socket's user is remembered in OWNER_MAP when a system
+ * call shows it (connect: CLOSE → SYN_SENT; the close() calls: → FIN_WAIT1, CLOSE_WAIT →
+ * LAST_ACK; send/recv, see ioProbe) and those transitions store nothing; the events that are
+ * stored carry that user (OWNER_FROM_SOCKET), and an accepted socket's ESTABLISHED carries the
+ * owner of the listener on its port (OWNER_FROM_LISTENER), which listen() put in LISTENER_MAP.
+ * Stored: listen and a listener's close, established (both ends), and endings that are news
+ * (→ CLOSE from SYN_SENT, SYN_RECV, ESTABLISHED, CLOSE_WAIT: refused, reset, timed out). Left
+ * out: the steps of an orderly teardown (FIN_WAIT2, CLOSE_WAIT, CLOSING, and CLOSE from
+ * FIN_WAIT1/FIN_WAIT2/CLOSING/LAST_ACK, which destroy follows), LISTEN → SYN_RECV (the accepted
+ * socket's birth, which ESTABLISHED follows at once): the flow record shows them from its packets.
+ */
+const TCP_PROTO = 'args->protocol == 6';
+const REMEMBERS_USER = '((args->oldstate == 7 && args->newstate == 2) || args->newstate == 4 || (args->oldstate == 8 && args->newstate == 9))';
+const IS_LISTEN = 'args->newstate == 10';
+const IS_LISTENER_CLOSE = '(args->oldstate == 10 && args->newstate == 7)';
+const IS_ACCEPTED = '(args->oldstate == 3 && args->newstate == 1)';
+const IS_NEWS =
+  '((args->oldstate == 2 && args->newstate == 1) || ' +
+  '(args->newstate == 7 && (args->oldstate == 2 || args->oldstate == 3 || args->oldstate == 1 || args->oldstate == 8)))';
+
+/** `forgetOnClose`: without tcp_destroy_sock, the owner map is emptied when a socket closes. */
+function stateProbes(forgetOnClose: boolean): ProbeSpec {
+  const k = key('args->skaddr');
+  const listenerKey = `${LISTENER_MAP}[(uint64)${NETNS_OF_SOCK}, (uint64)args->sport]`;
+  const store = (c: string, task?: Task): string => storeEvent('state', NETNS_OF_SOCK, k, FROM_TRACEPOINT, 'args->oldstate', 'args->newstate', c, task);
+  const tp = 'tracepoint:sock:inet_sock_set_state';
+  const forget = forgetOnClose ? ` if (args->newstate == 7) { delete(${OWNER_MAP}[${k}]); }` : '';
   return {
     tracepoint: 'sock:inet_sock_set_state',
     fields: ['skaddr', 'oldstate', 'newstate', 'protocol', ...TRACEPOINT_ADDRESS_FIELDS],
-    text:
-      `tracepoint:sock:inet_sock_set_state /${STATE_LINE_FILTER}/ {\n` +
-      `  ${sockOf('args->skaddr')}\n` +
-      `  ${storeEvent('state', NETNS_OF_SOCK, key('args->skaddr'), FROM_TRACEPOINT, 'args->oldstate', 'args->newstate', '0')}\n}`,
+    text: [
+      `${tp} /${TCP_PROTO} && ${REMEMBERS_USER}/ {\n  ${OWNER_MAP}[${k}] = ${TASK_TUPLE};\n}`,
+      `${tp} /${TCP_PROTO} && ${IS_LISTEN}/ {\n  ${sockOf('args->skaddr')}\n  ${listenerKey} = ${TASK_TUPLE};\n  ${store('0')}\n}`,
+      `${tp} /${TCP_PROTO} && ${IS_LISTENER_CLOSE}/ {\n  ${sockOf('args->skaddr')}\n  delete(${listenerKey});\n  ${store('0')}\n}`,
+      `${tp} /${TCP_PROTO} && ${IS_ACCEPTED}/ {\n  ${sockOf('args->skaddr')}\n` +
+        `  ${chooseTask(listenerKey, OWNER_FROM_LISTENER, ` ${OWNER_MAP}[${k}] = $o;`)}\n  ${store('$from', CHOSEN_TASK)}\n}`,
+      `${tp} /${TCP_PROTO} && ${IS_NEWS}/ {\n  ${sockOf('args->skaddr')}\n` +
+        `  ${chooseTask(`${OWNER_MAP}[${k}]`, OWNER_FROM_SOCKET)}\n  ${store('$from', CHOSEN_TASK)}${forget}\n}`,
+    ].join('\n'),
   };
 }
 
@@ -228,8 +297,11 @@ function rttProbe(): ProbeSpec {
 
 /**
  * Bytes per socket from sock_sendmsg/sock_recvmsg (a MSG_PEEK read consumes nothing: skipped).
- * These run in the calling process, so an `io` line names the process that really reads or writes
- * the socket, a server's accepted sockets included.
+ * These run in the calling process, so an `io` event names the process that really reads or
+ * writes the socket. One is stored when that process is not the owner OWNER_MAP holds (a
+ * forked worker reading a socket its parent's listener accepted; a socket older than bpftrace),
+ * which then becomes the owner, and at most once per SAMPLE_INTERVAL_NS from the socket's first
+ * system call on: a sub-second connection used by the process that made it stores none.
  */
 function ioProbe(direction: 'send' | 'recv'): ProbeSpec {
   const k = key('args->sk');
@@ -241,27 +313,32 @@ function ioProbe(direction: 'send' | 'recv'): ProbeSpec {
     text:
       `tracepoint:sock:sock_${direction}_length /args->protocol == 6 && args->ret > 0${notPeek}/ {\n` +
       `  ${counter}[${k}] = ${counter}[${k}] + (uint64)args->ret;\n` +
-      `  if (nsecs - @io_at[${k}] >= ${SAMPLE_INTERVAL_NS}) {\n` +
+      `  if (@io_at[${k}] == 0) { @io_at[${k}] = nsecs; }\n` +
+      `  $o = ${OWNER_MAP}[${k}];\n` +
+      `  if ($o.0 != pid || nsecs - @io_at[${k}] >= ${SAMPLE_INTERVAL_NS}) {\n` +
       `    @io_at[${k}] = nsecs;\n` +
+      `    ${OWNER_MAP}[${k}] = ${TASK_TUPLE};\n` +
       `    ${sockOf('args->sk')}\n` +
       `    ${storeEvent('io', NETNS_OF_SOCK, k, FROM_FULL_SOCK, `@sent[${k}]`, `@received[${k}]`, '0')}\n` +
       '  }\n}',
   };
 }
 
-/** `c` is 1 when the byte totals in `a`/`b` were counted, 0 when this kernel cannot count them. */
+/** Credited to the socket's last user when one is known; `c` holds BYTES_COUNTED when the byte
+ *  totals in `a`/`b` were counted (this kernel has sock_send_length/sock_recv_length). */
 function destroyProbe(maps: readonly string[], byteCounts: boolean): ProbeSpec {
   const k = key('args->skaddr');
   const [sent, received] = byteCounts ? [`@sent[${k}]`, `@received[${k}]`] : ['0', '0'];
-  const forget = maps.map((m) => `delete(${m}[${k}]);`).join(' ');
+  const forget = [OWNER_MAP, ...maps].map((m) => `delete(${m}[${k}]);`).join(' ');
   return {
     tracepoint: 'tcp:tcp_destroy_sock',
     fields: ['skaddr', ...TRACEPOINT_ADDRESS_FIELDS],
     text:
       'tracepoint:tcp:tcp_destroy_sock {\n' +
       `  ${sockOf('args->skaddr')}\n` +
-      `  ${storeEvent('destroy', NETNS_OF_SOCK, k, FROM_TRACEPOINT, sent, received, byteCounts ? '1' : '0')}\n` +
-      (forget === '' ? '' : `  ${forget}\n`) +
+      `  ${chooseTask(`${OWNER_MAP}[${k}]`, OWNER_FROM_SOCKET)}\n` +
+      `  ${storeEvent('destroy', NETNS_OF_SOCK, k, FROM_TRACEPOINT, sent, received, `$from + ${byteCounts ? BYTES_COUNTED : 0}`, CHOSEN_TASK)}\n` +
+      `  ${forget}\n` +
       '}',
   };
 }
@@ -287,12 +364,12 @@ export function buildBpftraceProgram(fieldsOf: (tracepoint: string) => ReadonlyS
     return fields !== undefined && p.fields.every((f) => fields.has(f));
   };
   const kept: ProbeSpec[] = [];
-  for (const p of [stateProbe(), retransmitProbe(), receiveResetProbe(), sendResetProbe()]) {
+  // Per-socket map entries are deleted on tcp_destroy_sock: without it they would only pile up.
+  const canForget = has(destroyProbe([], false));
+  for (const p of [stateProbes(!canForget), retransmitProbe(), receiveResetProbe(), sendResetProbe()]) {
     if (has(p)) kept.push(p);
     else omitted.push(p.tracepoint);
   }
-  // Per-socket map entries are deleted on tcp_destroy_sock: without it they would only pile up.
-  const canForget = has(destroyProbe([], false));
   const maps: string[] = [];
   const rtt = rttProbe();
   if (canForget && has(rtt)) {
@@ -314,6 +391,6 @@ export function buildBpftraceProgram(fieldsOf: (tracepoint: string) => ReadonlyS
   const texts = kept.map((p) => p.text);
   // Emptied at exit, so bpftrace does not print every entry when it stops (the drain has taken
   // the last events by then).
-  texts.push(`END {\n  ${[`@${EVENT_MAP}`, ...maps].map((m) => `clear(${m});`).join(' ')}\n}`);
+  texts.push(`END {\n  ${[`@${EVENT_MAP}`, OWNER_MAP, LISTENER_MAP, ...maps].map((m) => `clear(${m});`).join(' ')}\n}`);
   return { text: texts.join('\n') + '\n', omitted, byteCounts };
 }

@@ -36,6 +36,20 @@ test('the client is the process that called connect(), though SYN_SENT had no lo
   assert.deepEqual(a.ends(flow, new Set(['server'])), [{ side: 'client', pid: CURL, netns: CLIENT_NS, via: 'socket' }]);
 });
 
+test('as the program stores them: ESTABLISHED carries connect()\'s caller and, on the accepted side, the listener\'s owner', () => {
+  const a = new EbpfAttributor();
+  // No LISTEN or connect event: the kernel carried both owners.
+  a.observe({ ...clientEstablished, processContext: true, pidFrom: 'socket' });
+  a.observe({ ...serverEstablished, pid: SERVER, comm: 'python3', pidFrom: 'listener' });
+  assert.deepEqual(a.ends(flow, none), [
+    { side: 'client', pid: CURL, netns: CLIENT_NS, via: 'socket' },
+    { side: 'server', pid: SERVER, netns: SERVER_NS, via: 'listener' },
+  ]);
+  // A forked worker reading the accepted socket takes it over.
+  a.observe({ ...serverRead, pid: 9001 });
+  assert.deepEqual(a.ends(flow, new Set(['client'])), [{ side: 'server', pid: 9001, netns: SERVER_NS, via: 'socket' }]);
+});
+
 test('the server is its listener\'s owner, not the softirq task, until a process uses the accepted socket', () => {
   const a = new EbpfAttributor();
   for (const e of [listen, connect, clientEstablished, synRecv, serverEstablished]) a.observe(e);

@@ -1,15 +1,15 @@
 /**
  * Which process is behind each end of a TCP flow, from eBPF socket events (USE_EBPF=Y; SPEC 9).
  *
- * A socket's user is known only from events the kernel runs in the user's own system call
- * (SocketEvent.processContext): connect() for a client, listen() for a server, send/recv for
- * whoever reads and writes the socket. The server side of a handshake completes in softirq,
- * where the task on the CPU is anyone's, which is the seed's bug. So an accepted socket is
- * credited to the process that used it, else to the owner of the listener on its port in its
- * network namespace. Sockets are followed by their kernel address (socketId) because connect()
- * reports SYN_SENT before the local port is known; their 4-tuple is indexed once an event
- * carries it, and kept for a while after the socket is freed, since live capture hands flows
- * over up to ~2 s after their first packet.
+ * A socket's user is known only from the user's own system calls (SocketEvent.processContext:
+ * connect() for a client, listen() for a server, send/recv for whoever reads and writes the
+ * socket), which the program carries to the events it stores (pidFrom `socket`). The server side
+ * of a handshake completes in softirq, where the task on the CPU is anyone's, which is the seed's
+ * bug. So an accepted socket is credited to the process that used it, else to the owner of the
+ * listener on its port in its network namespace, as the kernel found it (pidFrom `listener`) or as
+ * the listeners seen here say. Sockets are followed by their kernel address (socketId); their
+ * 4-tuple is indexed once an event carries it, and kept for a while after the socket is freed,
+ * since live capture hands flows over up to ~2 s after their first packet.
  *
  * What eBPF cannot tell (UDP, listeners older than bpftrace, lost events) stays for /proc.
  */
@@ -32,6 +32,8 @@ interface TrackedSocket {
   netns?: number;
   /** The latest process seen using the socket in its own system call. */
   owner?: Owner;
+  /** The owner of the listener that accepted it, as the kernel found it. */
+  listenerOwner?: Owner;
   /** What events said of its addresses so far (a client's port comes after connect()). */
   localIp?: string;
   localPort?: number;
@@ -77,7 +79,9 @@ export class EbpfAttributor {
     }
     // A socket leaving CLOSE starts a new life (connect, listen), perhaps at a reused address;
     // an accepted socket is new though it starts as a copy of its listener (LISTEN → SYN_RECV,
-    // a line the program leaves out, then SYN_RECV → ESTABLISHED before anyone can use it).
+    // left out, then SYN_RECV → ESTABLISHED before anyone can use it). The program stores a
+    // client's SYN_SENT → ESTABLISHED with connect()'s caller instead of connect() itself: a
+    // reused address then shows in disagreeing addresses below.
     const reborn =
       e.kind === 'state' &&
       (e.oldState === 'TCP_CLOSE' || (e.oldState === 'TCP_LISTEN' && e.newState === 'TCP_SYN_RECV') || (e.oldState === 'TCP_SYN_RECV' && e.newState === 'TCP_ESTABLISHED'));
@@ -104,6 +108,8 @@ export class EbpfAttributor {
     if (e.processContext) {
       if (s.owner?.pid !== e.pid) onOwner?.(e.pid, e);
       s.owner = { pid: e.pid };
+    } else if (e.pidFrom === 'listener') {
+      s.listenerOwner = { pid: e.pid };
     }
     if (!isWildcard(e.localIp)) s.localIp = e.localIp;
     if (e.localPort !== undefined) s.localPort = e.localPort;
@@ -179,6 +185,10 @@ export class EbpfAttributor {
       return;
     }
     if (side !== 'server') return;
+    if (s.listenerOwner !== undefined) {
+      out.push({ side, pid: s.listenerOwner.pid, netns: s.netns, via: 'listener' });
+      return;
+    }
     const listener = this.listenerFor(s.netns, localIp, localPort);
     if (listener !== undefined) out.push({ side, pid: listener.owner.pid, netns: s.netns, via: 'listener' });
   }

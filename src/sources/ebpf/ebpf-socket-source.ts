@@ -208,6 +208,9 @@ export class EbpfSocketSource {
           case 35: // "#full"
             this.countFull(onProblem);
             return;
+          case 63: // "?": a listener could not be told to the kernel
+            onProblem(`eBPF: ${record.slice(1)}: connections accepted by listeners older than bpftrace are credited at their first use instead`);
+            return;
         }
         const ev = parseBpftraceData(record, this.wallOffsetUs);
         if (ev === undefined) {
@@ -277,6 +280,21 @@ export class EbpfSocketSource {
         else if (!wasStopping) onProblem(`eBPF socket events stopped: bpftrace ${how}${said !== '' ? `: ${said}` : ''}`);
       });
     });
+  }
+
+  /**
+   * Tells the kernel who owns a listener that was listening before bpftrace attached (the drain
+   * puts it into the program's listener map), so that the connections it accepts carry their
+   * owner as those of listeners seen starting do (pidFrom `listener`), instead of costing an `io`
+   * event each at their first use. A listen() seen since wins. `comm` as /proc/PID/comm has it;
+   * `cgroupId` undefined when dllt cannot see the cgroup2 hierarchy (its events then have none).
+   */
+  seedListener(l: { netns: number; port: number; pid: number; cgroupId: number | undefined; comm: string }): void {
+    const stdin = this.drain?.stdin;
+    if (stdin === undefined || !stdin.writable) return;
+    // The kernel keeps 15 bytes of a command; a newline would end the drain's line.
+    const comm = l.comm.replace(/[\n\t]/g, ' ');
+    stdin.write(`L\t${l.netns}\t${l.port}\t${l.pid}\t${l.pid}\t${l.cgroupId ?? 0}\t${comm}\n`);
   }
 
   /**

@@ -96,6 +96,23 @@ test('destroy without byte counting (c = 0, kernel lacks sock_send_length) has n
   assert.equal('receivedBytes' in ev, false);
 });
 
+test('c says where the program took pid/comm from: the socket\'s user (processContext), the listener\'s owner, or the running task', () => {
+  const data = (line: string): string => (JSON.parse(line) as { data: string }).data;
+  // The accepted socket's ESTABLISHED with c = 4 (OWNER_FROM_LISTENER), then 2 (OWNER_FROM_SOCKET).
+  const accepted = data(ACCEPTED_MAPPED);
+  const fromListener = parseBpftraceData(accepted.replace('\t3\t1\t0\t', '\t3\t1\t4\t'), 0);
+  assert.deepEqual([fromListener?.pidFrom, fromListener?.processContext], ['listener', false]);
+  const fromSocket = parseBpftraceData(accepted.replace('\t3\t1\t0\t', '\t3\t1\t2\t'), 0);
+  assert.deepEqual([fromSocket?.pidFrom, fromSocket?.processContext], ['socket', true]);
+  assert.equal(parse(ACCEPTED_MAPPED).pidFrom, undefined);
+  // destroy: bit 1 counts bytes, bit 2 the socket's user.
+  const destroy = parseBpftraceData(data(DESTROY_V6).replace('\t3\t0\t1\t', '\t3\t0\t3\t'), 0);
+  assert.deepEqual([destroy?.pidFrom, destroy?.processContext, destroy?.sentBytes], ['socket', true, 3]);
+  const destroyNoBytes = parseBpftraceData(data(DESTROY_V6).replace('\t3\t0\t1\t', '\t3\t0\t2\t'), 0);
+  assert.deepEqual([destroyNoBytes?.pidFrom, destroyNoBytes?.sentBytes], ['socket', undefined]);
+  assert.deepEqual([parse(DESTROY_V6).pidFrom, parse(DESTROY_V6).processContext], [undefined, false]);
+});
+
 /** A state line with the given IPv6 addresses in the program's columns. */
 function v6Line(local: string, remote: string): string {
   return ['state', '1000', '7', '7', '1', '4026532000', 'ffff888100000000', '10', '0.0.0.0', '0.0.0.0', local, remote, '80', '40000', '3', '1', '0', 'x'].join('\t') + '\n';
@@ -181,7 +198,8 @@ function prng(seed: number): () => number {
 function assertWellFormed(ev: SocketEvent): void {
   assert.ok(['state', 'retransmit', 'receive_reset', 'send_reset', 'rtt', 'destroy', 'io'].includes(ev.kind));
   assert.ok(ev.family === 4 || ev.family === 6);
-  for (const n of [ev.tsNs, ev.tsUs, ev.pid, ev.tid, ev.cgroupId]) assert.ok(Number.isFinite(n) && n >= 0);
+  for (const n of [ev.tsNs, ev.tsUs, ev.pid, ev.tid]) assert.ok(Number.isFinite(n) && n >= 0);
+  if (ev.cgroupId !== undefined) assert.ok(Number.isFinite(ev.cgroupId) && ev.cgroupId > 0);
   for (const port of [ev.localPort, ev.remotePort]) if (port !== undefined) assert.ok(Number.isInteger(port) && port > 0 && port <= 65535);
   assert.equal(typeof ev.comm, 'string');
   assert.equal(typeof ev.localIp, 'string');

@@ -11,7 +11,7 @@
 import { isIPv4 } from 'node:net';
 import { formatIp } from '../../wire/ip-format.js';
 import { parseIp } from '../../wire/ip-parse.js';
-import { LINE_COLUMNS } from './bpftrace-program.js';
+import { BYTES_COUNTED, LINE_COLUMNS, OWNER_FROM_LISTENER, OWNER_FROM_SOCKET } from './bpftrace-program.js';
 import { monotonicToWallOffsetUs } from './kernel-clock.js';
 
 export type SocketEventKind = 'state' | 'retransmit' | 'receive_reset' | 'send_reset' | 'rtt' | 'destroy' | 'io';
@@ -58,17 +58,24 @@ export interface SocketEvent {
   /** That task's command (at most 15 bytes). */
   comm: string;
   /**
-   * Whether pid, tid, comm and cgroupId belong to the socket's user. True only where the kernel
-   * can reach the event from a system call alone: connect() (CLOSE → SYN_SENT), listen()
-   * (→ LISTEN), closing a listener (LISTEN → CLOSE), close()/shutdown() of a connection
-   * (→ FIN_WAIT1, CLOSE_WAIT → LAST_ACK), and `io`. Everything else may run in softirq (packet
-   * receive, timers), where the task is whichever one happened to be on the CPU: the server side
-   * of a handshake, resets, retransmissions, RTT samples, destroy. Attribute those through the
-   * socket (socketId, the listening socket's owner for accepted connections).
+   * Whether pid, tid, comm and cgroupId belong to the socket's user: the event ran in its system
+   * call (connect() CLOSE → SYN_SENT, listen() → LISTEN, closing a listener LISTEN → CLOSE,
+   * close()/shutdown() → FIN_WAIT1 or CLOSE_WAIT → LAST_ACK, `io`), or the kernel carried that
+   * user to it (pidFrom `socket`). Everything else may run in softirq (packet receive, timers),
+   * where the task is whichever one happened to be on the CPU: the server side of a handshake,
+   * resets, retransmissions, RTT samples. Attribute those through the socket (socketId, the
+   * listening socket's owner for accepted connections).
    */
   processContext: boolean;
-  /** cgroup v2 id of that task (bpftrace `cgroup`: the cgroup directory's inode). */
-  cgroupId: number;
+  /**
+   * Set when pid, tid, comm and cgroupId are not the running task's but were carried by the
+   * program (bpftrace-program.ts): `socket`, the socket's user at its last system call (connect,
+   * close, send, receive); `listener`, the owner of the listener that accepted the connection.
+   */
+  pidFrom?: 'socket' | 'listener';
+  /** cgroup v2 id of that task (bpftrace `cgroup`: the cgroup directory's inode); absent for a
+   *  listener older than bpftrace whose cgroup dllt could not see (no cgroup2 mount in view). */
+  cgroupId?: number;
   /** Inode of the socket's network namespace (as in `readlink /proc/PID/ns/net`); absent if unknown. */
   netns?: number;
   /**
@@ -267,15 +274,19 @@ export function parseBpftraceData(data: string, wallOffsetUs: number): SocketEve
     tid,
     comm: text.slice(columnStart[FIXED_COLUMNS]),
     processContext: false,
-    cgroupId,
     family: ips.family,
     localIp: ips.local,
   };
+  if (cgroupId !== 0) ev.cgroupId = cgroupId;
   if (netns !== 0) ev.netns = netns;
   if (socket !== '0') ev.socketId = socket;
   if (localPort !== 0) ev.localPort = localPort;
   if (!isUnspecified(ips.remote)) ev.remoteIp = ips.remote;
   if (remotePort !== 0) ev.remotePort = remotePort;
+  if (ev.kind === 'state' || ev.kind === 'destroy') {
+    if ((c & OWNER_FROM_SOCKET) !== 0) ev.pidFrom = 'socket';
+    else if ((c & OWNER_FROM_LISTENER) !== 0) ev.pidFrom = 'listener';
+  }
   switch (ev.kind) {
     case 'state': {
       const oldState = stateName(a);
@@ -301,14 +312,14 @@ export function parseBpftraceData(data: string, wallOffsetUs: number): SocketEve
       ev.receivedBytes = b;
       break;
     case 'destroy':
-      // c = 1: the program counted bytes (the kernel has sock_send_length/sock_recv_length).
-      if (c === 1) {
+      // The program counted bytes (the kernel has sock_send_length/sock_recv_length).
+      if ((c & BYTES_COUNTED) !== 0) {
         ev.sentBytes = a;
         ev.receivedBytes = b;
       }
       break;
   }
-  ev.processContext = runsInProcessContext(ev.kind, ev.oldState, ev.newState);
+  ev.processContext = ev.pidFrom === 'socket' || runsInProcessContext(ev.kind, ev.oldState, ev.newState);
   return ev;
 }
 

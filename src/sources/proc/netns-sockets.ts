@@ -227,6 +227,15 @@ export class NetnsSockets {
     return ns.owners.get(inode);
   }
 
+  /** Re-scans the namespace's fds now, whenever the last scan was: for a one-time survey (the
+   *  listeners' owners when eBPF attaches) that must not miss owners the rate limit would. */
+  rescanOwners(netns: number): void {
+    const ns = this.namespacesByInode.get(netns);
+    if (ns === undefined) return;
+    ns.lastFdScan = this.clock();
+    this.scanOwners(ns, ns.lastFdScan);
+  }
+
   private readTables(ns: Namespace, names: readonly string[]): SocketEntry[] | undefined {
     const tcp = names === TABLES[6];
     const now = this.clock();
