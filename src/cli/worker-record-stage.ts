@@ -87,8 +87,8 @@ export class WorkerRecordStage implements RecordStage {
       slotHistory: Array.from({ length: SLOTS }, () => new SharedArrayBuffer(BATCH_HISTORY_BYTES)),
     };
     // The worker's live set is small (a 64 K-slot string cache, at most the sink's 16 MiB backlog
-    // while a disk fails) but it makes a line string per record: a capped old generation makes V8
-    // collect them early instead of letting RSS grow by hundreds of MB under a flow flood.
+    // while a disk fails) but it makes strings per flow: a capped old generation makes V8 collect
+    // them early instead of letting RSS grow by hundreds of MB under a flow flood.
     const worker = new Worker(new URL('./record-worker.js', import.meta.url), {
       workerData: full,
       resourceLimits: { maxOldGenerationSizeMb: WORKER_OLD_SPACE_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_SPACE_MB },

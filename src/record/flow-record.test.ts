@@ -14,6 +14,8 @@ import { KIND_EVENT, KIND_START, newBatchArrays, Snap, SNAPSHOT_STRIDE } from '.
 import type { FlowAppInfo, FlowRecord } from './records.js';
 import { compileRoleRules, type CompiledRoleRules } from '../analyze/roles/compiled-role-rules.js';
 import { toJsonLine } from './serialize.js';
+import { formatIp } from '../wire/ip-format.js';
+import { communityId } from '../wire/community-id.js';
 import { ServerNames, type DnsAnswerNames } from './server-names.js';
 
 /** A stage that renders every snapshot both ways and keeps any difference. */
@@ -35,6 +37,7 @@ class BothWays implements RecordStage {
     return newBatchArrays();
   }
   flows(nums: Float64Array, history: Uint8Array, count: number): void {
+    this.line.clear();
     for (let i = 0; i < count; i++) {
       const kind = nums[i * SNAPSHOT_STRIDE + Snap.KIND]!;
       if (kind === KIND_EVENT) continue;
@@ -44,8 +47,11 @@ class BothWays implements RecordStage {
       const rec = flowRecordFromSnapshot(nums, history, i, 'if "0"', this.forObjects, extras);
       if (kind !== KIND_START) this.records.push(rec);
       const viaObject = toJsonLine(rec);
+      // Lines are appended as in the record stage: each one after the batch's earlier lines.
+      const before = this.line.lines;
       writeFlowJsonLine(this.line, nums, history, i, JSON.stringify('if "0"'), this.forLines, extras);
-      const direct = Buffer.from(this.line.bytes.subarray(0, this.line.length));
+      assert.equal(this.line.lines, before + 1);
+      const direct = Buffer.from(this.line.bytes.subarray(this.line.length - this.line.lineSizes[before]!, this.line.length));
       this.lines++;
       if (!direct.equals(Buffer.from(viaObject)) && this.differences.length < 5) this.differences.push(`${viaObject}${direct.toString()}`);
     }
@@ -118,4 +124,33 @@ test('with role rules, JSON lines still equal the records; rules decide before t
       assert.equal(r.flowKey, `${r.clientIP};${r.serverIP};${r.servicePort};flow`);
     }
   }
+});
+
+test('a string cache slot taken by another flow (serials 65,536 apart) gives each flow its own strings and Community ID', () => {
+  const cache = new FlowStringCache();
+  const nums = new Float64Array(SNAPSHOT_STRIDE);
+  const flowOf = (serial: number, a: number, port: number): { src: string; id: string } => {
+    nums.fill(0);
+    nums[Snap.SERIAL] = serial;
+    nums[Snap.VERSION] = 4;
+    nums[Snap.PROTO] = 6;
+    nums[Snap.ORIG_IS_A] = 1;
+    nums[Snap.ADDR_A] = a;
+    nums[Snap.ADDR_B] = 0x0a000002;
+    nums[Snap.PORT_A] = port;
+    nums[Snap.PORT_B] = 443;
+    const set = cache.get(nums, 0);
+    return { src: set.srcIP, id: set.communityId };
+  };
+  const expected = (a: number, port: number): { src: string; id: string } => ({
+    src: formatIp(4, Int32Array.of(a)),
+    id: communityId(4, 6, Int32Array.of(a, 0, 0, 0), Int32Array.of(0x0a000002, 0, 0, 0), port, 443),
+  });
+  for (let round = 0; round < 3; round++) {
+    assert.deepEqual(flowOf(7, 0x0a000001, 40_000), expected(0x0a000001, 40_000));
+    assert.deepEqual(flowOf(7 + 65_536, 0xc0a80001 | 0, 50_000 + round), expected(0xc0a80001 | 0, 50_000 + round));
+  }
+  // The same flow again keeps what was made for it, the ID's string included.
+  const first = cache.get(nums, 0);
+  assert.equal(cache.get(nums, 0).communityId, first.communityId);
 });

@@ -3,22 +3,21 @@
  * strings are made: addresses, Community ID and history, once per flow (cached under the flow's
  * serial until its end), and timestamps per record.
  */
-import { communityId } from '../wire/community-id.js';
-import { formatIp, writeIpv4 } from '../wire/ip-format.js';
+import { COMMUNITY_ID_LENGTH, communityIdChars, communityIdString } from '../wire/community-id.js';
+import { formatIp } from '../wire/ip-format.js';
+import { AddressTexts } from './address-texts.js';
 import { TUNNEL_NAMES } from '../decode/status.js';
 import { HISTORY_MAX } from '../flow/flow-state.js';
 import { FlowFlag } from '../flow/flow-state.js';
 import { END_REASON_NAMES } from '../flow/flow-engine.js';
 import type { FlowAppInfo, FlowRecord } from './records.js';
 import { formatTs, writeTs } from './serialize.js';
-import type { LineBytes } from './line-bytes.js';
+import { packWords, piece, unpackWords, type LineBytes, type Piece } from './line-bytes.js';
 import { CONN_STATES, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
 import { HTTP_FIELDS, TLS_FIELDS } from './fields.js';
 import type { CompiledRoleRules } from '../analyze/roles/compiled-role-rules.js';
 import type { ServerName, ServerNames } from './server-names.js';
 import type { FlowEnds } from '../analyze/enrich/flow-ends.js';
-
-const utf8 = new TextEncoder();
 
 export const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp6' };
 const FLAG_LETTERS = 'FSRPAUEC';
@@ -44,13 +43,13 @@ export interface Roles {
   drop: boolean;
   /** `syn`, `port<1024`, `lower-port`, `originator` (equal ports, no SYN) or `rule:<name>`. */
   method: string;
-  /** `,"roleMethod":` and `method` JSON-quoted, as UTF-8: made once, not per record (a rule
-   *  name may hold any character). */
-  methodPiece: Uint8Array;
+  /** `,"roleMethod":` and `method` JSON-quoted: made once, not per record (a rule name may hold
+   *  any character). */
+  methodPiece: Piece;
 }
 
 function makeRoles(clientSide: number, servicePortSide: number, drop: boolean, method: string): Roles {
-  return { clientSide, servicePortSide, drop, method, methodPiece: utf8.encode(',"roleMethod":' + JSON.stringify(method)) };
+  return { clientSide, servicePortSide, drop, method, methodPiece: piece(',"roleMethod":' + JSON.stringify(method)) };
 }
 
 /**
@@ -79,15 +78,34 @@ const ROLE_ORIG_LOWER = heuristic(ORIG, 'lower-port');
 const ROLE_RESP_LOWER = heuristic(RESP, 'lower-port');
 const ROLE_ORIG_ORIGINATOR = heuristic(ORIG, 'originator');
 
-interface FlowStringSet {
-  communityId: string;
-  srcIP: string;
-  dstIP: string;
+/**
+ * A flow's strings. One object per cache slot, refilled in place for the slot's next flow: a
+ * flow's first record then allocates no more than the strings not made before, instead of an
+ * object that lives until the flow ends (in the worker's small young generation, such objects
+ * are copied and promoted by every collection). Read it right after FlowStringCache.get.
+ */
+class FlowStringSet {
+  srcIP = '';
+  dstIP = '';
   /** What the operator's role rules (DLLT_ROLE_RULES) decided for the flow, if any rule did. */
-  ruleRoles: Roles | undefined;
+  ruleRoles: Roles | undefined = undefined;
   /** Looked up once, at the flow's first record with roles, so a name stays for the flow's life. */
-  serverNameLooked: boolean;
-  serverName: ServerName | undefined;
+  serverNameLooked = false;
+  serverName: ServerName | undefined = undefined;
+  /** The Community ID as text, '' until asked. */
+  idText = '';
+
+  /** The flow's Community ID is `COMMUNITY_ID_LENGTH` bytes packed in idWords[idAt...]. */
+  constructor(
+    private readonly idWords: Float64Array,
+    readonly idAt: number,
+  ) {}
+
+  /** Made from its bytes when first asked: JSON lines copy the bytes and never need the string. */
+  get communityId(): string {
+    if (this.idText === '') this.idText = communityIdString(unpackWords(this.idWords, this.idAt, COMMUNITY_ID_LENGTH));
+    return this.idText;
+  }
 }
 
 const addrA = new Int32Array(4);
@@ -99,6 +117,7 @@ const outerDst = new Int32Array(4);
  *  records usually meet in it; a collision only means the strings are made again. Bounded, so
  *  a flood of a million open flows cannot fill the worker's heap. */
 const STRING_CACHE_SLOTS = 65_536;
+const ID_WORDS = Math.ceil(COMMUNITY_ID_LENGTH / 8);
 
 /** Per-flow strings (addresses, Community ID, server name), made at a flow's first record and reused. */
 export class FlowStringCache {
@@ -110,16 +129,21 @@ export class FlowStringCache {
   ) {}
 
   private readonly serials = new Float64Array(STRING_CACHE_SLOTS).fill(-1);
+  /** Each slot's Community ID packed as words (packWords): copied into every JSON line of the
+   *  flow without a per-flow array. */
+  readonly idWords = new Float64Array(STRING_CACHE_SLOTS * ID_WORDS);
+  private readonly addresses = new AddressTexts();
   private readonly sets: (FlowStringSet | undefined)[] = new Array<FlowStringSet | undefined>(STRING_CACHE_SLOTS).fill(undefined);
 
   get(n: Float64Array, b: number): FlowStringSet {
     const serial = n[b + Snap.SERIAL]!;
     // Bitwise, not %: a remainder of a double is a call to fmod.
     const slot = serial & (STRING_CACHE_SLOTS - 1);
-    if (this.serials[slot] === serial) return this.sets[slot]!;
-    const set = makeStrings(n, b, this.rules);
-    this.serials[slot] = serial;
-    this.sets[slot] = set;
+    const set = (this.sets[slot] ??= new FlowStringSet(this.idWords, slot * ID_WORDS));
+    if (this.serials[slot] !== serial) {
+      fillStrings(set, n, b, this.rules, this.addresses, this.idWords);
+      this.serials[slot] = serial;
+    }
     return set;
   }
 
@@ -133,15 +157,15 @@ export class FlowStringCache {
   }
 }
 
-function serverNameJson(name: ServerName): Uint8Array {
-  return (name.json ??= utf8.encode(
+function serverNameJson(name: ServerName): Piece {
+  return (name.json ??= piece(
     ',"serverName":' + JSON.stringify(name.name) +
     (name.chain.length > 1 ? ',"serverNameChain":' + JSON.stringify(name.chain) : '') +
     ',"serverNameTtl":' + name.ttl
   ));
 }
 
-function makeStrings(n: Float64Array, b: number, rules: CompiledRoleRules | undefined): FlowStringSet {
+function fillStrings(set: FlowStringSet, n: Float64Array, b: number, rules: CompiledRoleRules | undefined, addresses: AddressTexts, idWords: Float64Array): void {
   for (let i = 0; i < 4; i++) {
     addrA[i] = n[b + Snap.ADDR_A + i]!;
     addrB[i] = n[b + Snap.ADDR_B + i]!;
@@ -154,18 +178,18 @@ function makeStrings(n: Float64Array, b: number, rules: CompiledRoleRules | unde
   const origPort = origIsA ? n[b + Snap.PORT_A]! : n[b + Snap.PORT_B]!;
   const respPort = origIsA ? n[b + Snap.PORT_B]! : n[b + Snap.PORT_A]!;
   const isIcmp = proto === 1 || proto === 58;
-  return {
-    communityId: isIcmp
-      ? communityId(version, proto, origAddr, respAddr, n[b + Snap.ICMP_TYPE]! & 0xff, n[b + Snap.ICMP_CODE]! & 0xff)
-      : communityId(version, proto, origAddr, respAddr, origPort, respPort),
-    srcIP: formatIp(version, origAddr),
-    dstIP: formatIp(version, respAddr),
-    ruleRoles: rules !== undefined && rules.decide(version as 4 | 6, proto, origAddr, origPort, respAddr, respPort)
-      ? makeRoles(rules.clientSide, rules.servicePortSide, rules.drop, `rule:${rules.ruleName(rules.ruleIndex)}`)
-      : undefined,
-    serverNameLooked: false,
-    serverName: undefined,
-  };
+  const id = isIcmp
+    ? communityIdChars(version, proto, origAddr, respAddr, n[b + Snap.ICMP_TYPE]! & 0xff, n[b + Snap.ICMP_CODE]! & 0xff)
+    : communityIdChars(version, proto, origAddr, respAddr, origPort, respPort);
+  packWords(id, COMMUNITY_ID_LENGTH, idWords, set.idAt);
+  set.idText = '';
+  set.srcIP = addresses.of(version, origAddr);
+  set.dstIP = addresses.of(version, respAddr);
+  set.ruleRoles = rules !== undefined && rules.decide(version as 4 | 6, proto, origAddr, origPort, respAddr, respPort)
+    ? makeRoles(rules.clientSide, rules.servicePortSide, rules.drop, `rule:${rules.ruleName(rules.ruleIndex)}`)
+    : undefined;
+  set.serverNameLooked = false;
+  set.serverName = undefined;
 }
 
 function historyAt(history: Uint8Array, slot: number, len: number): string {
@@ -386,65 +410,58 @@ export function flowRecordFromSnapshot(nums: Float64Array, history: Uint8Array, 
 
 /** The constant parts of flow JSON lines, encoded once: copying bytes beats reading chars. */
 const J = {
-  tsUs: ascii('","tsUs":'),
-  dstIP: ascii(',"dstIP":"'),
-  communityId: ascii(',"communityId":"'),
-  firstTs: ascii('","firstTs":"'),
-  lastTs: ascii('","lastTs":"'),
-  durationUs: ascii('","durationUs":'),
-  history: ascii(',"history":"'),
-  clientIP: ascii(',"clientIP":"'),
-  serverIP: ascii('","serverIP":"'),
-  servicePort: ascii('","servicePort":'),
-  flowKey: ascii(',"flowKey":"'),
-  flowSuffix: ascii(';flow"'),
-  rolesFlipped: ascii(',"rolesFlipped":true'),
-  tunnel: ascii(',"tunnel":"'),
-  outerSrcIP: ascii(',"outerSrcIP":"'),
-  outerDstIP: ascii('","outerDstIP":"'),
-  srcPort: ascii(',"srcPort":'),
-  dstPort: ascii(',"dstPort":'),
-  srcPkts: ascii(',"srcPkts":'),
-  srcBytes: ascii(',"srcBytes":'),
-  dstPkts: ascii(',"dstPkts":'),
-  dstBytes: ascii(',"dstBytes":'),
-  srcPayloadBytes: ascii(',"srcPayloadBytes":'),
-  dstPayloadBytes: ascii(',"dstPayloadBytes":'),
-  retransSrc: ascii(',"retransSrc":'),
-  retransDst: ascii(',"retransDst":'),
-  outOfOrderSrc: ascii(',"outOfOrderSrc":'),
-  outOfOrderDst: ascii(',"outOfOrderDst":'),
-  dupAckSrc: ascii(',"dupAckSrc":'),
-  dupAckDst: ascii(',"dupAckDst":'),
-  zeroWindowSrc: ascii(',"zeroWindowSrc":'),
-  zeroWindowDst: ascii(',"zeroWindowDst":'),
-  synToSynAckUs: ascii(',"synToSynAckUs":'),
-  synAckToAckUs: ascii(',"synAckToAckUs":'),
-  icmpType: ascii(',"icmpType":'),
-  icmpCode: ascii(',"icmpCode":'),
-  icmpId: ascii(',"icmpId":'),
-  icmpErrors: ascii(',"icmpErrors":'),
-  icmpErrorType: ascii(',"icmpErrorType":'),
-  icmpErrorCode: ascii(',"icmpErrorCode":'),
-  vlan: ascii(',"vlan":'),
-  vlanInner: ascii(',"vlanInner":'),
-  tunnelId: ascii(',"tunnelId":'),
-  fragments: ascii(',"fragments":'),
+  tsUs: piece('","tsUs":'),
+  dstIP: piece(',"dstIP":"'),
+  communityId: piece(',"communityId":"'),
+  firstTs: piece('","firstTs":"'),
+  lastTs: piece('","lastTs":"'),
+  durationUs: piece('","durationUs":'),
+  srcPkts: piece(',"srcPkts":'),
+  srcBytes: piece(',"srcBytes":'),
+  dstPkts: piece(',"dstPkts":'),
+  dstBytes: piece(',"dstBytes":'),
+  srcPayloadBytes: piece(',"srcPayloadBytes":'),
+  dstPayloadBytes: piece(',"dstPayloadBytes":'),
+  history: piece(',"history":"'),
+  clientIP: piece(',"clientIP":"'),
+  serverIP: piece('","serverIP":"'),
+  servicePort: piece('","servicePort":'),
+  flowKey: piece(',"flowKey":"'),
+  flowSuffix: piece(';flow"'),
+  rolesFlipped: piece(',"rolesFlipped":true'),
+  tunnel: piece(',"tunnel":"'),
+  outerSrcIP: piece(',"outerSrcIP":"'),
+  outerDstIP: piece('","outerDstIP":"'),
+  srcPort: piece(',"srcPort":'),
+  dstPort: piece(',"dstPort":'),
+  synToSynAckUs: piece(',"synToSynAckUs":'),
+  synAckToAckUs: piece(',"synAckToAckUs":'),
+  icmpType: piece(',"icmpType":'),
+  icmpCode: piece(',"icmpCode":'),
+  icmpId: piece(',"icmpId":'),
+  icmpErrors: piece(',"icmpErrors":'),
+  icmpErrorType: piece(',"icmpErrorType":'),
+  icmpErrorCode: piece(',"icmpErrorCode":'),
+  vlan: piece(',"vlan":'),
+  vlanInner: piece(',"vlanInner":'),
+  tunnelId: piece(',"tunnelId":'),
+  fragments: piece(',"fragments":'),
 };
 
-function ascii(s: string): Uint8Array {
-  return Uint8Array.from(s, (c) => c.charCodeAt(0));
-}
-
 /** Pieces that take a value from a small table, made per value: one copy instead of three writes. */
-const KIND_HEADS = SNAPSHOT_KINDS.map((kind) => ascii(`{"type":"${kind}","ts":"`));
-const CONN_STATE_PIECES = CONN_STATES.map((state) => ascii(`,"connState":"${state}"`));
-const END_REASON_PIECES = END_REASON_NAMES.map((reason) => ascii(`,"endReason":"${reason}"`));
-const SRC_FLAGS_PIECES = FLAG_STRINGS.map((flags) => ascii(`,"srcTcpFlags":"${flags}","dstTcpFlags":"`));
-const DST_FLAGS_PIECES = FLAG_STRINGS.map((flags) => ascii(`${flags}"`));
+const KIND_HEADS = SNAPSHOT_KINDS.map((kind) => piece(`{"type":"${kind}","ts":"`));
+const CONN_STATE_PIECES = CONN_STATES.map((state) => piece(`,"connState":"${state}"`));
+const END_REASON_PIECES = END_REASON_NAMES.map((reason) => piece(`,"endReason":"${reason}"`));
+const SRC_FLAGS_PIECES = FLAG_STRINGS.map((flags) => piece(`,"srcTcpFlags":"${flags}","dstTcpFlags":"`));
+const DST_FLAGS_PIECES = FLAG_STRINGS.map((flags) => piece(`${flags}"`));
+
+/** The TCP counters' keys, in line order: their columns, ORIG_RETRANS to RESP_ZEROWIN, are in the same order. */
+const TCP_COUNTER_KEYS = ['retransSrc', 'retransDst', 'outOfOrderSrc', 'outOfOrderDst', 'dupAckSrc', 'dupAckDst', 'zeroWindowSrc', 'zeroWindowDst'].map(
+  (key) => piece(`,"${key}":`),
+);
 
 /** The TCP counters of a flow without trouble (the usual case), in one piece. */
-const TCP_COUNTERS_ZERO = ascii(
+const TCP_COUNTERS_ZERO = piece(
   ',"retransSrc":0,"retransDst":0,"outOfOrderSrc":0,"outOfOrderDst":0,"dupAckSrc":0,"dupAckDst":0,"zeroWindowSrc":0,"zeroWindowDst":0',
 );
 
@@ -456,175 +473,188 @@ function allZero(n: Float64Array, from: number, to: number): boolean {
 /** `,"if":<ifJson>,"proto":"<name>","srcIP":"` per protocol number, for the interface name last
  *  seen (a run writes one, or a few in turn). */
 let headsIfJson = '';
-let ifProtoHeads: (Uint8Array | undefined)[] = [];
+let ifProtoHeads: (Piece | undefined)[] = [];
 
-function ifProtoHead(ifJson: string, proto: number): Uint8Array {
+function ifProtoHead(ifJson: string, proto: number): Piece {
   if (ifJson !== headsIfJson) {
     headsIfJson = ifJson;
     ifProtoHeads = [];
   }
-  return (ifProtoHeads[proto] ??= utf8.encode(`,"if":${ifJson},"proto":"${PROTO_NAMES[proto] ?? String(proto)}","srcIP":"`));
+  return (ifProtoHeads[proto] ??= piece(`,"if":${ifJson},"proto":"${PROTO_NAMES[proto] ?? String(proto)}","srcIP":"`));
 }
 
 /** An address: IPv4 straight from its word (what formatIp makes), IPv6 from its string. */
 function address(out: LineBytes, isIpv4: boolean, word: number, text: string): void {
-  if (isIpv4) {
-    out.reserve(15);
-    out.length = writeIpv4(out.bytes, out.length, word);
-  } else {
-    out.text(text);
-  }
-}
-
-/** Writes `,"key":value` for a number field only when it is present (not ABSENT). */
-function num(out: LineBytes, key: Uint8Array, v: number | undefined): void {
-  if (v === undefined) return;
-  out.raw(key);
-  out.number(v);
+  if (isIpv4) out.ipv4(word);
+  else out.text(text);
 }
 
 /**
- * The JSON line of snapshot `slot` as UTF-8 bytes into `out` (from its start), written straight
- * from the numbers: the file path's fast lane, with no record object, no JSON.stringify and no
- * line string (their garbage and generic walk cost ~10 µs per record). Must equal
- * toJsonLine(flowRecordFromSnapshot(...)) byte for byte; a test checks it on the corpus.
- * `ifJson` is the interface name already JSON-quoted.
+ * Appends the JSON line of snapshot `slot` to `out` as UTF-8 bytes (a whole line, ended with
+ * endLine), written straight from the numbers: the file path's fast lane, with no record object,
+ * no JSON.stringify and no line string (their garbage and generic walk cost ~10 µs per record).
+ * Must equal toJsonLine(flowRecordFromSnapshot(...)) byte for byte; a test checks it on the
+ * corpus. `ifJson` is the interface name already JSON-quoted.
+ *
+ * Written in parts, each optimized on its own: V8 inlines small callees up to a budget per
+ * optimized function, and one function writing the whole line ran out of it after a third of
+ * its ~60 writes, leaving the rest as calls (and timestamps boxed into heap numbers to pass).
  */
 export function writeFlowJsonLine(out: LineBytes, nums: Float64Array, history: Uint8Array, slot: number, ifJson: string, strings: FlowStringCache, extras: FlowExtras = NO_EXTRAS): void {
   const r = readSnapshot(nums, slot, strings);
-  const n = nums;
-  const b = r.b;
+  writeEnds(out, r, ifJson, strings);
+  writeTimesAndCounts(out, r, nums, history, slot);
+  if (r.roles !== undefined) writeRoles(out, r, r.roles);
+  if (nums[r.b + Snap.FLOW_FLAGS]! & FlowFlag.FLIPPED) out.piece(J.rolesFlipped);
+  if (r.isTcp) writeTcp(out, r, nums);
+  if (r.isIcmp || r.icmpErrors > 0 || r.vlan >= 0 || r.vlanInner >= 0 || r.tunnel !== 0 || r.outerVersion !== 0 || r.fragments > 0) writeRareFields(out, r, nums);
+  const app = extras.app;
+  if (app?.tls !== undefined) writeNestedJson(out, TLS_KEYS, app.tls, TLS_FIELDS);
+  if (app?.http !== undefined) writeNestedJson(out, HTTP_KEYS, app.http, HTTP_FIELDS);
+  if (r.serverName !== undefined) out.piece(serverNameJson(r.serverName));
+  out.ascii(0x7d);
+  out.ascii(0x0a);
+  out.endLine();
+}
+
+/** From the record type to the Community ID: who talks to whom. */
+function writeEnds(out: LineBytes, r: SnapshotView, ifJson: string, strings: FlowStringCache): void {
   const set = r.strings;
-  const roles = r.roles;
-  out.length = 0;
-  out.raw(KIND_HEADS[r.kindCode]!);
+  out.piece(KIND_HEADS[r.kindCode]!);
   writeTs(out, r.nowUs);
-  out.raw(J.tsUs);
-  out.number(r.nowUs);
-  out.raw(ifProtoHead(ifJson, r.proto));
+  out.field(J.tsUs, r.nowUs);
+  out.piece(ifProtoHead(ifJson, r.proto));
   address(out, r.isIpv4, r.origWord, set.srcIP);
   out.ascii(0x22);
-  if (r.hasPorts) num(out, J.srcPort, r.origPort);
-  out.raw(J.dstIP);
+  if (r.hasPorts) out.field(J.srcPort, r.origPort);
+  out.piece(J.dstIP);
   address(out, r.isIpv4, r.respWord, set.dstIP);
   out.ascii(0x22);
-  if (r.hasPorts) num(out, J.dstPort, r.respPort);
-  out.raw(J.communityId);
-  out.text(set.communityId);
-  out.raw(J.firstTs);
+  if (r.hasPorts) out.field(J.dstPort, r.respPort);
+  out.piece(J.communityId);
+  out.words(strings.idWords, set.idAt, ID_WORDS, COMMUNITY_ID_LENGTH);
+}
+
+/** firstTs to endReason. */
+function writeTimesAndCounts(out: LineBytes, r: SnapshotView, n: Float64Array, history: Uint8Array, slot: number): void {
+  const b = r.b;
+  out.piece(J.firstTs);
   writeTs(out, r.firstTs);
-  out.raw(J.lastTs);
+  out.piece(J.lastTs);
   writeTs(out, r.lastTs);
-  out.raw(J.durationUs);
-  out.number(r.lastTs - r.firstTs);
-  num(out, J.srcPkts, n[b + Snap.ORIG_PKTS]!);
-  num(out, J.srcBytes, n[b + Snap.ORIG_BYTES]!);
-  num(out, J.dstPkts, n[b + Snap.RESP_PKTS]!);
-  num(out, J.dstBytes, n[b + Snap.RESP_BYTES]!);
-  num(out, J.srcPayloadBytes, n[b + Snap.ORIG_PAYLOAD]!);
-  num(out, J.dstPayloadBytes, n[b + Snap.RESP_PAYLOAD]!);
-  out.raw(CONN_STATE_PIECES[n[b + Snap.CONN_STATE]!]!);
+  out.field(J.durationUs, r.lastTs - r.firstTs);
+  out.field(J.srcPkts, n[b + Snap.ORIG_PKTS]!);
+  out.field(J.srcBytes, n[b + Snap.ORIG_BYTES]!);
+  out.field(J.dstPkts, n[b + Snap.RESP_PKTS]!);
+  out.field(J.dstBytes, n[b + Snap.RESP_BYTES]!);
+  out.field(J.srcPayloadBytes, n[b + Snap.ORIG_PAYLOAD]!);
+  out.field(J.dstPayloadBytes, n[b + Snap.RESP_PAYLOAD]!);
+  out.piece(CONN_STATE_PIECES[n[b + Snap.CONN_STATE]!]!);
   if (r.historyLen > 0) {
-    out.raw(J.history);
+    out.piece(J.history);
     out.latin1(history, slot * HISTORY_MAX, r.historyLen);
     out.ascii(0x22);
   }
-  const endReason = r.kind === 'flow_end' && r.reason >= 0 ? END_REASON_PIECES[r.reason] : ABSENT;
-  if (endReason !== undefined) out.raw(endReason);
-  if (roles) {
-    const client = r.clientIsOrig ? set.srcIP : set.dstIP;
-    const server = r.clientIsOrig ? set.dstIP : set.srcIP;
-    const clientWord = r.clientIsOrig ? r.origWord : r.respWord;
-    const serverWord = r.clientIsOrig ? r.respWord : r.origWord;
-    out.raw(J.clientIP);
+  if (r.kind === 'flow_end' && r.reason >= 0) out.piece(END_REASON_PIECES[r.reason]!);
+}
+
+/** clientIP to flowKey. */
+function writeRoles(out: LineBytes, r: SnapshotView, roles: Roles): void {
+  const set = r.strings;
+  const client = r.clientIsOrig ? set.srcIP : set.dstIP;
+  const server = r.clientIsOrig ? set.dstIP : set.srcIP;
+  const clientWord = r.clientIsOrig ? r.origWord : r.respWord;
+  const serverWord = r.clientIsOrig ? r.respWord : r.origWord;
+  out.piece(J.clientIP);
+  address(out, r.isIpv4, clientWord, client);
+  out.piece(J.serverIP);
+  address(out, r.isIpv4, serverWord, server);
+  out.field(J.servicePort, r.servicePort);
+  out.piece(roles.methodPiece);
+  // Addresses and digits only: nothing to escape.
+  if (!roles.drop) {
+    out.piece(J.flowKey);
     address(out, r.isIpv4, clientWord, client);
-    out.raw(J.serverIP);
+    out.ascii(0x3b);
     address(out, r.isIpv4, serverWord, server);
-    out.raw(J.servicePort);
+    out.ascii(0x3b);
     out.number(r.servicePort);
-    out.raw(roles.methodPiece);
-    // Addresses and digits only: nothing to escape.
-    if (!roles.drop) {
-      out.raw(J.flowKey);
-      address(out, r.isIpv4, clientWord, client);
-      out.ascii(0x3b);
-      address(out, r.isIpv4, serverWord, server);
-      out.ascii(0x3b);
-      out.number(r.servicePort);
-      out.raw(J.flowSuffix);
-    }
+    out.piece(J.flowSuffix);
   }
-  if (n[b + Snap.FLOW_FLAGS]! & FlowFlag.FLIPPED) out.raw(J.rolesFlipped);
-  if (r.isTcp) {
-    out.raw(SRC_FLAGS_PIECES[r.origFlags & 0xff]!);
-    out.raw(DST_FLAGS_PIECES[r.respFlags & 0xff]!);
-    if (allZero(n, b + Snap.ORIG_RETRANS, b + Snap.RESP_ZEROWIN)) {
-      out.raw(TCP_COUNTERS_ZERO);
-    } else {
-      num(out, J.retransSrc, n[b + Snap.ORIG_RETRANS]!);
-      num(out, J.retransDst, n[b + Snap.RESP_RETRANS]!);
-      num(out, J.outOfOrderSrc, n[b + Snap.ORIG_OOO]!);
-      num(out, J.outOfOrderDst, n[b + Snap.RESP_OOO]!);
-      num(out, J.dupAckSrc, n[b + Snap.ORIG_DUPACK]!);
-      num(out, J.dupAckDst, n[b + Snap.RESP_DUPACK]!);
-      num(out, J.zeroWindowSrc, n[b + Snap.ORIG_ZEROWIN]!);
-      num(out, J.zeroWindowDst, n[b + Snap.RESP_ZEROWIN]!);
-    }
-    num(out, J.synToSynAckUs, r.synTs >= 0 && r.synAckTs >= 0 ? r.synAckTs - r.synTs : ABSENT);
-    num(out, J.synAckToAckUs, r.synAckTs >= 0 && r.ackTs >= 0 ? r.ackTs - r.synAckTs : ABSENT);
+}
+
+/** TCP flags, counters and handshake times. */
+function writeTcp(out: LineBytes, r: SnapshotView, n: Float64Array): void {
+  const b = r.b;
+  out.piece(SRC_FLAGS_PIECES[r.origFlags & 0xff]!);
+  out.piece(DST_FLAGS_PIECES[r.respFlags & 0xff]!);
+  if (allZero(n, b + Snap.ORIG_RETRANS, b + Snap.RESP_ZEROWIN)) {
+    out.piece(TCP_COUNTERS_ZERO);
+  } else {
+    for (let i = 0; i < TCP_COUNTER_KEYS.length; i++) out.field(TCP_COUNTER_KEYS[i]!, n[b + Snap.ORIG_RETRANS + i]!);
   }
+  if (r.synTs >= 0 && r.synAckTs >= 0) out.field(J.synToSynAckUs, r.synAckTs - r.synTs);
+  if (r.synAckTs >= 0 && r.ackTs >= 0) out.field(J.synAckToAckUs, r.ackTs - r.synAckTs);
+}
+
+/** ICMP, VLAN, tunnel and fragment fields, each written only when present. */
+function writeRareFields(out: LineBytes, r: SnapshotView, n: Float64Array): void {
+  const b = r.b;
   if (r.isIcmp) {
-    num(out, J.icmpType, n[b + Snap.ICMP_TYPE]!);
-    num(out, J.icmpCode, n[b + Snap.ICMP_CODE]!);
-    num(out, J.icmpId, r.icmpId >= 0 ? r.icmpId : ABSENT);
+    out.field(J.icmpType, n[b + Snap.ICMP_TYPE]!);
+    out.field(J.icmpCode, n[b + Snap.ICMP_CODE]!);
+    if (r.icmpId >= 0) out.field(J.icmpId, r.icmpId);
   }
   if (r.icmpErrors > 0) {
-    num(out, J.icmpErrors, r.icmpErrors);
-    num(out, J.icmpErrorType, r.icmpErrorType >= 0 ? r.icmpErrorType : ABSENT);
-    num(out, J.icmpErrorCode, r.icmpErrorCode >= 0 ? r.icmpErrorCode : ABSENT);
+    out.field(J.icmpErrors, r.icmpErrors);
+    if (r.icmpErrorType >= 0) out.field(J.icmpErrorType, r.icmpErrorType);
+    if (r.icmpErrorCode >= 0) out.field(J.icmpErrorCode, r.icmpErrorCode);
   }
-  num(out, J.vlan, r.vlan >= 0 ? r.vlan : ABSENT);
-  num(out, J.vlanInner, r.vlanInner >= 0 ? r.vlanInner : ABSENT);
+  if (r.vlan >= 0) out.field(J.vlan, r.vlan);
+  if (r.vlanInner >= 0) out.field(J.vlanInner, r.vlanInner);
   if (r.tunnel !== 0) {
-    out.raw(J.tunnel);
+    out.piece(J.tunnel);
     out.text(TUNNEL_NAMES[r.tunnel]!);
     out.ascii(0x22);
-    num(out, J.tunnelId, r.tunnelId >= 0 ? r.tunnelId : ABSENT);
+    if (r.tunnelId >= 0) out.field(J.tunnelId, r.tunnelId);
   }
   if (r.outerVersion !== 0) {
-    out.raw(J.outerSrcIP);
+    out.piece(J.outerSrcIP);
     out.text(formatIp(r.outerVersion, outerSrc));
-    out.raw(J.outerDstIP);
+    out.piece(J.outerDstIP);
     out.text(formatIp(r.outerVersion, outerDst));
     out.ascii(0x22);
   }
-  num(out, J.fragments, r.fragments > 0 ? r.fragments : ABSENT);
-  const app = extras.app;
-  if (app?.tls !== undefined) writeNestedJson(out, TLS_HEAD, app.tls, TLS_FIELDS);
-  if (app?.http !== undefined) writeNestedJson(out, HTTP_HEAD, app.http, HTTP_FIELDS);
-  if (r.serverName !== undefined) out.raw(serverNameJson(r.serverName));
-  out.ascii(0x7d);
-  out.ascii(0x0a);
+  if (r.fragments > 0) out.field(J.fragments, r.fragments);
 }
 
-const TLS_HEAD = utf8.encode(',"tls":{"');
-const HTTP_HEAD = utf8.encode(',"http":{"');
-const NEXT_KEY = utf8.encode(',"');
-const KEY_END = utf8.encode('":');
+/** For each field of a nested object: its key after the object's head (`,"tls":{"sni":`),
+ *  for the first field present, and after another field (`,"sni":`). */
+interface NestedKeys {
+  first: Piece[];
+  next: Piece[];
+}
 
-/** `head` (`,"name":{"`) then the object's present fields in the documented order, `}`: what
- *  JSON.stringify with the field list as replacer writes, without its generic walk; nothing
- *  when no field is present. Written piece by piece: a fragment built by concatenation is a
- *  rope, and reading a rope a character at a time costs several times a flat string. */
-function writeNestedJson<T extends object>(out: LineBytes, head: Uint8Array, o: T, fields: readonly (keyof T & string)[]): void {
+function nestedKeys(name: string, fields: readonly string[]): NestedKeys {
+  return {
+    first: fields.map((key) => piece(`,"${name}":{"${key}":`)),
+    next: fields.map((key) => piece(`,"${key}":`)),
+  };
+}
+
+const TLS_KEYS = nestedKeys('tls', TLS_FIELDS);
+const HTTP_KEYS = nestedKeys('http', HTTP_FIELDS);
+
+/** The object's present fields in the documented order as `,"name":{...}`: what JSON.stringify
+ *  with the field list as replacer writes, without its generic walk; nothing when no field is
+ *  present. */
+function writeNestedJson<K extends string>(out: LineBytes, keys: NestedKeys, o: Partial<Record<K, string>>, fields: readonly K[]): void {
   let any = false;
-  for (const key of fields) {
-    const v = o[key];
+  for (let i = 0; i < fields.length; i++) {
+    const v = o[fields[i]!];
     if (v === undefined) continue;
-    out.raw(any ? NEXT_KEY : head);
-    out.text(key);
-    out.raw(KEY_END);
-    out.text(JSON.stringify(v));
+    out.piece(any ? keys.next[i]! : keys.first[i]!);
+    out.jsonString(v);
     any = true;
   }
   if (any) out.ascii(0x7d);

@@ -5,7 +5,7 @@
  */
 import type { EventRecord, FlowAppInfo, FlowRecord, InterfaceEventRecord, NotifRecord } from './records.js';
 import { FlowStringCache, flowEndsFromSnapshot, flowRecordFromSnapshot, writeFlowJsonLine, type FlowEndsView, type FlowExtras } from './flow-record.js';
-import { KIND_END, KIND_EVENT, KIND_START, newBatchArrays, Snap, SNAPSHOT_KINDS, SNAPSHOT_STRIDE } from './flow-snapshot.js';
+import { KIND_END, KIND_EVENT, KIND_START, newBatchArrays, Snap, SNAPSHOT_STRIDE } from './flow-snapshot.js';
 import { CutFlows, eventRecordFromSnapshot, interfaceGoneRecord } from './event-record.js';
 import { EndReasonCode } from '../flow/flow-engine.js';
 import type { CompiledRoleRules } from '../analyze/roles/compiled-role-rules.js';
@@ -24,6 +24,9 @@ export interface RecordStageOptions {
   onEvent?: ((rec: EventRecord, serial: number) => void) | undefined;
 }
 
+/** flow_start and flow_update records go to `flows`, flow_end records to `end_flows`. */
+export type FlowFile = 'flows' | 'end_flows';
+
 export interface RecordOutput {
   writeFlow(rec: FlowRecord): void;
   writeNotif(rec: NotifRecord): void;
@@ -32,9 +35,9 @@ export interface RecordOutput {
   writeInterfaceEvent?(rec: InterfaceEventRecord): void;
   writeSummary?(text: string): void;
   /** Outputs that store JSON lines take flow lines made straight from snapshots (no objects),
-   *  as UTF-8 bytes[0, length) of an array reused for the next line. */
+   *  a batch at a time: the whole lines of one file, in an array reused for the next batch. */
   readonly wantsFlowJsonLines?: boolean;
-  writeFlowJsonBytes?(kind: 'flow_end' | 'flow_start' | 'flow_update', bytes: Uint8Array, length: number): void;
+  writeFlowJsonLines?(file: FlowFile, lines: LineBytes): void;
 }
 
 /** The monitored interface vanished; every flow it cut has been handed over (flow_end snapshots
@@ -77,7 +80,10 @@ export class InlineRecordStage implements RecordStage {
   private readonly onEvent: ((rec: EventRecord, serial: number) => void) | undefined;
   private readonly extras: FlowExtras = { app: undefined };
   private readonly cut = new CutFlows();
-  private readonly line = new LineBytes();
+  /** This batch's JSON lines for the flows file and for the end_flows file: handed over once
+   *  per batch, not per line. */
+  private readonly flowLines = new LineBytes();
+  private readonly endLines = new LineBytes();
 
   /** Records are made synchronously in `flows`, so one pair of arrays serves every batch. */
   private readonly arrays: BatchArrays = newBatchArrays();
@@ -99,13 +105,14 @@ export class InlineRecordStage implements RecordStage {
 
   flows(nums: Float64Array, history: Uint8Array, count: number): void {
     const out = this.output;
-    const lines = out.wantsFlowJsonLines === true && out.writeFlowJsonBytes !== undefined;
+    const lines = out.wantsFlowJsonLines === true && out.writeFlowJsonLines !== undefined;
     const apps = this.appBySerial;
     for (let i = 0; i < count; i++) {
       const b = i * SNAPSHOT_STRIDE;
       const ifName = this.ifNames.get(nums[b + Snap.IFACE]!) || this.defaultIfName;
       const kindCode = nums[b + Snap.KIND]!;
-      const app = apps.size > 0 ? apps.get(nums[b + Snap.SERIAL]!) : undefined;
+      // A flow_start never carries app info (it is made at the first packet).
+      const app = apps.size > 0 && kindCode !== KIND_START ? apps.get(nums[b + Snap.SERIAL]!) : undefined;
       if (kindCode === KIND_EVENT) {
         const rec = eventRecordFromSnapshot(nums, i, ifName, this.strings, app);
         if (this.onEvent !== undefined) this.onEvent(rec, nums[b + Snap.SERIAL]!);
@@ -117,16 +124,24 @@ export class InlineRecordStage implements RecordStage {
         const ends = flowEndsFromSnapshot(nums, i, this.strings);
         if (ends !== undefined) this.onFlowStart(ends);
       }
-      this.extras.app = kindCode === KIND_START ? undefined : app;
+      this.extras.app = app;
       if (lines) {
-        const line = this.line;
-        writeFlowJsonLine(line, nums, history, i, this.jsonOf(ifName), this.strings, this.extras);
-        out.writeFlowJsonBytes!(SNAPSHOT_KINDS[kindCode]!, line.bytes, line.length);
+        writeFlowJsonLine(kindCode === KIND_END ? this.endLines : this.flowLines, nums, history, i, this.jsonOf(ifName), this.strings, this.extras);
       } else {
         out.writeFlow(flowRecordFromSnapshot(nums, history, i, ifName, this.strings, this.extras));
       }
       if (kindCode === KIND_END && app !== undefined) apps.delete(nums[b + Snap.SERIAL]!);
     }
+    if (lines) {
+      this.handOver('flows', this.flowLines);
+      this.handOver('end_flows', this.endLines);
+    }
+  }
+
+  private handOver(file: FlowFile, lines: LineBytes): void {
+    if (lines.lines === 0) return;
+    this.output.writeFlowJsonLines!(file, lines);
+    lines.clear();
   }
 
   appInfo(serial: number, info: FlowAppInfo): void {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileTimestamp, formatTs, toJsonLine, toTextLine } from './serialize.js';
+import { fileTimestamp, formatTs, toJsonLine, toTextLine, writeTs } from './serialize.js';
+import { LineBytes } from './line-bytes.js';
 import { documentedFieldNames, FLOW_FIELDS, NESTED_FIELDS } from './fields.js';
 import type { FlowRecord, NotifRecord } from './records.js';
 
@@ -51,6 +52,25 @@ test('formatTs: µs precision with integer math, UTC', () => {
   for (let s = 0; s < 5_000_000_000; s += 86_399 * 97) {
     assert.equal(formatTs(s * 1_000_000 + 7), new Date(s * 1000).toISOString().replace(/\.\d{3}Z$/, '.000007Z'));
   }
+});
+
+test('writeTs writes the bytes of formatTs, across second, minute, day and year boundaries, one after another', () => {
+  const seconds = [0, 59, 60, 3599, 3600, 86_399, 86_400, 951_782_399, 951_782_400, 1_798_761_599, 1_798_761_600, 1_795_366_092, 4_102_444_799];
+  const micros = [0, 1, 9, 10, 99, 100, 999, 1000, 9999, 10_000, 99_999, 100_000, 123_456, 999_999];
+  const values: number[] = [];
+  for (const s of seconds) for (const us of micros) values.push(s * 1_000_000 + us, (s + 1) * 1_000_000 - 1 - us);
+  // Interleaved seconds, as one record's now, first and last packet times are: the cached
+  // date prefixes of several seconds must not mix.
+  for (let i = 0; i < 200; i++) values.push(1_795_366_092_000_000 + ((i * 7919) % 40) * 1_000_000 + i, 1_795_366_000_000_000 + i * 16_000_000);
+  values.push(1_700_000_000_999_999, 0.5, 1.9, -1, -1_000_001);
+  const line = new LineBytes();
+  let expected = '';
+  for (const v of values) {
+    writeTs(line, v);
+    line.ascii(0x7c);
+    expected += formatTs(v) + '|';
+  }
+  assert.equal(Buffer.from(line.bytes.subarray(0, line.length)).toString(), expected);
 });
 
 test('fileTimestamp: local time, underscores, zero-padded', () => {

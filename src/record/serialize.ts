@@ -5,7 +5,7 @@
  * null properties and empty nested objects are left out.
  */
 
-import type { LineBytes } from './line-bytes.js';
+import { piece, type LineBytes, type Piece } from './line-bytes.js';
 import { EVENT_FIELDS, FLOW_FIELDS, NESTED_FIELDS, NOTIF_FIELDS, PROCESS_FLOW_FIELDS, SOCKET_EVENT_FIELDS } from './fields.js';
 
 type Fields = Record<string, unknown>;
@@ -86,7 +86,7 @@ const S_PER_DAY = 86_400;
 const PREFIX_SLOTS = 16;
 const cachedSeconds = new Float64Array(PREFIX_SLOTS).fill(NaN);
 const cachedPrefixes: string[] = new Array<string>(PREFIX_SLOTS).fill('');
-const cachedPrefixBytes: Uint8Array[] = Array.from({ length: PREFIX_SLOTS }, () => new Uint8Array(0));
+const cachedPrefixPieces: Piece[] = new Array<Piece>(PREFIX_SLOTS).fill(piece(''));
 
 /** The cache slot of `seconds`, filled with its `YYYY-MM-DDTHH:MM:SS.`: records come in bursts
  *  within one second, so the date part is made once per second. */
@@ -97,7 +97,7 @@ function prefixSlot(seconds: number): number {
     cachedSeconds[slot] = seconds;
     const prefix = formatSecondPrefix(seconds);
     cachedPrefixes[slot] = prefix;
-    cachedPrefixBytes[slot] = Uint8Array.from(prefix, (c) => c.charCodeAt(0));
+    cachedPrefixPieces[slot] = piece(prefix);
   }
   return slot;
 }
@@ -123,7 +123,7 @@ export function writeTs(out: LineBytes, tsUs: number): void {
     seconds--;
     micros += US_PER_S;
   }
-  out.raw(cachedPrefixBytes[prefixSlot(seconds)]!);
+  out.piece(cachedPrefixPieces[prefixSlot(seconds)]!);
   out.digits(micros, 6);
   out.ascii(0x5a);
 }

@@ -5,6 +5,7 @@
  * same address (virtual hosting, CDNs), and a name one client learned says nothing about
  * another's flows.
  */
+import type { Piece } from './line-bytes.js';
 import type { DnsNaming } from '../app/dns/dns-message.js';
 
 /** One DNS response's names, as the record stage receives them. */
@@ -29,7 +30,7 @@ export interface ServerName {
   /** Its `,"serverName":...` fragment of JSON flow lines as UTF-8, made when a first flow is
    *  written with it and shared by the flows it names (most flows of a busy client carry one:
    *  copied as bytes, not re-encoded a character at a time). */
-  json: Uint8Array | undefined;
+  json: Piece | undefined;
 }
 
 /** (client, address) pairs remembered; the least recently answered go first beyond this. */

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DlltFileSink, type DlltFileSinkOptions } from './dllt-files.js';
 import { DlltError } from '../cli/errors.js';
 import { formatTs } from '../record/serialize.js';
+import { LineBytes } from '../record/line-bytes.js';
 import type { FlowRecord, NotifRecord } from '../record/records.js';
 
 const START = new Date(2026, 10, 22, 16, 48, 12);
@@ -152,31 +153,50 @@ test('rotation keeps the ts prefix, sorts, never splits a line, and is noticed',
   assert.equal(rotations[0]!.extra!['nextPath'], join(dir, parts[1]!));
 });
 
-test('flow lines given as bytes in a reused array are queued whole, in order with string lines, across rotations', async () => {
+test('flow lines given as batches of bytes in a reused array are queued whole, in order with string lines, across rotations', async () => {
   const dir = tempDir();
   const { sink } = makeSink(dir, { rotateBytes: 3000 });
   sink.open();
-  const reused = new Uint8Array(4096);
+  const batch = new LineBytes();
+  const endBatch = new LineBytes();
   const expected: string[] = [];
+  const expectedEnds: string[] = [];
+  let inBatch: string[] = [];
+  const handOver = (): void => {
+    sink.writeFlowJsonLines('flows', batch);
+    sink.writeFlowJsonLines('end_flows', endBatch);
+    batch.bytes.fill(0x78);
+    batch.clear();
+    endBatch.clear();
+    expected.push(...inBatch);
+    inBatch = [];
+  };
   for (let i = 0; i < 300; i++) {
-    // Lines of varied length, some beyond ASCII, some as records: the queue's buffer is
-    // compacted and grown along the way.
-    const line = i % 5 === 0 ? JSON.stringify(flow('flow_start', i)) : JSON.stringify({ type: 'flow_start', n: i, pad: 'é'.repeat(i % 97) });
+    // Lines of varied length, some beyond ASCII, some as records, batches of up to 7 lines:
+    // the queue's buffers are compacted and grown along the way.
     if (i % 5 === 0) {
       sink.writeFlow(flow('flow_start', i));
+      expected.push(JSON.stringify(flow('flow_start', i)));
     } else {
-      const { written } = new TextEncoder().encodeInto(line + '\n', reused);
-      sink.writeFlowJsonBytes('flow_start', reused, written);
-      reused.fill(0x78);
+      const line = JSON.stringify({ type: 'flow_start', n: i, pad: 'é'.repeat(i % 97) });
+      batch.text(line + '\n');
+      batch.endLine();
+      inBatch.push(line);
+      endBatch.text(`{"n":${i}}\n`);
+      endBatch.endLine();
+      expectedEnds.push(`{"n":${i}}`);
     }
-    expected.push(line);
+    if (i % 7 === 0) handOver();
     if (i % 50 === 0) sink.flush();
   }
+  handOver();
   await sink.close();
   const parts = readdirSync(dir).filter((n) => n.startsWith('flows_')).sort();
   assert.ok(parts.length > 10, `several parts: ${parts.length}`);
   for (const name of parts) assert.ok(statSync(join(dir, name)).size <= 3000, `${name} is over rotateBytes`);
   assert.deepEqual(parts.flatMap((name) => lines(join(dir, name))), expected);
+  const endParts = readdirSync(dir).filter((n) => n.startsWith('end_flows_')).sort();
+  assert.deepEqual(endParts.flatMap((name) => lines(join(dir, name))), expectedEnds);
 });
 
 test('disk cap deletes the oldest closed dllt files first, with a notice each', async () => {

@@ -30,6 +30,8 @@ import { join } from 'node:path';
 import { DlltError } from '../cli/errors.js';
 import type { EventRecord, FlowRecord, InterfaceEventRecord, NotifLevel, NotifRecord, ProcessFlowRecord } from '../record/records.js';
 import { fileTimestamp, toJsonLine, toTextLine } from '../record/serialize.js';
+import type { LineBytes } from '../record/line-bytes.js';
+import type { FlowFile } from '../record/record-stage.js';
 
 export type NoticeFn = (level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>) => void;
 
@@ -64,6 +66,12 @@ const DLLT_FILE =
 /** Room for the lines of a 64 KiB flush and then some; a failing disk's backlog grows it. */
 const INITIAL_QUEUE_BYTES = 256 * 1024;
 const INITIAL_QUEUE_LINES = 1024;
+/** Sizes a drained queue keeps: a batch of flow lines (up to ~1 MiB, 1,024 lines) passes the
+ *  initial ones every time, and allocating a buffer per batch made the worker's GC run several
+ *  times as often (new buffers count as external memory). Beyond these, only a failing disk's
+ *  backlog grows a queue. */
+const KEPT_QUEUE_BYTES = 4 * 1024 * 1024;
+const KEPT_QUEUE_LINES = 16 * 1024;
 
 /**
  * A FIFO of whole lines as UTF-8 bytes in one buffer, with each line's length. A flush writes
@@ -104,10 +112,14 @@ class LineQueue {
     this.commit(size);
   }
 
-  pushBytes(bytes: Uint8Array, length: number): void {
+  /** Whole lines made elsewhere as UTF-8: bytes[0, length), line sizes sizes[0, count). */
+  pushLines(bytes: Uint8Array, length: number, sizes: Int32Array, count: number): void {
     this.makeRoom(length);
     this.buf.set(bytes.subarray(0, length), this.end);
-    this.commit(length);
+    this.end += length;
+    this.roomForSizes(count);
+    this.sizes.set(sizes.subarray(0, count), this.tail);
+    this.tail += count;
   }
 
   sizeAt(i: number): number {
@@ -120,8 +132,8 @@ class LineQueue {
     if (this.head < this.tail) return;
     this.head = this.tail = this.start = this.end = 0;
     // A backlog from a failing disk is over: give its memory back.
-    if (this.buf.length > INITIAL_QUEUE_BYTES) this.buf = Buffer.allocUnsafe(INITIAL_QUEUE_BYTES);
-    if (this.sizes.length > INITIAL_QUEUE_LINES) this.sizes = new Int32Array(INITIAL_QUEUE_LINES);
+    if (this.buf.length > KEPT_QUEUE_BYTES) this.buf = Buffer.allocUnsafe(INITIAL_QUEUE_BYTES);
+    if (this.sizes.length > KEPT_QUEUE_LINES) this.sizes = new Int32Array(INITIAL_QUEUE_LINES);
   }
 
   private makeRoom(n: number): void {
@@ -140,19 +152,22 @@ class LineQueue {
 
   private commit(size: number): void {
     this.end += size;
-    if (this.tail === this.sizes.length) {
-      const lines = this.tail - this.head;
-      if (lines * 2 <= this.sizes.length) {
-        this.sizes.copyWithin(0, this.head, this.tail);
-      } else {
-        const grown = new Int32Array(this.sizes.length * 2);
-        grown.set(this.sizes.subarray(this.head, this.tail));
-        this.sizes = grown;
-      }
-      this.head = 0;
-      this.tail = lines;
-    }
+    this.roomForSizes(1);
     this.sizes[this.tail++] = size;
+  }
+
+  private roomForSizes(n: number): void {
+    if (this.tail + n <= this.sizes.length) return;
+    const lines = this.tail - this.head;
+    if ((lines + n) * 2 <= this.sizes.length) {
+      this.sizes.copyWithin(0, this.head, this.tail);
+    } else {
+      const grown = new Int32Array(Math.max(this.sizes.length * 2, lines + n));
+      grown.set(this.sizes.subarray(this.head, this.tail));
+      this.sizes = grown;
+    }
+    this.head = 0;
+    this.tail = lines;
   }
 }
 
@@ -265,11 +280,11 @@ export class DlltFileSink {
     return this.opts.format === 'json';
   }
 
-  writeFlowJsonBytes(kind: 'flow_end' | 'flow_start' | 'flow_update', bytes: Uint8Array, length: number): void {
+  writeFlowJsonLines(file: FlowFile, lines: LineBytes): void {
     if (this.closed) return;
-    const file = kind === 'flow_end' ? this.endFlows : this.flows;
-    file.queue.pushBytes(bytes, length);
-    this.queued(file);
+    const target = file === 'end_flows' ? this.endFlows : this.flows;
+    target.queue.pushLines(lines.bytes, lines.length, lines.lineSizes, lines.lines);
+    this.queued(target);
   }
 
   writeFlow(rec: FlowRecord): void {

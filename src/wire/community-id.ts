@@ -6,26 +6,21 @@
  */
 
 const SHA1_W = new Int32Array(80);
-const INPUT = new Uint8Array(48);
+/** The one 64-byte block hashed: the input is written here, the padding added in place. */
+const BLOCK = new Uint8Array(64);
+const BLOCK_VIEW = new DataView(BLOCK.buffer);
 const DIGEST = new Uint8Array(20);
+const DIGEST_VIEW = new DataView(DIGEST.buffer);
 
-function writeWord(out: Uint8Array, off: number, w: number): void {
-  out[off] = (w >>> 24) & 0xff;
-  out[off + 1] = (w >>> 16) & 0xff;
-  out[off + 2] = (w >>> 8) & 0xff;
-  out[off + 3] = w & 0xff;
-}
-
-/** SHA-1 of input[0, len) for len ≤ 55 (one 64-byte block), into DIGEST. Words are read from
- *  the input with the padding folded in, and the rounds run as four branch-free loops. */
-function sha1SingleBlock(input: Uint8Array, len: number): Uint8Array {
+/** SHA-1 of BLOCK[0, len) for len ≤ 55 (one block), into DIGEST. The padding is written into
+ *  the block and its words read with big-endian DataView loads: less than half the time of
+ *  assembling each word from bytes with the padding folded in. */
+function sha1SingleBlock(len: number): Uint8Array {
+  BLOCK[len] = 0x80;
+  BLOCK.fill(0, len + 1, 60);
+  BLOCK_VIEW.setInt32(60, len * 8);
   const w = SHA1_W;
-  for (let i = 0; i < 16; i++) {
-    let word = 0;
-    for (let j = i * 4; j < i * 4 + 4; j++) word = (word << 8) | (j < len ? input[j]! : j === len ? 0x80 : 0);
-    w[i] = word;
-  }
-  w[15] = len * 8;
+  for (let i = 0; i < 16; i++) w[i] = BLOCK_VIEW.getInt32(4 * i);
   for (let i = 16; i < 80; i++) {
     const x = w[i - 3]! ^ w[i - 8]! ^ w[i - 14]! ^ w[i - 16]!;
     w[i] = (x << 1) | (x >>> 31);
@@ -68,35 +63,33 @@ function sha1SingleBlock(input: Uint8Array, len: number): Uint8Array {
     b = a;
     a = t;
   }
-  writeWord(DIGEST, 0, (0x67452301 + a) | 0);
-  writeWord(DIGEST, 4, (0xefcdab89 + b) | 0);
-  writeWord(DIGEST, 8, (0x98badcfe + c) | 0);
-  writeWord(DIGEST, 12, (0x10325476 + d) | 0);
-  writeWord(DIGEST, 16, (0xc3d2e1f0 + e) | 0);
+  DIGEST_VIEW.setInt32(0, (0x67452301 + a) | 0);
+  DIGEST_VIEW.setInt32(4, (0xefcdab89 + b) | 0);
+  DIGEST_VIEW.setInt32(8, (0x98badcfe + c) | 0);
+  DIGEST_VIEW.setInt32(12, (0x10325476 + d) | 0);
+  DIGEST_VIEW.setInt32(16, (0xc3d2e1f0 + e) | 0);
   return DIGEST;
 }
 
 /** Hex SHA-1 of a short byte string; exported for the test against known vectors. */
 export function sha1Hex(bytes: Uint8Array): string {
-  const d = sha1SingleBlock(bytes, bytes.length);
+  BLOCK.set(bytes);
+  const d = sha1SingleBlock(bytes.length);
   let s = '';
   for (let i = 0; i < 20; i++) s += d[i]!.toString(16).padStart(2, '0');
   return s;
 }
 
 const B64 = Uint8Array.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', (c) => c.charCodeAt(0));
-/** `1:` and the digest's base64 (27 characters and one '=' of padding). */
-const ID_CHARS = new Uint8Array(30);
+/** Characters in an ID: `1:` and the digest's base64 (27 characters and one '=' of padding). */
+export const COMMUNITY_ID_LENGTH = 30;
+const ID_CHARS = new Uint8Array(COMMUNITY_ID_LENGTH);
 ID_CHARS[0] = 0x31;
 ID_CHARS[1] = 0x3a;
 ID_CHARS[29] = 0x3d;
 
-/**
- * The ID of a 20-byte digest, made from its character codes in one step: a string concatenated
- * piece by piece is a tree that every later read of it (the record writer copies it char by
- * char) walks again.
- */
-function communityIdOf(d: Uint8Array): string {
+/** The ID of a 20-byte digest as character codes, in ID_CHARS. */
+function communityIdCharsOf(d: Uint8Array): Uint8Array {
   let at = 2;
   for (let i = 0; i < 18; i += 3) {
     const n = (d[i]! << 16) | (d[i + 1]! << 8) | d[i + 2]!;
@@ -109,8 +102,15 @@ function communityIdOf(d: Uint8Array): string {
   ID_CHARS[at++] = B64[n >>> 18]!;
   ID_CHARS[at++] = B64[(n >>> 12) & 63]!;
   ID_CHARS[at] = B64[(n >>> 6) & 63]!;
+  return ID_CHARS;
+}
+
+/**
+ * The ID from its character codes, made in one step: a string concatenated piece by piece is a
+ * tree that every later read of it walks again.
+ */
+export function communityIdString(c: Uint8Array): string {
   // Thirty arguments: three times faster than apply() over the array (which lists it first).
-  const c = ID_CHARS;
   return String.fromCharCode(
     c[0]!, c[1]!, c[2]!, c[3]!, c[4]!, c[5]!, c[6]!, c[7]!, c[8]!, c[9]!, c[10]!, c[11]!, c[12]!, c[13]!, c[14]!,
     c[15]!, c[16]!, c[17]!, c[18]!, c[19]!, c[20]!, c[21]!, c[22]!, c[23]!, c[24]!, c[25]!, c[26]!, c[27]!, c[28]!, c[29]!,
@@ -162,7 +162,13 @@ function compareAddr(version: number, a: Int32Array, b: Int32Array): number {
  * Community ID v1 of a flow as seen from src to dst. For ICMP/ICMPv6 pass the type as srcPort
  * and the code as dstPort: the spec's port equivalents are applied here.
  */
-export function communityId(
+export function communityId(version: number, proto: number, src: Int32Array, dst: Int32Array, srcPort: number, dstPort: number, seed = 0): string {
+  return communityIdString(communityIdChars(version, proto, src, dst, srcPort, dstPort, seed));
+}
+
+/** communityId's characters as ASCII codes (COMMUNITY_ID_LENGTH of them), in an array the next
+ *  call reuses: for writers that copy the bytes and need no string. */
+export function communityIdChars(
   version: number,
   proto: number,
   src: Int32Array,
@@ -170,7 +176,7 @@ export function communityId(
   srcPort: number,
   dstPort: number,
   seed = 0,
-): string {
+): Uint8Array {
   let sport = srcPort;
   let dport = dstPort;
   let oneWay = false;
@@ -193,17 +199,17 @@ export function communityId(
     dport = t;
   }
   let off = 0;
-  INPUT[off++] = (seed >>> 8) & 0xff;
-  INPUT[off++] = seed & 0xff;
-  off = writeAddr(INPUT, off, version, a);
-  off = writeAddr(INPUT, off, version, b);
-  INPUT[off++] = proto & 0xff;
-  INPUT[off++] = 0;
+  BLOCK[off++] = (seed >>> 8) & 0xff;
+  BLOCK[off++] = seed & 0xff;
+  off = writeAddr(BLOCK, off, version, a);
+  off = writeAddr(BLOCK, off, version, b);
+  BLOCK[off++] = proto & 0xff;
+  BLOCK[off++] = 0;
   if (hasPorts) {
-    INPUT[off++] = (sport >>> 8) & 0xff;
-    INPUT[off++] = sport & 0xff;
-    INPUT[off++] = (dport >>> 8) & 0xff;
-    INPUT[off++] = dport & 0xff;
+    BLOCK[off++] = (sport >>> 8) & 0xff;
+    BLOCK[off++] = sport & 0xff;
+    BLOCK[off++] = (dport >>> 8) & 0xff;
+    BLOCK[off++] = dport & 0xff;
   }
-  return communityIdOf(sha1SingleBlock(INPUT, off));
+  return communityIdCharsOf(sha1SingleBlock(off));
 }

@@ -5,18 +5,6 @@
  * per packet, so it may build strings.
  */
 
-/** Writes the dotted quad of `word` into out[at...] (15 bytes at most); returns the end. */
-export function writeIpv4(out: Uint8Array, at: number, word: number): number {
-  for (let shift = 24; shift >= 0; shift -= 8) {
-    const octet = (word >>> shift) & 0xff;
-    if (octet >= 100) out[at++] = 0x30 + ((octet / 100) | 0);
-    if (octet >= 10) out[at++] = 0x30 + (((octet / 10) | 0) % 10);
-    out[at++] = 0x30 + (octet % 10);
-    if (shift > 0) out[at++] = 0x2e;
-  }
-  return at;
-}
-
 /** `0.` to `255.` and `0` to `255`: an address is three joins of ready-made pieces. */
 const DOTTED_OCTETS: readonly string[] = Array.from({ length: 256 }, (_, i) => `${i}.`);
 const OCTETS: readonly string[] = Array.from({ length: 256 }, (_, i) => `${i}`);
