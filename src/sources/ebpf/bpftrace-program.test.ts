@@ -114,12 +114,20 @@ const check = checkEbpf();
 const compileSkip = check.ok ? undefined : check.reason;
 if (compileSkip) console.log(`# bpftrace-program: compile test skipped: ${compileSkip}`);
 
+test('without inet_sock_set_state no listener map is made; io and destroy still keep owners', () => {
+  const p = buildBpftraceProgram(kernelWithout('sock:inet_sock_set_state'));
+  assert.deepEqual(p.omitted, ['sock:inet_sock_set_state']);
+  assert.equal(p.text.includes('@lis'), false);
+  assert.match(p.text, /END \{\n {2}clear\(@ev\); clear\(@own\); clear\(@rtt_at\)/);
+});
+
 test('reduced programs compile in the real bpftrace (--emit-elf: compiled against BTF, not loaded)', { skip: compileSkip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dllt-bpf-'));
   try {
     const variants = {
       noIo: buildBpftraceProgram(kernelWithout('sock:sock_send_length')).text,
       noMaps: buildBpftraceProgram(kernelWithout('tcp:tcp_destroy_sock')).text,
+      noStates: buildBpftraceProgram(kernelWithout('sock:inet_sock_set_state')).text,
     };
     const runs = Object.entries(variants).map(async ([name, text]) => {
       const elf = join(dir, `${name}.elf`);

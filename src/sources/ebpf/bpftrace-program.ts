@@ -391,6 +391,8 @@ export function buildBpftraceProgram(fieldsOf: (tracepoint: string) => ReadonlyS
   const texts = kept.map((p) => p.text);
   // Emptied at exit, so bpftrace does not print every entry when it stops (the drain has taken
   // the last events by then).
-  texts.push(`END {\n  ${[`@${EVENT_MAP}`, OWNER_MAP, LISTENER_MAP, ...maps].map((m) => `clear(${m});`).join(' ')}\n}`);
+  // Only maps some probe uses: bpftrace refuses a map it has no type for.
+  const ownerMaps = [OWNER_MAP, LISTENER_MAP].filter((m) => texts.some((t) => t.includes(`${m}[`)));
+  texts.push(`END {\n  ${[`@${EVENT_MAP}`, ...ownerMaps, ...maps].map((m) => `clear(${m});`).join(' ')}\n}`);
   return { text: texts.join('\n') + '\n', omitted, byteCounts };
 }
