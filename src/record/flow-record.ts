@@ -455,15 +455,12 @@ const END_REASON_PIECES = END_REASON_NAMES.map((reason) => piece(`,"endReason":"
 const SRC_FLAGS_PIECES = FLAG_STRINGS.map((flags) => piece(`,"srcTcpFlags":"${flags}","dstTcpFlags":"`));
 const DST_FLAGS_PIECES = FLAG_STRINGS.map((flags) => piece(`${flags}"`));
 
-/** The TCP counters' keys, in line order: their columns, ORIG_RETRANS to RESP_ZEROWIN, are in the same order. */
-const TCP_COUNTER_KEYS = ['retransSrc', 'retransDst', 'outOfOrderSrc', 'outOfOrderDst', 'dupAckSrc', 'dupAckDst', 'zeroWindowSrc', 'zeroWindowDst'].map(
-  (key) => piece(`,"${key}":`),
-);
+/** The TCP counters' names, in line order: their columns, ORIG_RETRANS to RESP_ZEROWIN, are in the same order. */
+const TCP_COUNTER_NAMES = ['retransSrc', 'retransDst', 'outOfOrderSrc', 'outOfOrderDst', 'dupAckSrc', 'dupAckDst', 'zeroWindowSrc', 'zeroWindowDst'];
+const TCP_COUNTER_KEYS = TCP_COUNTER_NAMES.map((name) => piece(`,"${name}":`));
 
 /** The TCP counters of a flow without trouble (the usual case), in one piece. */
-const TCP_COUNTERS_ZERO = piece(
-  ',"retransSrc":0,"retransDst":0,"outOfOrderSrc":0,"outOfOrderDst":0,"dupAckSrc":0,"dupAckDst":0,"zeroWindowSrc":0,"zeroWindowDst":0',
-);
+const TCP_COUNTERS_ZERO = piece(TCP_COUNTER_NAMES.map((name) => `,"${name}":0`).join(''));
 
 function allZero(n: Float64Array, from: number, to: number): boolean {
   for (let i = from; i <= to; i++) if (n[i] !== 0) return false;

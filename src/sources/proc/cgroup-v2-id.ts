@@ -9,6 +9,7 @@
  * without /sys/fs/cgroup) gives dllt a /sys with no cgroup mount at all.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { readCgroupText, StatProbe } from './process-info.js';
 
 /** Where cgroup2 is mounted in this mount namespace (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified`
  *  on a hybrid v1/v2 host), from the text of /proc/self/mountinfo; undefined when it is not. */
@@ -58,15 +59,10 @@ function viewOf(procRoot: string): { root: string; mount: string } | null {
 /** The parent, grandparent... of `pid` up to init, as procRoot's stat files name them. */
 function ancestorsOf(pid: number, procRoot: string): number[] {
   const found: number[] = [];
-  for (let at = pid; at > 1 && found.length < 64; ) {
-    try {
-      const stat = readFileSync(`${procRoot}/${at}/stat`, 'utf8');
-      // `pid (comm) state ppid ...`: comm may hold spaces and parentheses.
-      at = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    } catch {
-      break;
-    }
-    if (!(at >= 1)) break;
+  const stat = new StatProbe(procRoot);
+  for (let at = pid; at > 1 && found.length < 64 && stat.read(at); ) {
+    at = stat.ppid;
+    if (at < 1) break;
     found.push(at);
   }
   return found;
@@ -77,9 +73,11 @@ function ancestorsOf(pid: number, procRoot: string): number[] {
 export function cgroupV2IdOf(pid: number, procRoot = '/proc'): number | undefined {
   const view = viewOf(procRoot);
   if (view === null) return undefined;
+  const text = readCgroupText(procRoot, pid);
+  const path = text === undefined ? undefined : cgroup2PathOf(text);
+  if (path === undefined) return undefined;
   try {
-    const path = cgroup2PathOf(readFileSync(`${procRoot}/${pid}/cgroup`, 'utf8'));
-    return path === undefined ? undefined : statSync(view.root + view.mount + (path === '/' ? '' : path)).ino;
+    return statSync(view.root + view.mount + (path === '/' ? '' : path)).ino;
   } catch {
     return undefined;
   }
