@@ -49,14 +49,14 @@ export type AttributionReply =
   /** process_flows `lines` of the ends found (AttributionLines), the same ends for netwevents
    *  records, and `settled`: serials of the flows attribution is done with (found or not). */
   | ({ t: 'found'; lines: string; settled: number[] } & FoundEnds)
-  /** processEBPF lines, serialized (AttributionLines). */
-  | { t: 'socketEvents'; lines: string }
+  /** processEBPF lines, serialized (AttributionLines): bytes[0, sum of sizes), a line per size. */
+  | { t: 'socketEvents'; bytes: Uint8Array; sizes: Int32Array }
   | { t: 'notice'; level: NotifLevel; kind: string; message: string; extra?: Record<string, unknown> }
   | { t: 'closed'; stats: AttributionStats };
 
 export interface AttributionHandler {
   found(lines: string, ends: FoundEnds, settled: number[]): void;
-  socketEvents(lines: string): void;
+  socketEvents(bytes: Uint8Array, sizes: Int32Array): void;
   notice(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void;
 }
 
@@ -70,7 +70,7 @@ export class AttributionClient {
     this.worker = new Worker(new URL('./attribution-worker.js', import.meta.url), { workerData: init });
     this.worker.on('message', (m: AttributionReply) => {
       if (m.t === 'found') handler.found(m.lines, m, m.settled);
-      else if (m.t === 'socketEvents') handler.socketEvents(m.lines);
+      else if (m.t === 'socketEvents') handler.socketEvents(m.bytes, m.sizes);
       else if (m.t === 'notice') handler.notice(m.level, m.kind, m.message, m.extra);
     });
   }

@@ -18,8 +18,9 @@ import { EbpfAttributor } from '../sources/ebpf/ebpf-attributor.js';
 import { KubeApiPods, SERVICE_ACCOUNT_DIR } from '../sources/kube/kube-api-pods.js';
 import { EbpfSocketSource } from '../sources/ebpf/ebpf-socket-source.js';
 import { cgroupV2IdOf } from '../sources/proc/cgroup-v2-id.js';
-import type { SocketEvent } from '../sources/ebpf/socket-event.js';
-import { socketEventJsonLine, socketEventRecord } from '../record/socket-event-record.js';
+import type { DrainedEvent } from '../sources/ebpf/drained-event.js';
+import { socketEventRecord, writeSocketEventJson } from '../record/socket-event-record.js';
+import { LineBytes, piece } from '../record/line-bytes.js';
 import { toTextLine } from '../record/serialize.js';
 import type { AttributionMessage, AttributionReply, AttributionRequest, AttributionStats, AttributionWorkerData } from './attribution-client.js';
 
@@ -171,13 +172,13 @@ function remember<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
 }
 
 /** `seen`: the eBPF event that showed the process, for its comm and cgroup when /proc is too late. */
-function rememberIdentity(pid: number, seen?: SocketEvent): void {
+function rememberIdentity(pid: number, seen?: DrainedEvent): void {
   let identity = identities.identify(pid);
   if (identity !== undefined && seen !== undefined && identity.containerId !== undefined) {
     const { containerId, containerRuntime, podUid, podName, podNamespace, containerName } = identity;
-    if (seen.cgroupId !== undefined) remember(containersByCgroup, seen.cgroupId, { containerId, containerRuntime, podUid, podName, podNamespace, containerName }, CGROUPS_MAX);
+    if (seen.cgroupId !== 0) remember(containersByCgroup, seen.cgroupId, { containerId, containerRuntime, podUid, podName, podNamespace, containerName }, CGROUPS_MAX);
   }
-  if (identity === undefined && seen !== undefined) identity = { pid, comm: seen.comm, ...(seen.cgroupId === undefined ? {} : containersByCgroup.get(seen.cgroupId)) };
+  if (identity === undefined && seen !== undefined) identity = { pid, comm: seen.comm(), ...(seen.cgroupId === 0 ? {} : containersByCgroup.get(seen.cgroupId)) };
   if (identity !== undefined) remember(seenIdentities, pid, identity, SEEN_MAX);
 }
 
@@ -214,17 +215,25 @@ function reportSockDiagProblem(): void {
 const SOCKET_EVENT_BATCH_MS = 100;
 let ebpf: EbpfAttributor | undefined;
 let ebpfSource: EbpfSocketSource | undefined;
+/** This batch's processEBPF lines, serialized here and posted as bytes (AttributionLines). */
+const socketEventLines = new LineBytes();
+const ifPiece = piece(ifJson);
 const serialize =
-  init.lines.format === 'text' ? (e: SocketEvent): string => toTextLine(socketEventRecord(init.lines.ifName, e)) : (e: SocketEvent): string => socketEventJsonLine(ifJson, e);
-/** This batch's processEBPF lines, serialized here and posted as one string (AttributionLines). */
-let socketEventLines: string[] = [];
+  init.lines.format === 'text'
+    ? (e: DrainedEvent): void => {
+        socketEventLines.text(toTextLine(socketEventRecord(init.lines.ifName, e.toSocketEvent())));
+        socketEventLines.endLine();
+      }
+    : (e: DrainedEvent): void => writeSocketEventJson(socketEventLines, ifPiece, e);
 let ebpfTimer: NodeJS.Timeout | undefined;
 
 function sendSocketEvents(): void {
   ebpf?.sweep();
-  if (socketEventLines.length === 0) return;
-  reply({ t: 'socketEvents', lines: socketEventLines.join('') });
-  socketEventLines = [];
+  if (socketEventLines.lines === 0) return;
+  const bytes = socketEventLines.bytes.slice(0, socketEventLines.length);
+  const sizes = socketEventLines.lineSizes.slice(0, socketEventLines.lines);
+  port.postMessage({ t: 'socketEvents', bytes, sizes } satisfies AttributionReply, [bytes.buffer, sizes.buffer]);
+  socketEventLines.clear();
 }
 
 async function startEbpf(): Promise<void> {
@@ -234,7 +243,7 @@ async function startEbpf(): Promise<void> {
   const started = await source.start(
     (e) => {
       attributorOfEvents.observe(e, rememberIdentity);
-      socketEventLines.push(serialize(e));
+      serialize(e);
     },
     (problem) => reply({ t: 'notice', level: 'warn', kind: 'ebpf_problem', message: problem }),
   );

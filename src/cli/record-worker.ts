@@ -48,7 +48,7 @@ try {
         events.found(ends);
         events.settled(settled);
       },
-      socketEvents: (lines) => sink.writeSocketEventLines(lines),
+      socketEvents: (bytes, sizes) => sink.writeSocketEventLines(bytes, sizes),
       notice: (level, kind, message, extra) => {
         sink.writeNotif(notifRecord(init.ifName, level, kind, message, extra));
         if (level !== 'info') reply({ t: 'warning', text: `dllt: ${level}: ${message}` });

@@ -312,9 +312,12 @@ export class DlltFileSink {
     if (this.processFlows && lines !== '') this.enqueue(this.processFlows, lines);
   }
 
-  /** socket_event records already serialized in this sink's format, whole lines. */
-  writeSocketEventLines(lines: string): void {
-    if (this.socketEvents && lines !== '') this.enqueue(this.socketEvents, lines);
+  /** socket_event records already serialized in this sink's format: bytes[0, sum of sizes),
+   *  one whole line per size. */
+  writeSocketEventLines(bytes: Uint8Array, sizes: Int32Array): void {
+    if (this.closed || this.socketEvents === undefined || sizes.length === 0) return;
+    this.socketEvents.queue.pushLines(bytes, bytes.length, sizes, sizes.length);
+    this.queued(this.socketEvents);
   }
 
   /** Human-readable text for outputfile.txt; written as one unit. */

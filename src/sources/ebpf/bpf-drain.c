@@ -20,12 +20,11 @@
  *   localIp4 remoteIp4 localIp6 remoteIp6  (bpftrace inet values: 8-byte family, 16 bytes)
  *   comm  (16 bytes, NUL-padded)
  *
- * Output on stdout, each record ended by a NUL byte (a command name may hold tabs and
- * newlines, never a NUL); the address columns of the other family than the event's are empty:
- *   "+MAX_ENTRIES" once the map is found; "!REASON" when it cannot be, then exit 1;
- *   one event per record, the tab-separated columns of LINE_COLUMNS (bpftrace-program.ts), in
- *   kernel time order within each batch;
- *   "#full" after a batch that filled the map: events may have been lost.
+ * Output on stdout, in kernel time order within each batch:
+ *   one event per binary record of RECORD_BYTES, starting with the byte 'E' (write_event);
+ *   text records, each ended by a NUL byte: "+MAX_ENTRIES" once the map is found; "!REASON"
+ *   when it cannot be, then exit 1; "#full" after a batch that filled the map: events may have
+ *   been lost; "?REASON" (below).
  * It drains once more and exits when its stdin closes or bpftrace is gone.
  *
  * Input on stdin, one line each: "L NETNS PORT PID TID CGROUP COMM" (tab-separated, COMM the
@@ -58,6 +57,7 @@
 #define MAX_KINDS 32
 #define BATCH 4096
 #define MAP_WAIT_MS 10000
+#define RECORD_BYTES 112
 #define LISTENER_MAP_WAIT_MS 1000
 #define INPUT_BYTES 4096
 #define LISTENER_KEY_BYTES 16
@@ -127,45 +127,6 @@ static uint64_t integer(const unsigned char *key, int column) {
   return v;
 }
 
-/* Output is built by hand: printf and inet_ntop were most of the drain's time at tens of
- * thousands of events a second. */
-static char *put_decimal(char *at, uint64_t v) {
-  char digits[20];
-  int n = 0;
-  do {
-    digits[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (n > 0) *at++ = digits[--n];
-  return at;
-}
-
-static char *put_hex(char *at, uint64_t v) {
-  char digits[16];
-  int n = 0;
-  do {
-    digits[n++] = "0123456789abcdef"[v & 15];
-    v >>= 4;
-  } while (v != 0);
-  while (n > 0) *at++ = digits[--n];
-  return at;
-}
-
-/* The address of a bpftrace inet value (8-byte family, then the address). */
-static char *put_inet(char *at, const unsigned char *inet) {
-  uint64_t family;
-  memcpy(&family, inet, 8);
-  if (family == AF_INET) {
-    for (int i = 0; i < 4; i++) {
-      if (i > 0) *at++ = '.';
-      at = put_decimal(at, inet[8 + i]);
-    }
-    return at;
-  }
-  if (inet_ntop(AF_INET6, inet + 8, at, INET6_ADDRSTRLEN) == NULL) return at;
-  return at + strlen(at);
-}
-
 static const char *kinds[MAX_KINDS];
 static int kind_count;
 static unsigned key_size;
@@ -179,37 +140,33 @@ static int by_time(const void *x, const void *y) {
   return a < b ? -1 : a > b;
 }
 
-static void print_event(const unsigned char *key) {
+/* One event as a fixed binary record (DRAINED_EVENT_BYTES in drained-event.ts, which reads it):
+ * formatting text here and parsing it again in Node was most of both sides' cost per event.
+ * Little-endian; addresses in network byte order as the kernel keeps them, IPv4 in the first
+ * four bytes. */
+static void write_event(const unsigned char *key) {
   uint64_t kind = integer(key, KIND);
   if (kind >= (uint64_t)kind_count) return;
-  char line[512];
-  char *at = line;
-  size_t kind_length = strlen(kinds[kind]);
-  memcpy(at, kinds[kind], kind_length);
-  at += kind_length;
-  static const int before_addresses[] = {TS, PID, TID, CGROUP, NETNS, SOCKET, FAMILY};
-  for (size_t i = 0; i < sizeof before_addresses / sizeof *before_addresses; i++) {
-    *at++ = '\t';
-    int column = before_addresses[i];
-    at = column == SOCKET ? put_hex(at, integer(key, column)) : put_decimal(at, integer(key, column));
-  }
-  /* The columns of the event's own family only (IPv4 pair, then IPv6 pair): the parser reads
-   * no others. */
-  int ipv6 = integer(key, FAMILY) == AF_INET6;
-  for (int i = 0; i < 4; i++) {
-    *at++ = '\t';
-    if ((i >= 2) == ipv6) at = put_inet(at, key + INTEGERS * 8 + i * INET_BYTES);
-  }
-  static const int after_addresses[] = {LOCAL_PORT, REMOTE_PORT, A, B, C};
-  for (size_t i = 0; i < sizeof after_addresses / sizeof *after_addresses; i++) {
-    *at++ = '\t';
-    at = put_decimal(at, integer(key, after_addresses[i]));
-  }
-  *at++ = '\t';
-  const unsigned char *comm = key + INTEGERS * 8 + 4 * INET_BYTES;
-  for (int i = 0; i < COMM_BYTES && comm[i] != 0; i++) *at++ = (char)comm[i];
-  *at++ = 0;
-  fwrite(line, 1, (size_t)(at - line), stdout);
+  unsigned char record[RECORD_BYTES];
+  memset(record, 0, sizeof record);
+  record[0] = 'E';
+  record[1] = (unsigned char)kind;
+  record[2] = (unsigned char)integer(key, FAMILY);
+  uint16_t ports[2] = {(uint16_t)integer(key, LOCAL_PORT), (uint16_t)integer(key, REMOTE_PORT)};
+  memcpy(record + 4, ports, sizeof ports);
+  uint64_t socket = integer(key, SOCKET);
+  uint32_t small[6] = {(uint32_t)integer(key, PID), (uint32_t)integer(key, TID), (uint32_t)integer(key, NETNS),
+                       (uint32_t)socket, (uint32_t)(socket >> 32), (uint32_t)integer(key, C)};
+  memcpy(record + 8, small, sizeof small);
+  uint64_t wide[4] = {integer(key, TS), integer(key, CGROUP), integer(key, A), integer(key, B)};
+  memcpy(record + 32, wide, sizeof wide);
+  /* The pair of the event's own family (IPv4 pair, then IPv6 pair in the key). */
+  int first = integer(key, FAMILY) == AF_INET6 ? 2 : 0;
+  const unsigned char *addresses = key + INTEGERS * 8;
+  memcpy(record + 64, addresses + first * INET_BYTES + 8, 16);
+  memcpy(record + 80, addresses + (first + 1) * INET_BYTES + 8, 16);
+  memcpy(record + 96, addresses + 4 * INET_BYTES, COMM_BYTES);
+  fwrite(record, 1, sizeof record, stdout);
 }
 
 /* Empties the map (every entry read and deleted by the kernel in batches), prints the events
@@ -237,7 +194,7 @@ static size_t drain(int map, size_t capacity) {
   }
   for (size_t i = 0; i < n; i++) order[i] = i;
   qsort(order, n, sizeof *order, by_time);
-  for (size_t i = 0; i < n; i++) print_event(keys + (size_t)order[i] * key_size);
+  for (size_t i = 0; i < n; i++) write_event(keys + (size_t)order[i] * key_size);
   return n;
 }
 

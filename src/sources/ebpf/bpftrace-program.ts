@@ -1,8 +1,7 @@
 /**
  * The bpftrace program behind USE_EBPF=Y (SPEC 9): TCP socket life cycles from kernel
  * tracepoints, each event stored as one key of the hash map EVENT_MAP, which dllt-bpfdrain
- * (bpf-drain.c) empties in batches and prints as the tab-separated columns of LINE_COLUMNS for
- * socket-event.ts to parse.
+ * (bpf-drain.c) empties in batches and writes as binary records for drained-event.ts to read.
  *
  * Why tracepoints only: this kernel family has no kprobes and refuses fentry (lockdown), and
  * tracepoints are the stable kernel ABI anyway. Why bpftrace and not our own loader: Debian ships
@@ -44,7 +43,8 @@
 /** At most one `rtt` line and one `io` line per socket per this many kernel nanoseconds. */
 export const SAMPLE_INTERVAL_NS = 1_000_000_000;
 
-/** Column order of every event line the drain prints; `a`, `b`, `c` depend on the kind (socket-event.ts). */
+/** Column order of every event's key (integers, addresses, comm); `a`, `b`, `c` depend on the
+ *  kind (drained-event.ts). */
 export const LINE_COLUMNS = [
   'kind',
   'tsNs',

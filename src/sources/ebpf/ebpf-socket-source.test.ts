@@ -156,7 +156,7 @@ before(async () => {
   source = new EbpfSocketSource();
   started = await source.start(
     (e) => {
-      if (e.netns !== undefined && ours.has(e.netns)) events.push(e);
+      if (ours.has(e.netns)) events.push(e.toSocketEvent());
     },
     (p) => problems.push(p),
   );
@@ -447,7 +447,7 @@ test('a full event map: reported once per 10 s with its capacity, counted, and t
   const s = new EbpfSocketSource({ program, mapKeysMax: 4 });
   const reported: string[] = [];
   const seen: SocketEvent[] = [];
-  const r = await s.start((e) => seen.push(e), (p) => reported.push(p));
+  const r = await s.start((e) => seen.push(e.toSocketEvent()), (p) => reported.push(p));
   assert.ok(r.ok, !r.ok ? r.reason : '');
   await waitFor('a full map', () => (s.stats().fullMaps >= 3 ? true : undefined));
   // This program has no listener map: told once, however many listeners are seeded.

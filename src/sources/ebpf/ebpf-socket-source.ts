@@ -20,7 +20,8 @@ import { fileURLToPath } from 'node:url';
 import { buildBpftraceProgram, EVENT_KEY_BYTES, EVENT_KINDS, EVENT_MAP } from './bpftrace-program.js';
 import { checkEbpf, findBpftrace, tracefsDir } from './ebpf-availability.js';
 import { monotonicToWallOffsetUs } from './kernel-clock.js';
-import { parseBpftraceData, parseBpftraceJson, type SocketEvent } from './socket-event.js';
+import { parseBpftraceJson } from './socket-event.js';
+import { DRAINED_EVENT_BYTES, DrainedEvent, RECORD_TAG } from './drained-event.js';
 
 export const BPF_DRAIN_HELPER = fileURLToPath(new URL('./dllt-bpfdrain', import.meta.url));
 
@@ -145,11 +146,11 @@ export class EbpfSocketSource {
   /**
    * Starts bpftrace and the drain; resolves once the probes are attached and the drain has found
    * the event map, or with the reason it could not (a failed checkEbpf(), a missing drain helper,
-   * bpftrace's or the drain's own error text). Events then go to onEvent as they are read;
-   * onProblem hears of a full event map and, once, of bpftrace or the drain ending while not
-   * stopped.
+   * bpftrace's or the drain's own error text). Events then go to onEvent as they are read, each
+   * in the same DrainedEvent, valid during the call (toSocketEvent() keeps one); onProblem hears
+   * of a full event map and, once, of bpftrace or the drain ending while not stopped.
    */
-  start(onEvent: (e: SocketEvent) => void, onProblem: (reason: string) => void): Promise<EbpfStartResult> {
+  start(onEvent: (e: DrainedEvent) => void, onProblem: (reason: string) => void): Promise<EbpfStartResult> {
     if (this.child) return Promise.resolve({ ok: false, reason: 'USE_EBPF=Y: the eBPF socket source is already started' });
     const check = checkEbpf(this.opts.bpftracePath !== undefined ? { bpftracePath: this.opts.bpftracePath } : {});
     if (!check.ok) return Promise.resolve(check);
@@ -194,8 +195,7 @@ export class EbpfSocketSource {
         failStart(`bpftrace did not attach its probes within ${this.attachTimeoutMs() / 1000} s`);
       }, this.attachTimeoutMs());
 
-      const onRecord = (record: string): void => {
-        if (record === '') return;
+      const onText = (record: string): void => {
         switch (record.charCodeAt(0)) {
           case 43: // "+CAPACITY": the map is found
             drainReady = true;
@@ -211,14 +211,18 @@ export class EbpfSocketSource {
           case 63: // "?": a listener could not be told to the kernel
             onProblem(`eBPF: ${record.slice(1)}: connections accepted by listeners older than bpftrace are credited at their first use instead`);
             return;
+          default:
+            this.counters.unparsedLines++;
         }
-        const ev = parseBpftraceData(record, this.wallOffsetUs);
-        if (ev === undefined) {
+      };
+      const event = new DrainedEvent();
+      const onEventRecord = (bytes: Uint8Array, view: DataView, at: number): void => {
+        if (!event.read(bytes, view, at, this.wallOffsetUs)) {
           this.counters.unparsedLines++;
           return;
         }
         this.counters.events++;
-        onEvent(ev);
+        onEvent(event);
       };
 
       const startDrain = (): void => {
@@ -226,7 +230,7 @@ export class EbpfSocketSource {
           stdio: ['pipe', 'pipe', 'pipe'],
         });
         this.drain = drain;
-        forEachRecord(drain.stdout, '\0', onRecord, () => this.counters.unparsedLines++);
+        forEachDrainRecord(drain.stdout, onEventRecord, onText, () => this.counters.unparsedLines++);
         let drainStderr = '';
         drain.stderr.setEncoding('utf8');
         drain.stderr.on('data', (chunk: string) => (drainStderr = (drainStderr + chunk).slice(-STDERR_KEEP_CHARS)));
@@ -379,5 +383,48 @@ function forEachRecord(stream: Readable, separator: string, each: (record: strin
   stream.on('end', () => {
     if (pending !== '') each(pending);
     pending = '';
+  });
+}
+
+/**
+ * Calls `onEvent` with every binary event record of the drain's `stream` (RECORD_TAG, then
+ * DRAINED_EVENT_BYTES in all) where it lies in the chunk read, and `onText` with every
+ * NUL-ended text record; a text record longer than MAX_PENDING_CHARS without its NUL is dropped
+ * (`onOverlong`). Only a record cut by a chunk's end is copied.
+ */
+export function forEachDrainRecord(
+  stream: Readable,
+  onEvent: (bytes: Uint8Array, view: DataView, at: number) => void,
+  onText: (text: string) => void,
+  onOverlong: () => void,
+): void {
+  let pending: Buffer | undefined;
+  stream.on('data', (chunk: Buffer) => {
+    const bytes = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
+    pending = undefined;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    let at = 0;
+    while (at < bytes.length) {
+      if (bytes[at] === RECORD_TAG) {
+        if (at + DRAINED_EVENT_BYTES > bytes.length) break;
+        onEvent(bytes, view, at);
+        at += DRAINED_EVENT_BYTES;
+        continue;
+      }
+      const end = bytes.indexOf(0, at);
+      if (end < 0) break;
+      onText(bytes.toString('utf8', at, end));
+      at = end + 1;
+    }
+    if (at === bytes.length) return;
+    if (bytes.length - at > MAX_PENDING_CHARS) {
+      onOverlong();
+      return;
+    }
+    pending = Buffer.from(bytes.subarray(at));
+  });
+  stream.on('end', () => {
+    if (pending !== undefined && pending.length > 0) onOverlong();
+    pending = undefined;
   });
 }
