@@ -23,7 +23,7 @@ export interface AttributionInit {
 }
 
 /** How the worker writes process_flows and processEBPF lines: it serializes them itself, so a
- *  batch crosses to the record worker as one string rather than thousands of cloned objects. */
+ *  batch crosses to the record worker as transferred bytes rather than thousands of cloned objects. */
 export interface AttributionLines {
   ifName: string;
   format: 'json' | 'text';
@@ -46,16 +46,17 @@ export interface AttributionStats {
 
 export type AttributionMessage = { t: 'flows'; flows: AttributionRequest[] } | { t: 'close' };
 export type AttributionReply =
-  /** process_flows `lines` of the ends found (AttributionLines), the same ends for netwevents
-   *  records, and `settled`: serials of the flows attribution is done with (found or not). */
-  | ({ t: 'found'; lines: string; settled: number[] } & FoundEnds)
+  /** process_flows lines of the ends found (AttributionLines; bytes[0, sum of sizes), a line per
+   *  size), the same ends for netwevents records, and `settled`: serials of the flows attribution
+   *  is done with (found or not). */
+  | ({ t: 'found'; bytes: Uint8Array; sizes: Int32Array; settled: number[] } & FoundEnds)
   /** processEBPF lines, serialized (AttributionLines): bytes[0, sum of sizes), a line per size. */
   | { t: 'socketEvents'; bytes: Uint8Array; sizes: Int32Array }
   | { t: 'notice'; level: NotifLevel; kind: string; message: string; extra?: Record<string, unknown> }
   | { t: 'closed'; stats: AttributionStats };
 
 export interface AttributionHandler {
-  found(lines: string, ends: FoundEnds, settled: number[]): void;
+  found(bytes: Uint8Array, sizes: Int32Array, ends: FoundEnds, settled: number[]): void;
   socketEvents(bytes: Uint8Array, sizes: Int32Array): void;
   notice(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void;
 }
@@ -69,7 +70,7 @@ export class AttributionClient {
   constructor(init: AttributionWorkerData, handler: AttributionHandler) {
     this.worker = new Worker(new URL('./attribution-worker.js', import.meta.url), { workerData: init });
     this.worker.on('message', (m: AttributionReply) => {
-      if (m.t === 'found') handler.found(m.lines, m, m.settled);
+      if (m.t === 'found') handler.found(m.bytes, m.sizes, m, m.settled);
       else if (m.t === 'socketEvents') handler.socketEvents(m.bytes, m.sizes);
       else if (m.t === 'notice') handler.notice(m.level, m.kind, m.message, m.extra);
     });

@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ProcAttributor, type AttributedEnd } from '../sources/proc/proc-attributor.js';
 import type { EndFoundBy, EndSide } from '../analyze/enrich/flow-ends.js';
 import { ProcessIdentityReader } from '../sources/proc/process-identity-reader.js';
-import { identityJson, processFlowJsonLine, processFlowRecord, type IdentifiedEnd } from '../record/process-flow-record.js';
+import { identityJson, processFlowRecord, writeProcessFlowJson, type IdentifiedEnd } from '../record/process-flow-record.js';
 import { SIDE_CODES } from '../record/event-processes.js';
 import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
 import { EbpfAttributor } from '../sources/ebpf/ebpf-attributor.js';
@@ -20,7 +20,7 @@ import { EbpfSocketSource } from '../sources/ebpf/ebpf-socket-source.js';
 import { cgroupV2IdOf } from '../sources/proc/cgroup-v2-id.js';
 import type { DrainedEvent } from '../sources/ebpf/drained-event.js';
 import { socketEventRecord, writeSocketEventJson } from '../record/socket-event-record.js';
-import { LineBytes, piece } from '../record/line-bytes.js';
+import { LineBytes, piece, type Piece } from '../record/line-bytes.js';
 import { toTextLine } from '../record/serialize.js';
 import type { AttributionMessage, AttributionReply, AttributionRequest, AttributionStats, AttributionWorkerData } from './attribution-client.js';
 
@@ -66,7 +66,7 @@ function schedule(): void {
 }
 
 /** The process_flows lines of the ends found since the last reply, and the ends themselves (FoundEnds). */
-let foundLines: string[] = [];
+const foundLines = new LineBytes();
 let foundEnds: number[] = [];
 const foundIdentities = new Map<number, ProcessIdentity>();
 
@@ -74,20 +74,25 @@ function identified(w: Waiting, end: AttributedEnd, foundBy: EndFoundBy): void {
   w.done.add(end.side);
   const identity = identities.identify(end.pid) ?? seenIdentities.get(end.pid) ?? { pid: end.pid };
   const found: IdentifiedEnd = { flow: w.req, side: end.side, netns: end.netns, via: end.via, foundBy, identity };
-  foundLines.push(processFlowLine(found));
+  writeProcessFlowLine(found);
   foundEnds.push(w.req.serial, SIDE_CODES.indexOf(end.side), end.pid);
   foundIdentities.set(end.pid, identity);
 }
 
 /** identityJson of each identity object (the reader hands out the same object while it is valid). */
-const identityMembers = new WeakMap<ProcessIdentity, string>();
+const identityMembers = new WeakMap<ProcessIdentity, Piece>();
 const ifJson = JSON.stringify(init.lines.ifName);
+const ifPiece = piece(ifJson);
 
-function processFlowLine(end: IdentifiedEnd): string {
-  if (init.lines.format === 'text') return toTextLine(processFlowRecord(init.lines.ifName, end));
+function writeProcessFlowLine(end: IdentifiedEnd): void {
+  if (init.lines.format === 'text') {
+    foundLines.text(toTextLine(processFlowRecord(init.lines.ifName, end)));
+    foundLines.endLine();
+    return;
+  }
   let members = identityMembers.get(end.identity);
   if (members === undefined) identityMembers.set(end.identity, (members = identityJson(end.identity)));
-  return processFlowJsonLine(ifJson, end, members);
+  writeProcessFlowJson(foundLines, ifPiece, end, members);
 }
 
 /** Flows settled since the last reply: the record worker then writes their held events. */
@@ -117,11 +122,19 @@ function arrive(reqs: AttributionRequest[]): void {
 
 function answer(): void {
   if (foundEnds.length === 0 && settled.length === 0) return;
-  reply({ t: 'found', lines: foundLines.join(''), ends: foundEnds, identities: [...foundIdentities.values()], settled });
-  foundLines = [];
+  const [bytes, sizes] = takeLines(foundLines);
+  port.postMessage({ t: 'found', bytes, sizes, ends: foundEnds, identities: [...foundIdentities.values()], settled } satisfies AttributionReply, [bytes.buffer, sizes.buffer]);
   foundEnds = [];
   foundIdentities.clear();
   settled = [];
+}
+
+/** The lines written to `lines` so far, copied out to transfer, and `lines` emptied. */
+function takeLines(lines: LineBytes) {
+  const bytes = lines.bytes.slice(0, lines.length);
+  const sizes = lines.lineSizes.slice(0, lines.lines);
+  lines.clear();
+  return [bytes, sizes] as const;
 }
 
 /** One lookup pass over the waiting flows; `last` gives up on everything still unfound. */
@@ -217,7 +230,6 @@ let ebpf: EbpfAttributor | undefined;
 let ebpfSource: EbpfSocketSource | undefined;
 /** This batch's processEBPF lines, serialized here and posted as bytes (AttributionLines). */
 const socketEventLines = new LineBytes();
-const ifPiece = piece(ifJson);
 const serialize =
   init.lines.format === 'text'
     ? (e: DrainedEvent): void => {
@@ -230,10 +242,8 @@ let ebpfTimer: NodeJS.Timeout | undefined;
 function sendSocketEvents(): void {
   ebpf?.sweep();
   if (socketEventLines.lines === 0) return;
-  const bytes = socketEventLines.bytes.slice(0, socketEventLines.length);
-  const sizes = socketEventLines.lineSizes.slice(0, socketEventLines.lines);
+  const [bytes, sizes] = takeLines(socketEventLines);
   port.postMessage({ t: 'socketEvents', bytes, sizes } satisfies AttributionReply, [bytes.buffer, sizes.buffer]);
-  socketEventLines.clear();
 }
 
 async function startEbpf(): Promise<void> {

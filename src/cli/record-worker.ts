@@ -43,8 +43,8 @@ try {
     const events = new EventProcesses((rec) => sink.writeEvent(rec));
     eventProcesses = events;
     attribution = new AttributionClient({ ...init.attribution, lines: { ifName: init.ifName, format: init.sink.format } }, {
-      found: (lines, ends, settled) => {
-        sink.writeProcessFlowLines(lines);
+      found: (bytes, sizes, ends, settled) => {
+        sink.writeProcessFlowLines(bytes, sizes);
         events.found(ends);
         events.settled(settled);
       },

@@ -5,7 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { identityJson, processFlowJsonLine, processFlowRecord, type IdentifiedEnd } from './process-flow-record.js';
+import { identityJson, processFlowRecord, writeProcessFlowJson, type IdentifiedEnd } from './process-flow-record.js';
+import { LineBytes, piece } from './line-bytes.js';
 import { toJsonLine } from './serialize.js';
 import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
 
@@ -31,16 +32,25 @@ const FLOWS = [
   { serial: 3, proto: 132, srcIP: '10.77.1.1', srcPort: 1, dstIP: '10.77.1.2', dstPort: 2, clientIsSrc: true, communityId: '1:x', firstTsUs: 0 },
 ];
 
-test('processFlowJsonLine writes what toJsonLine(processFlowRecord()) writes, byte for byte', () => {
-  const identities: ProcessIdentity[] = [POD_PROCESS, { pid: 7 }, { pid: 8, comm: 'curl', uid: 0, podName: 'client' }];
-  for (const flow of FLOWS) {
-    for (const identity of identities) {
-      for (const [side, via, foundBy] of [['client', 'socket', 'proc'], ['server', 'listener', 'ebpf']] as const) {
-        const end: IdentifiedEnd = { flow, identity, side, netns: 4026532001, via, foundBy };
-        for (const ifName of ['dllt7', 'a "quoted" name']) {
-          assert.equal(processFlowJsonLine(JSON.stringify(ifName), end, identityJson(identity)), toJsonLine(processFlowRecord(ifName, end)), `${flow.serial} ${identity.pid} ${side}`);
+test('writeProcessFlowJson writes what toJsonLine(processFlowRecord()) writes, byte for byte, a line per end', () => {
+  const identities: ProcessIdentity[] = [POD_PROCESS, { pid: 7 }, { pid: 8, comm: 'curl', uid: 0, podName: 'client' }, { pid: 9, comm: 'we"ird\\\u00e9', cmdline: 'a\nb \u0001' }];
+  for (const ifName of ['dllt7', 'a "quoted" name']) {
+    const out = new LineBytes();
+    const expected: string[] = [];
+    for (const flow of FLOWS) {
+      for (const identity of identities) {
+        for (const [side, via, foundBy] of [['client', 'socket', 'proc'], ['server', 'listener', 'ebpf'], ['client', 'socket', 'ss']] as const) {
+          const end: IdentifiedEnd = { flow, identity, side, netns: 4026532001, via, foundBy };
+          writeProcessFlowJson(out, piece(JSON.stringify(ifName)), end, identityJson(identity));
+          expected.push(toJsonLine(processFlowRecord(ifName, end)));
         }
       }
+    }
+    assert.equal(out.lines, expected.length);
+    let at = 0;
+    for (let i = 0; i < out.lines; i++) {
+      assert.equal(Buffer.from(out.bytes.subarray(at, at + out.lineSizes[i]!)).toString('utf8'), expected[i]);
+      at += out.lineSizes[i]!;
     }
   }
 });

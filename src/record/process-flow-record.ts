@@ -1,10 +1,11 @@
 /** The process_flow record of one attributed flow end (SPEC 3, 9). */
 import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
-import type { EndFoundBy, FoundEnd } from '../analyze/enrich/flow-ends.js';
+import type { EndFoundBy, EndVia, FoundEnd } from '../analyze/enrich/flow-ends.js';
+import { piece, type LineBytes, type Piece } from './line-bytes.js';
 import type { FlowEndsView } from './flow-record.js';
 import { PROTO_NAMES } from './flow-record.js';
 import type { ProcessFlowRecord } from './records.js';
-import { formatTs } from './serialize.js';
+import { formatTs, writeTs } from './serialize.js';
 
 /** A flow end with the process behind it, as the attribution worker returns it. */
 export interface IdentifiedEnd extends FoundEnd {
@@ -55,25 +56,59 @@ export function processFlowRecord(ifName: string, end: IdentifiedEnd): ProcessFl
 
 /**
  * processFields(id) as the JSON members a process_flow line carries (`"pid":1,"ppid":…`, in the
- * documented order, absent fields left out). The attribution worker makes it once per identity
- * (the same few processes are behind thousands of flows), so the generic JSON.stringify will do.
+ * documented order, absent fields left out), as a piece to copy. The attribution worker makes it
+ * once per identity (the same few processes are behind thousands of flows), so the generic
+ * JSON.stringify will do.
  */
-export function identityJson(id: ProcessIdentity): string {
+export function identityJson(id: ProcessIdentity): Piece {
   // processFields' members without the braces: JSON.stringify leaves the absent (undefined) ones out.
-  return JSON.stringify(processFields(id)).slice(1, -1);
+  return piece(JSON.stringify(processFields(id)).slice(1, -1));
 }
 
+const PIECES = {
+  start: piece('{"type":"process_flow","ts":"'),
+  tsUs: piece('","tsUs":'),
+  if: piece(',"if":'),
+  proto: piece(',"proto":'),
+  srcIP: piece(',"srcIP":'),
+  srcPort: piece(',"srcPort":'),
+  dstIP: piece(',"dstIP":'),
+  dstPort: piece(',"dstPort":'),
+  communityId: piece(',"communityId":'),
+  side: { client: piece(',"side":"client",'), server: piece(',"side":"server",') },
+  netns: piece(',"netns":'),
+  viaFoundBy: Object.fromEntries(
+    (['socket', 'listener'] as const).map((via) => [via, Object.fromEntries((['proc', 'ebpf', 'ss'] as const).map((by) => [by, piece(`,"via":"${via}","foundBy":"${by}"}\n`)]))]),
+  ) as Record<EndVia, Record<EndFoundBy, Piece>>,
+};
+
 /**
- * toJsonLine(processFlowRecord(ifName, end)), written straight from the end with its identity's
- * members from identityJson: two lines per connection at thousands of connections a second, where
- * the generic serializer (a keyed copy of every record, then JSON.stringify) was most of what
- * process_flows cost (bench section `attribution`). `ifJson` is JSON.stringify(ifName). A test
- * holds the two byte-identical.
+ * toJsonLine(processFlowRecord(ifName, end)) as bytes, then endLine, with the identity's members
+ * from identityJson: two lines per connection at thousands of connections a second, where the
+ * generic serializer (a keyed copy of every record, then JSON.stringify) and then a string per
+ * line were most of what process_flows cost (bench section `attribution`). `ifJson` is
+ * piece(JSON.stringify(ifName)). A test holds the two byte-identical.
  */
-export function processFlowJsonLine(ifJson: string, end: IdentifiedEnd, identity: string): string {
+export function writeProcessFlowJson(out: LineBytes, ifJson: Piece, end: IdentifiedEnd, identity: Piece): void {
   const f = end.flow;
-  let line = '{"type":"process_flow","ts":"' + formatTs(f.firstTsUs) + '","tsUs":' + f.firstTsUs + ',"if":' + ifJson;
-  line += ',"proto":' + JSON.stringify(PROTO_NAMES[f.proto] ?? String(f.proto)) + ',"srcIP":' + JSON.stringify(f.srcIP) + ',"srcPort":' + f.srcPort;
-  line += ',"dstIP":' + JSON.stringify(f.dstIP) + ',"dstPort":' + f.dstPort + ',"communityId":' + JSON.stringify(f.communityId);
-  return line + ',"side":"' + end.side + '",' + identity + ',"netns":' + end.netns + ',"via":"' + end.via + '","foundBy":"' + end.foundBy + '"}\n';
+  out.piece(PIECES.start);
+  writeTs(out, f.firstTsUs);
+  out.field(PIECES.tsUs, f.firstTsUs);
+  out.piece(PIECES.if);
+  out.piece(ifJson);
+  out.piece(PIECES.proto);
+  out.jsonString(PROTO_NAMES[f.proto] ?? String(f.proto));
+  out.piece(PIECES.srcIP);
+  out.jsonString(f.srcIP);
+  out.field(PIECES.srcPort, f.srcPort);
+  out.piece(PIECES.dstIP);
+  out.jsonString(f.dstIP);
+  out.field(PIECES.dstPort, f.dstPort);
+  out.piece(PIECES.communityId);
+  out.jsonString(f.communityId);
+  out.piece(PIECES.side[end.side]);
+  out.piece(identity);
+  out.field(PIECES.netns, end.netns);
+  out.piece(PIECES.viaFoundBy[end.via][end.foundBy]);
+  out.endLine();
 }

@@ -307,17 +307,21 @@ export class DlltFileSink {
     if (this.processFlows) this.enqueue(this.processFlows, this.serialize(rec));
   }
 
-  /** process_flow records already serialized in this sink's format, whole lines. */
-  writeProcessFlowLines(lines: string): void {
-    if (this.processFlows && lines !== '') this.enqueue(this.processFlows, lines);
+  /** process_flow records already serialized in this sink's format: bytes[0, sum of sizes), one
+   *  whole line per size. */
+  writeProcessFlowLines(bytes: Uint8Array, sizes: Int32Array): void {
+    this.writeLines(this.processFlows, bytes, sizes);
   }
 
-  /** socket_event records already serialized in this sink's format: bytes[0, sum of sizes),
-   *  one whole line per size. */
+  /** socket_event records, as writeProcessFlowLines. */
   writeSocketEventLines(bytes: Uint8Array, sizes: Int32Array): void {
-    if (this.closed || this.socketEvents === undefined || sizes.length === 0) return;
-    this.socketEvents.queue.pushLines(bytes, bytes.length, sizes, sizes.length);
-    this.queued(this.socketEvents);
+    this.writeLines(this.socketEvents, bytes, sizes);
+  }
+
+  private writeLines(file: OutputFile | undefined, bytes: Uint8Array, sizes: Int32Array): void {
+    if (this.closed || file === undefined || sizes.length === 0) return;
+    file.queue.pushLines(bytes, bytes.length, sizes, sizes.length);
+    this.queued(file);
   }
 
   /** Human-readable text for outputfile.txt; written as one unit. */
