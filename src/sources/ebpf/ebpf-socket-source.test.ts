@@ -314,7 +314,7 @@ test('a listener older than bpftrace, told to the kernel with seedListener: its 
   const ownerPid = olderServer!.pid!;
   const netns = statSync(`/run/netns/${pair.server.name}`).ino;
   source!.seedListener({ netns, port: olderPort, pid: ownerPid, cgroupId: 4242, comm: 'older\nserver' });
-  await sleep(200); // the drain reads its input between two drains (50 ms)
+  await sleep(300); // the drain reads its input between two drains (100 ms)
   const clientPort = freshPort();
   const client = runClient(olderPort, clientPort, 3);
   assert.equal(await client.outcome, 'connected');
@@ -440,7 +440,7 @@ test('the drain dying later is reported once, and bpftrace is stopped with it', 
 });
 
 test('a full event map: reported once per 10 s with its capacity, counted, and the stored events still arrive', { skip }, async () => {
-  // Four keys, filled by a probe every millisecond (~50 events per 50 ms drain), laid out as the
+  // Four keys, filled by a probe every millisecond (~100 events per 100 ms drain), laid out as the
   // built program's events: 13 integers, four addresses, comm.
   const integers = ['0', 'nsecs', 'pid', 'tid', 'cgroup', '1', '1', '2', '8080', '0', '7', '10', '0'].map((x) => `(uint64)(${x})`);
   const program = `interval:ms:1 { @ev[${[...integers, 'ntop(0)', 'ntop(0)', 'ntop(0)', 'ntop(0)', 'comm'].join(', ')}] = 1; }`;
