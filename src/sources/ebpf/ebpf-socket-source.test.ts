@@ -456,7 +456,7 @@ test('a full event map: reported once per 10 s with its capacity, counted, and t
   await sleep(1_500); // the drain waits up to 1 s for a listener map that may come after the event map
   await s.stop();
   assert.deepEqual(reported, [
-    'eBPF: the event map was full at 1 drain(s) so far: socket events may have been lost (more than 4 in 50 ms)',
+    'eBPF: the event map was full at 1 drain(s) so far: socket events may have been lost (more than 4 in 100 ms)',
     'eBPF: the program has no listener map (AT_lis): connections accepted by listeners older than bpftrace are credited at their first use instead',
   ]);
   assert.ok(seen.length >= 12, `${seen.length} events`);
