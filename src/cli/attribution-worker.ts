@@ -53,8 +53,9 @@ const FIRST_PACKET_MARGIN_MS = 50;
 let timer: NodeJS.Timeout | undefined;
 const stats: AttributionStats = { flows: 0, localFlows: 0, attributedFlows: 0, ends: 0 };
 
-function reply(m: AttributionReply): void {
-  port.postMessage(m);
+/** `transfer`: the buffers of the lines the message carries, moved rather than copied. */
+function reply(m: AttributionReply, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(m, transfer);
 }
 
 function schedule(): void {
@@ -123,7 +124,7 @@ function arrive(reqs: AttributionRequest[]): void {
 function answer(): void {
   if (foundEnds.length === 0 && settled.length === 0) return;
   const [bytes, sizes] = takeLines(foundLines);
-  port.postMessage({ t: 'found', bytes, sizes, ends: foundEnds, identities: [...foundIdentities.values()], settled } satisfies AttributionReply, [bytes.buffer, sizes.buffer]);
+  reply({ t: 'found', bytes, sizes, ends: foundEnds, identities: [...foundIdentities.values()], settled }, [bytes.buffer, sizes.buffer]);
   foundEnds = [];
   foundIdentities.clear();
   settled = [];
@@ -243,7 +244,7 @@ function sendSocketEvents(): void {
   ebpf?.sweep();
   if (socketEventLines.lines === 0) return;
   const [bytes, sizes] = takeLines(socketEventLines);
-  port.postMessage({ t: 'socketEvents', bytes, sizes } satisfies AttributionReply, [bytes.buffer, sizes.buffer]);
+  reply({ t: 'socketEvents', bytes, sizes }, [bytes.buffer, sizes.buffer]);
 }
 
 async function startEbpf(): Promise<void> {

@@ -61,6 +61,12 @@ export function unpackWords(words: Float64Array, first: number, length: number):
   return UNPACKED;
 }
 
+/** Whether JSON.stringify writes character code `c` as itself inside a string: printable ASCII
+ *  other than the quote and the backslash. */
+export function isPlainJsonChar(c: number): boolean {
+  return c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c;
+}
+
 /** `00` to `99`, each as the little-endian uint16 of its two ASCII digits. */
 const DIGIT_PAIRS = Uint16Array.from({ length: 100 }, (_, n) => (0x30 + ((n / 10) | 0)) | ((0x30 + (n % 10)) << 8));
 
@@ -168,7 +174,7 @@ export class LineBytes {
     out[at++] = 0x22;
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
-      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) {
+      if (!isPlainJsonChar(c)) {
         this.text(JSON.stringify(s));
         return;
       }

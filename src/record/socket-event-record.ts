@@ -3,7 +3,7 @@ import { TCP_STATE_NAMES, type SocketEvent } from '../sources/ebpf/socket-event.
 import { BYTES_COUNTED, EVENT_KINDS } from '../sources/ebpf/bpftrace-program.js';
 import { KIND_DESTROY, KIND_IO, KIND_RTT, KIND_STATE, type DrainedEvent } from '../sources/ebpf/drained-event.js';
 import { formatIp } from '../wire/ip-format.js';
-import { piece, type LineBytes, type Piece } from './line-bytes.js';
+import { isPlainJsonChar, piece, type LineBytes, type Piece } from './line-bytes.js';
 import type { SocketEventRecord } from './records.js';
 import { formatTs, writeTs } from './serialize.js';
 
@@ -135,8 +135,7 @@ function writeComm(out: LineBytes, e: DrainedEvent): void {
   const start = e.commStart();
   const n = e.commLength();
   for (let i = start; i < start + n; i++) {
-    const c = bytes[i]!;
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) {
+    if (!isPlainJsonChar(bytes[i]!)) {
       out.jsonString(e.comm());
       return;
     }

@@ -14,7 +14,8 @@
  *
  * PID is bpftrace's; MAP the map's name in the program without "@" (bpftrace names it "AT_MAP");
  * KEY_SIZE the key size the program's layout gives (checked: another bpftrace version laying
- * keys out differently is refused, not misread); KIND the event kind names by their code.
+ * keys out differently is refused, not misread); KIND the event kind names by their code: only
+ * their number counts, an event with a higher code is none of the program's and is dropped.
  * Key layout, every integer 8 bytes little-endian as bpftrace stores map keys:
  *   kind tsNs pid tid cgroup netns socket family localPort remotePort a b c  (13 integers)
  *   localIp4 remoteIp4 localIp6 remoteIp6  (bpftrace inet values: 8-byte family, 16 bytes)
@@ -127,7 +128,6 @@ static uint64_t integer(const unsigned char *key, int column) {
   return v;
 }
 
-static const char *kinds[MAX_KINDS];
 static int kind_count;
 static unsigned key_size;
 static unsigned char *keys;
@@ -296,7 +296,6 @@ int main(int argc, char **argv) {
   int interval_ms = atoi(argv[4]);
   kind_count = argc - 5;
   if (kind_count > MAX_KINDS) fail("at most %d kinds", MAX_KINDS);
-  for (int i = 0; i < kind_count; i++) kinds[i] = argv[5 + i];
   if (key_size != LAYOUT_BYTES) fail("dllt-bpfdrain reads %u-byte event keys, the program was built for %u", LAYOUT_BYTES, key_size);
   struct bpf_map_info info;
   /* bpftrace reports its probes as attached before it has made its maps (0.17 prints the count
