@@ -23,6 +23,7 @@ packages=(
   procps
   gcc            # builds the C helpers dllt-sockdiag (attribution's sock_diag reads) and dllt-bpfdrain (USE_EBPF=Y's event map)
   libc6-dev
+  libpcap-dev    # builds dllt-capture, live capture through libpcap with one pipe write per ring block
 )
 missing=()
 for p in "${packages[@]}"; do

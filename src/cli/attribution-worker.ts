@@ -22,7 +22,8 @@ import type { DrainedEvent } from '../sources/ebpf/drained-event.js';
 import { socketEventRecord, writeSocketEventJson } from '../record/socket-event-record.js';
 import { LineBytes, piece, type Piece } from '../record/line-bytes.js';
 import { toTextLine } from '../record/serialize.js';
-import type { AttributionMessage, AttributionReply, AttributionRequest, AttributionStats, AttributionWorkerData } from './attribution-client.js';
+import { BoundedMap } from '../util/bounded-map.js';
+import { unpackRequests, type AttributionMessage, type AttributionReply, type AttributionRequest, type AttributionStats, type AttributionWorkerData } from './attribution-client.js';
 
 const init = workerData as AttributionWorkerData;
 const port = parentPort!;
@@ -99,24 +100,34 @@ function writeProcessFlowLine(end: IdentifiedEnd): void {
 /** Flows settled since the last reply: the record worker then writes their held events. */
 let settled: number[] = [];
 
-function count(w: Waiting, local: number): void {
+function countFlow(w: Waiting, local: number): void {
   settled.push(w.req.serial);
   if (local > 0 || w.done.size > 0) stats.localFlows++;
   if (w.done.size > 0 && w.done.size >= local) stats.attributedFlows++;
   stats.ends += w.done.size;
 }
 
-/** Flows whose two ends eBPF already explains need no /proc pass. */
-function arrive(reqs: AttributionRequest[]): void {
+/** Flows whose two ends eBPF already explains need no /proc pass. Without eBPF, flows with no
+ *  end on this host (foreign traffic on a node's NIC, a replay) are settled at once when the
+ *  namespaces' addresses were read after their first packet: a namespace that had either address
+ *  then was listed. */
+function arrive(nums: Float64Array, texts: readonly string[]): void {
   const now = Date.now();
-  for (const req of reqs) freshAfter = Math.max(freshAfter, Math.min(now, req.firstTsUs / 1000 + FIRST_PACKET_MARGIN_MS));
-  for (const req of reqs) {
+  const addressesReadAt = attributor.sockets.processesReadAt;
+  let count = 0;
+  unpackRequests(nums, texts, (req) => {
+    count++;
+    freshAfter = Math.max(freshAfter, Math.min(now, req.firstTsUs / 1000 + FIRST_PACKET_MARGIN_MS));
+    if (ebpf === undefined && addressesReadAt >= req.firstTsUs / 1000 && !attributor.mightBeLocal(req.srcIP) && !attributor.mightBeLocal(req.dstIP)) {
+      settled.push(req.serial);
+      return;
+    }
     const w: Waiting = { req, done: new Set(), arrivedAt: now };
     if (ebpf !== undefined) for (const end of ebpf.ends(req, w.done)) identified(w, end, 'ebpf');
-    if (w.done.size === 2) count(w, 2);
+    if (w.done.size === 2) countFlow(w, 2);
     else waiting.push(w);
-  }
-  stats.flows += reqs.length;
+  });
+  stats.flows += count;
   answer();
   if (waiting.length > 0) schedule();
 }
@@ -161,7 +172,7 @@ function pass(last: boolean): void {
       still.push(w);
       continue;
     }
-    count(w, local);
+    countFlow(w, local);
   }
   waiting = still;
   answer();
@@ -169,31 +180,23 @@ function pass(last: boolean): void {
 
 /** Identities read when a process was first seen using a socket: short-lived clients (curl)
  *  have often exited by the time their flow arrives. Bounded; the oldest go first. */
-const seenIdentities = new Map<number, ProcessIdentity>();
-const SEEN_MAX = 8192;
+const seenIdentities = new BoundedMap<number, ProcessIdentity>(8192);
 
 /** What the processes of a cgroup (a container) share, by cgroup v2 id, learned from those read
  *  in time: a process that exited before /proc was read (a refused connect lasts a millisecond)
  *  keeps its container and pod through the cgroup its socket events name. */
 type ContainerFields = Pick<ProcessIdentity, 'containerId' | 'containerRuntime' | 'podUid' | 'podName' | 'podNamespace' | 'containerName'>;
-const containersByCgroup = new Map<number, ContainerFields>();
-const CGROUPS_MAX = 4096;
-
-function remember<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > max) map.delete(map.keys().next().value!);
-}
+const containersByCgroup = new BoundedMap<number, ContainerFields>(4096);
 
 /** `seen`: the eBPF event that showed the process, for its comm and cgroup when /proc is too late. */
 function rememberIdentity(pid: number, seen?: DrainedEvent): void {
   let identity = identities.identify(pid);
   if (identity !== undefined && seen !== undefined && identity.containerId !== undefined) {
     const { containerId, containerRuntime, podUid, podName, podNamespace, containerName } = identity;
-    if (seen.cgroupId !== 0) remember(containersByCgroup, seen.cgroupId, { containerId, containerRuntime, podUid, podName, podNamespace, containerName }, CGROUPS_MAX);
+    if (seen.cgroupId !== 0) containersByCgroup.set(seen.cgroupId, { containerId, containerRuntime, podUid, podName, podNamespace, containerName });
   }
   if (identity === undefined && seen !== undefined) identity = { pid, comm: seen.comm(), ...(seen.cgroupId === 0 ? {} : containersByCgroup.get(seen.cgroupId)) };
-  if (identity !== undefined) remember(seenIdentities, pid, identity, SEEN_MAX);
+  if (identity !== undefined) seenIdentities.set(pid, identity);
 }
 
 // Sockets are remembered between flows' arrivals (see ProcAttributor.poll).
@@ -296,7 +299,7 @@ const ebpfStarted = init.useEbpf ? startEbpf() : Promise.resolve();
 
 port.on('message', (m: AttributionMessage) => {
   if (m.t === 'flows') {
-    arrive(m.flows);
+    arrive(m.nums, m.texts);
     return;
   }
   closing = true;

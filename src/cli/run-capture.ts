@@ -6,7 +6,7 @@
  * interface disappearing (00011, DLLT_ON_VIF_GONE) is CaptureLifecycle's business.
  */
 import { EndReasonCode } from '../flow/flow-engine.js';
-import { BLOCK_TIMEOUT_MS, LiveCapture } from '../sources/live-capture.js';
+import { BLOCK_TIMEOUT_MS, CAPTURE_HELPER, LiveCapture, captureProgram } from '../sources/live-capture.js';
 import { networkInterfaces } from 'node:os';
 import { parseCidr } from './config.js';
 import type { LocalNet } from '../analyze/local-side.js';
@@ -43,6 +43,10 @@ export async function runCapture(config: Config, ifname: string | undefined): Pr
   const run = await RunContext.open(config, `dllt${nic.index}`, nic.name, interfaceNets(nic.name), true);
   run.banner(`interface ${nic.name} (index ${nic.index})`);
   const pipeline = run.pipeline;
+  const program = captureProgram();
+  if (program !== undefined && !program.helper) {
+    run.notify('warn', 'capture_program', `capturing through ${program.path} -U, one pipe write per packet (about half the packet rate without kernel drops): dllt-capture was not built (${CAPTURE_HELPER}); apt-get install libpcap-dev gcc, then npm run build`);
+  }
   let lastPackets = 0;
   let lastStatsMs = Date.now();
 

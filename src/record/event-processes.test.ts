@@ -67,3 +67,18 @@ test('a flow settled without ends: its events are written as they are; flush wri
   ep.flush();
   assert.equal(out.length, 2);
 });
+
+test('a flow still waiting when 131,072 newer flows have started: its held events are written as they are', () => {
+  const { out, ep } = collector();
+  ep.flowStarted(7, true);
+  ep.event(event('dst'), 7);
+  for (let serial = 8; serial < 7 + 131_072; serial++) ep.flowStarted(serial, true);
+  assert.equal(out.length, 0);
+  ep.flowStarted(7 + 131_072, true);
+  assert.deepEqual(out.map((e) => [e.code, e.pid]), [['00009', undefined]]);
+  // Its late answer changes nothing, and its later events pass through.
+  ep.found(web);
+  ep.settled([7]);
+  ep.event(event('dst', '00007'), 7);
+  assert.deepEqual(out.map((e) => [e.code, e.pid]), [['00009', undefined], ['00007', undefined]]);
+});

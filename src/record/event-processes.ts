@@ -10,6 +10,7 @@ import type { ProcessIdentity } from '../analyze/enrich/process-identity.js';
 import type { EndSide } from '../analyze/enrich/flow-ends.js';
 import type { EventRecord } from './records.js';
 import { processFields } from './process-flow-record.js';
+import { BoundedMap } from '../util/bounded-map.js';
 
 /**
  * Ends found, as they cross from the attribution worker: `ends` holds triples of flow serial,
@@ -24,73 +25,98 @@ export const SIDE_CODES: readonly EndSide[] = ['client', 'server'];
 
 /** Flows remembered with their attributed ends; the oldest are forgotten first. */
 const MAX_FLOWS = 65_536;
+/** Flows waiting for attribution, by serial modulo this: a flow still waiting when 131,072 newer
+ *  ones have started (far past the attribution deadline) has its held events written as they are. */
+const PENDING_RING = 1 << 17;
 
-interface FlowProcesses {
+interface AttributedFlow {
   clientIsSrc: boolean;
-  settled: boolean;
-  ends: Partial<Record<EndSide, ProcessIdentity>>;
-  held: EventRecord[];
+  client?: ProcessIdentity;
+  server?: ProcessIdentity;
 }
 
+/**
+ * Every live flow passes through here (tens of thousands a second on a busy link, most of them
+ * with no end on this host), so a waiting flow costs a few typed-array slots rather than an
+ * object in a Map; objects exist only for flows with held events or attributed ends.
+ */
 export class EventProcesses {
-  private readonly flows = new Map<number, FlowProcesses>();
+  /** Per ring slot: the waiting flow's serial (-1: none waiting there) and its clientIsSrc. */
+  private readonly pendingSerial = new Float64Array(PENDING_RING).fill(-1);
+  private readonly pendingClientIsSrc = new Uint8Array(PENDING_RING);
+  /** Events of waiting flows, by serial. */
+  private readonly held = new Map<number, EventRecord[]>();
+  private readonly attributed = new BoundedMap<number, AttributedFlow>(MAX_FLOWS);
 
   constructor(private readonly write: (rec: EventRecord) => void) {}
 
   /** A flow handed to attribution: its events wait for the answer. */
   flowStarted(serial: number, clientIsSrc: boolean): void {
-    this.flows.set(serial, { clientIsSrc, settled: false, ends: {}, held: [] });
-    if (this.flows.size > MAX_FLOWS) {
-      const [oldest, f] = this.flows.entries().next().value!;
-      this.flows.delete(oldest);
-      this.release(f);
-    }
+    const slot = serial % PENDING_RING;
+    const older = this.pendingSerial[slot]!;
+    if (older >= 0) this.release(older, this.pendingClientIsSrc[slot] === 1);
+    this.pendingSerial[slot] = serial;
+    this.pendingClientIsSrc[slot] = clientIsSrc ? 1 : 0;
   }
 
   found({ ends, identities }: FoundEnds): void {
     const byPid = new Map(identities.map((id) => [id.pid, id]));
     for (let i = 0; i + 2 < ends.length; i += 3) {
-      const f = this.flows.get(ends[i]!);
+      const serial = ends[i]!;
       const identity = byPid.get(ends[i + 2]!);
-      if (f !== undefined && identity !== undefined) f.ends[SIDE_CODES[ends[i + 1]!]!] = identity;
+      const slot = serial % PENDING_RING;
+      if (identity === undefined || this.pendingSerial[slot] !== serial) continue;
+      let f = this.attributed.get(serial);
+      if (f === undefined) this.attributed.set(serial, (f = { clientIsSrc: this.pendingClientIsSrc[slot] === 1 }));
+      f[SIDE_CODES[ends[i + 1]!]!] = identity;
     }
   }
 
   /** Attribution is done with these flows: their held events are written. */
   settled(serials: readonly number[]): void {
     for (const serial of serials) {
-      const f = this.flows.get(serial);
-      if (f === undefined) continue;
-      f.settled = true;
-      this.release(f);
-      if (f.ends.client === undefined && f.ends.server === undefined) this.flows.delete(serial);
+      const slot = serial % PENDING_RING;
+      if (this.pendingSerial[slot] !== serial) continue;
+      this.pendingSerial[slot] = -1;
+      this.release(serial, this.pendingClientIsSrc[slot] === 1);
     }
   }
 
   event(rec: EventRecord, serial: number): void {
-    const f = this.flows.get(serial);
-    if (f === undefined) this.write(rec);
-    else if (!f.settled) f.held.push(rec);
-    else this.write(withProcess(rec, f));
+    if (this.pendingSerial[serial % PENDING_RING] === serial) {
+      const held = this.held.get(serial);
+      if (held === undefined) this.held.set(serial, [rec]);
+      else held.push(rec);
+      return;
+    }
+    const f = this.attributed.get(serial);
+    this.write(f === undefined ? rec : withProcess(rec, f));
   }
 
   /** Writes everything still held (at shutdown, after attribution's last pass). */
   flush(): void {
-    for (const f of this.flows.values()) this.release(f);
-    this.flows.clear();
+    for (const [serial, recs] of this.held) {
+      const f = this.attributed.get(serial);
+      for (const rec of recs) this.write(f === undefined ? rec : withProcess(rec, f));
+    }
+    this.held.clear();
+    this.pendingSerial.fill(-1);
   }
 
-  private release(f: FlowProcesses): void {
-    for (const rec of f.held) this.write(withProcess(rec, f));
-    f.held = [];
+  private release(serial: number, clientIsSrc: boolean): void {
+    const recs = this.held.get(serial);
+    if (recs === undefined) return;
+    this.held.delete(serial);
+    const f = this.attributed.get(serial) ?? { clientIsSrc };
+    for (const rec of recs) this.write(withProcess(rec, f));
   }
 }
 
-function withProcess(rec: EventRecord, f: FlowProcesses): EventRecord {
+function withProcess(rec: EventRecord, f: AttributedFlow): EventRecord {
   const actor: EndSide | undefined = rec.side === undefined ? undefined : (rec.side === 'src') === f.clientIsSrc ? 'client' : 'server';
-  const side: EndSide | undefined = actor !== undefined && f.ends[actor] !== undefined ? actor : f.ends.client !== undefined ? 'client' : f.ends.server !== undefined ? 'server' : undefined;
+  const side: EndSide | undefined = actor !== undefined && f[actor] !== undefined ? actor : f.client !== undefined ? 'client' : f.server !== undefined ? 'server' : undefined;
   if (side === undefined) return rec;
-  const id = f.ends[side]!;
+  const id = f[side]!;
   return {
     ...rec,
     processSide: side,

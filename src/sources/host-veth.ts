@@ -21,7 +21,8 @@
  * indexes; CNI plugins put the peer on the node, where the check is exact.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { findExecutable } from '../util/executables.js';
 import { SYS_CLASS_NET } from './interfaces.js';
 
 export interface HostVeth {
@@ -46,22 +47,7 @@ interface Link {
   peerNetnsId: number | undefined;
 }
 
-/** `nsenter` and `ip` live in /usr/bin and /usr/sbin, which a non-login PATH may leave out. */
-const TOOL_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin'];
 const TOOL_TIMEOUT_MS = 5_000;
-
-function findTool(name: string): string | undefined {
-  const dirs = [...(process.env['PATH'] ?? '').split(':').filter((d) => d !== ''), ...TOOL_DIRS];
-  for (const dir of dirs) {
-    try {
-      accessSync(`${dir}/${name}`, fsConstants.X_OK);
-      return `${dir}/${name}`;
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
 
 function errnoOf(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
@@ -102,12 +88,12 @@ function openPodNetns(pid: number): { fd: number } | { error: string } {
  * ours when it is undefined. `where` names the namespace in error messages.
  */
 function listLinks(ipArgs: string[], netnsFd: number | undefined, where: string): Link[] | { error: string } {
-  const ip = findTool('ip');
+  const ip = findExecutable('ip');
   if (ip === undefined) return { error: 'ip is not installed (Debian package iproute2)' };
   let cmd = ip;
   let args = ['-j', '-d', 'link', 'show', ...ipArgs];
   if (netnsFd !== undefined) {
-    const nsenter = findTool('nsenter');
+    const nsenter = findExecutable('nsenter');
     if (nsenter === undefined) return { error: 'nsenter is not installed (Debian package util-linux)' };
     cmd = nsenter;
     args = ['--net=/proc/self/fd/3', ip, ...args];

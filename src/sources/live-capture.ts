@@ -1,27 +1,32 @@
 /**
- * Live capture: `tcpdump -i IF -U -w -` streamed into the pcap push parser.
+ * Live capture: a pcap stream from `dllt-capture` (libpcap, our helper in pcap-capture.c) or,
+ * when that was not built, from `tcpdump -U -w -`, fed into the pcap push parser.
  *
- * Why tcpdump and not a libpcap binding (docs/design/0001-capture-mechanism.md): reading the
- * kernel ring happens in tcpdump's own process, on another core, and our JS thread only parses
- * 64 KiB pipe chunks — measured ~0.9 µs of main-thread CPU per packet against ~2.7 µs for the
- * npm `pcap` binding's per-packet callback — and there is no native module to build. The
- * kernel's counters come from tcpdump too: SIGUSR1 makes it print them on stderr, and it prints
- * them once more when it exits.
+ * Why a separate process and not a libpcap binding (docs/design/0001-capture-mechanism.md):
+ * reading the kernel ring happens in that process, on another core, and our JS thread only
+ * parses 64 KiB pipe chunks — measured ~0.9 µs of main-thread CPU per packet against ~2.7 µs for
+ * the npm `pcap` binding's per-packet callback. Why our helper before tcpdump: tcpdump needs -U
+ * to hand a packet over on a quiet link, and -U is one pipe write per packet; the helper writes
+ * once per batch of ring blocks, which doubled the rate dllt captures without drops. Both report
+ * the kernel's counters the same way: SIGUSR1 makes them print them on stderr, and they print
+ * them once more when they exit.
  *
- * If the pipeline falls behind, the pipe fills, tcpdump blocks, the kernel ring (-B) fills and
- * the kernel drops: those drops are exactly what the stats report.
+ * If the pipeline falls behind, the pipe fills, the capture process blocks, the kernel ring (-B)
+ * fills and the kernel drops: those drops are exactly what the stats report.
  *
  * Packets come in ring blocks (not --immediate-mode, which doubled the per-packet cost), so on a
  * quiet link a packet reaches the handler up to ~1 s after it was captured; its timestamp is
- * the capture time regardless. stop() waits out that block timeout before ending tcpdump, so no
- * packet captured before the stop is lost.
+ * the capture time regardless. stop() waits out that block timeout before ending the capture
+ * process, so no packet captured before the stop is lost.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import type { PacketHandler } from './packet-handler.js';
 import { PcapStreamParser } from './pcap-stream.js';
 import { describeInterfaces, readInterface } from './interfaces.js';
+import { findExecutable, isExecutable } from '../util/executables.js';
 
 export interface LiveCaptureOptions {
   ifname: string;
@@ -39,7 +44,7 @@ export interface LiveCaptureOptions {
    *  packet), which halved the rate dllt sustained without drops. Default off: the kernel hands
    *  packets over in ring blocks, when a block fills or BLOCK_TIMEOUT_MS after its first packet. */
   immediate?: boolean;
-  /** Which tcpdump to run; found in PATH, /usr/sbin, /usr/bin, /sbin otherwise. */
+  /** Capture with this tcpdump (tests); by default dllt-capture, else tcpdump from PATH, /usr/sbin, /usr/bin, /sbin. */
   tcpdumpPath?: string;
 }
 
@@ -70,30 +75,34 @@ const STOP_GRACE_MS = 5_000;
  *  mode the kernel retires a partly filled ring block this long after its first packet. */
 export const BLOCK_TIMEOUT_MS = 1_100;
 
-const TCPDUMP_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin'];
+/** dllt's own capture program, built by `npm run build` when libpcap's headers are installed. */
+export const CAPTURE_HELPER = fileURLToPath(new URL('./dllt-capture', import.meta.url));
+
+export interface CaptureProgram {
+  path: string;
+  /** dllt-capture, which writes once per batch of ring blocks; else tcpdump, which needs -U. */
+  helper: boolean;
+}
+
+/** What reads the interface: `tcpdumpPath` when given, else dllt-capture, else tcpdump; undefined when none is there. */
+export function captureProgram(tcpdumpPath?: string): CaptureProgram | undefined {
+  if (tcpdumpPath === undefined && isExecutable(CAPTURE_HELPER)) return { path: CAPTURE_HELPER, helper: true };
+  const tcpdump = findTcpdump(tcpdumpPath);
+  return tcpdump === undefined ? undefined : { path: tcpdump, helper: false };
+}
 
 /** tcpdump's executable, or undefined when it is not installed. */
 export function findTcpdump(explicit?: string): string | undefined {
-  const candidates = explicit
-    ? [explicit]
-    : [...(process.env['PATH'] ?? '').split(':').filter((d) => d !== ''), ...TCPDUMP_DIRS].map((d) => `${d}/tcpdump`);
-  for (const c of candidates) {
-    try {
-      accessSync(c, fsConstants.X_OK);
-      return c;
-    } catch {
-      // not here; try the next directory
-    }
-  }
-  return undefined;
+  return findExecutable('tcpdump', explicit);
 }
 
-/** The tcpdump command line for these options (exported for tests and the docs). */
-export function tcpdumpArgs(opts: LiveCaptureOptions): string[] {
+/** The command line for these options (exported for tests and the docs); dllt-capture takes
+ *  tcpdump's options and flushes every batch by itself. */
+export function captureArgs(opts: LiveCaptureOptions, helper: boolean): string[] {
   const args = [
     '-i', opts.ifname,
-    // One write per packet: no packet waits in stdio buffers on a quiet link.
-    '-U',
+    // tcpdump: one write per packet, or a packet on a quiet link waits in stdio's buffer.
+    ...(helper ? [] : ['-U']),
     '-w', '-',
     '-s', String(opts.snaplen),
     '-B', String((opts.bufferMiB ?? DEFAULT_BUFFER_MIB) * 1024),
@@ -106,8 +115,8 @@ export function tcpdumpArgs(opts: LiveCaptureOptions): string[] {
   return args;
 }
 
-/** Makes tcpdump's error line an operator's message: what happened and what to do. */
-export function classifyTcpdumpError(stderr: string, ifname: string): { code: LiveCaptureFailure; message: string } {
+/** Makes the capture program's error line an operator's message: what happened and what to do. */
+export function classifyCaptureError(stderr: string, ifname: string, program?: string): { code: LiveCaptureFailure; message: string } {
   const line = stderr
     .split('\n')
     .map((l) => l.trim())
@@ -116,7 +125,7 @@ export function classifyTcpdumpError(stderr: string, ifname: string): { code: Li
   if (/permission|not permitted|EPERM|EACCES/i.test(line)) {
     return {
       code: 'DLLT_ERR_CAPTURE_PERMISSION',
-      message: `no permission to capture on ${ifname} (${line}): run dllt as root, or give it CAP_NET_RAW and CAP_NET_ADMIN (setcap cap_net_raw,cap_net_admin=eip "$(command -v tcpdump)")`,
+      message: `no permission to capture on ${ifname} (${line}): run dllt as root, or give it CAP_NET_RAW and CAP_NET_ADMIN (setcap cap_net_raw,cap_net_admin=eip ${program ?? '"$(command -v tcpdump)"'})`,
     };
   }
   if (/disappeared|went down|No such device|doesn't exist|does not exist|ENODEV|ENXIO/i.test(line)) {
@@ -128,7 +137,7 @@ export function classifyTcpdumpError(stderr: string, ifname: string): { code: Li
   if (/syntax error|filter expression|can't parse filter|bpf/i.test(line)) {
     return { code: 'DLLT_ERR_CONFIG_INVALID', message: `invalid --filter (BPF): ${line}` };
   }
-  return { code: 'DLLT_ERR_INTERNAL', message: `tcpdump failed on ${ifname}: ${line || 'no message'}` };
+  return { code: 'DLLT_ERR_INTERNAL', message: `${program === undefined ? 'tcpdump' : basename(program)} failed on ${ifname}: ${line || 'no message'}` };
 }
 
 /**
@@ -164,6 +173,8 @@ export class LiveCapture {
   private readonly onStats: (s: CaptureStats) => void;
   private readonly onFatal: (message: string, code: LiveCaptureFailure) => void;
   private child: ChildProcessByStdio<null, Readable, Readable> | undefined;
+  /** What reads the interface, once started. */
+  program: CaptureProgram | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
   /** Everything tcpdump said on stderr that is not a stats line: the error, if it fails. */
   private stderrText = '';
@@ -206,8 +217,8 @@ export class LiveCapture {
   /** Starts tcpdump; problems are reported through onFatal (never thrown), then the capture is over. */
   start(): void {
     if (this.child || this.finished) return;
-    const tcpdump = findTcpdump(this.opts.tcpdumpPath);
-    if (tcpdump === undefined) {
+    const program = captureProgram(this.opts.tcpdumpPath);
+    if (program === undefined) {
       this.fail('DLLT_ERR_CAPTURE_TOOL_MISSING', 'tcpdump is not installed: dllt capture runs it to read the interface; install it with `apt-get install tcpdump`');
       return;
     }
@@ -215,7 +226,8 @@ export class LiveCapture {
       this.fail('DLLT_ERR_CAPTURE_NO_INTERFACE', `no such interface: ${this.opts.ifname}; interfaces here: ${describeInterfaces() || 'none'}`);
       return;
     }
-    const child = spawn(tcpdump, tcpdumpArgs(this.opts), { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.program = program;
+    const child = spawn(program.path, captureArgs(this.opts, program.helper), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     child.stdout.on('data', (chunk: Buffer) => this.parser.feed(chunk));
     child.stderr.setEncoding('utf8');
@@ -230,7 +242,7 @@ export class LiveCapture {
     child.on('error', (err: NodeJS.ErrnoException) => {
       const code = err.code === 'ENOENT' ? 'DLLT_ERR_CAPTURE_TOOL_MISSING' : err.code === 'EACCES' ? 'DLLT_ERR_CAPTURE_PERMISSION' : 'DLLT_ERR_INTERNAL';
       const hint = code === 'DLLT_ERR_CAPTURE_TOOL_MISSING' ? ': install it with `apt-get install tcpdump`' : '';
-      this.fail(code, `cannot run ${tcpdump}: ${err.message}${hint}`);
+      this.fail(code, `cannot run ${program.path}: ${err.message}${hint}`);
     });
     const every = this.opts.statsIntervalMs > 0 ? this.opts.statsIntervalMs : DEFAULT_STATS_INTERVAL_MS;
     this.statsTimer = setInterval(() => this.requestStats(), every);
@@ -323,7 +335,7 @@ export class LiveCapture {
     this.settleListening(false);
     const clean = code === 0 || (this.stopping && (signal === 'SIGTERM' || code === 143));
     if (!clean) {
-      const { code: failure, message } = classifyTcpdumpError(this.stderrText, this.opts.ifname);
+      const { code: failure, message } = classifyCaptureError(this.stderrText, this.opts.ifname, this.program?.path);
       this.sendFatal(failure, message);
     }
     // Counters exist only once tcpdump had the interface open.

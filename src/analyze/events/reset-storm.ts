@@ -5,6 +5,7 @@
  * Map is fine here; it is bounded (oldest key dropped first) so a reset storm over random
  * addresses cannot grow it without limit.
  */
+import { BoundedMap } from '../../util/bounded-map.js';
 
 const MAX_KEYS = 65_536;
 
@@ -16,7 +17,7 @@ interface KeyState {
 }
 
 export class ResetStormCounter {
-  private readonly keys = new Map<number | string, KeyState>();
+  private readonly keys = new BoundedMap<number | string, KeyState>(MAX_KEYS);
 
   constructor(
     /** Raise when more than this many resets fall in one window. */
@@ -32,7 +33,6 @@ export class ResetStormCounter {
   count(key: number | string, tsUs: number): number {
     let st = this.keys.get(key);
     if (st === undefined) {
-      if (this.keys.size >= MAX_KEYS) this.keys.delete(this.keys.keys().next().value!);
       st = { times: new Float64Array(this.threshold + 1), next: 0, filled: 0, quietUntil: -Infinity };
       this.keys.set(key, st);
     }

@@ -17,6 +17,7 @@ import type { EndSide, FlowEnds } from '../../analyze/enrich/flow-ends.js';
 import type { AttributedEnd } from '../proc/proc-attributor.js';
 import { parseIp, type IpWords } from '../../wire/ip-parse.js';
 import { KIND_DESTROY, KIND_STATE, PidFrom, TcpState, type DrainedEvent } from './drained-event.js';
+import { BoundedMap } from '../../util/bounded-map.js';
 
 const TCP = 6;
 /** Sockets followed at once; beyond it the oldest is forgotten (their destroy events were lost). */
@@ -66,9 +67,9 @@ interface Listener {
 
 export class EbpfAttributor {
   /** By DrainedEvent.socketKey. */
-  private readonly bySocket = new Map<number, TrackedSocket>();
+  private readonly bySocket = new BoundedMap<number, TrackedSocket>(MAX_SOCKETS);
   /** By tupleKey of the socket's 4-tuple. */
-  private readonly byConnection = new Map<number, TrackedSocket>();
+  private readonly byConnection = new BoundedMap<number, TrackedSocket>(MAX_SOCKETS);
   /** `netns port` → the listeners on that port (one per bound address). */
   private readonly listeners = new Map<string, Listener[]>();
   /** Freed sockets, oldest first from freedHead (sweep). */
@@ -125,7 +126,6 @@ export class EbpfAttributor {
       if (e.kind === KIND_DESTROY) return;
       s = new TrackedSocket(e.socketHigh);
       this.bySocket.set(socketKey, s);
-      if (this.bySocket.size > MAX_SOCKETS) this.bySocket.delete(this.bySocket.keys().next().value!);
     }
     if (e.netns !== 0) s.netns = e.netns;
     if (e.processContext) {
@@ -155,9 +155,7 @@ export class EbpfAttributor {
     if (Number.isNaN(s.connectionKey) && namesConnection(e)) {
       const key = tupleKey(e.family, local, e.localPort, remote, e.remotePort);
       s.connectionKey = key;
-      this.byConnection.delete(key);
       this.byConnection.set(key, s);
-      if (this.byConnection.size > MAX_SOCKETS) this.byConnection.delete(this.byConnection.keys().next().value!);
     }
     if (state && e.newState === TcpState.CLOSE) this.freed(s);
     if (e.kind === KIND_DESTROY) {

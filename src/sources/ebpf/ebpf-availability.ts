@@ -9,7 +9,8 @@
  * `confidentiality`, which forbids reading kernel memory. A missing tracefs is mounted here when
  * we may (it is a kernel view, mounting it changes nothing else): containers often start without.
  */
-import { accessSync, constants as fsConstants, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { findExecutable } from '../../util/executables.js';
 import { spawnSync } from 'node:child_process';
 
 export type EbpfCheck = { ok: true } | { ok: false; reason: string };
@@ -25,8 +26,6 @@ export const DEBUGFS_TRACEFS_DIR = '/sys/kernel/debug/tracing';
 export const KERNEL_BTF = '/sys/kernel/btf/vmlinux';
 const LOCKDOWN_FILE = '/sys/kernel/security/lockdown';
 
-const BIN_DIRS = ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/usr/local/sbin', '/bin', '/sbin'];
-
 const FALLBACK = '; using /proc';
 
 export interface EbpfCheckOptions {
@@ -36,20 +35,9 @@ export interface EbpfCheckOptions {
   mountTracefs?: boolean;
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** bpftrace's executable, or undefined when it is not installed. */
 export function findBpftrace(explicit?: string): string | undefined {
-  const dirs = [...(process.env['PATH'] ?? '').split(':').filter((d) => d.startsWith('/')), ...BIN_DIRS];
-  const candidates = explicit !== undefined ? [explicit] : dirs.map((d) => `${d}/bpftrace`);
-  return candidates.find(isExecutable);
+  return findExecutable('bpftrace', explicit);
 }
 
 /** This process's effective capabilities (CapEff in /proc/self/status), or undefined if unreadable. */

@@ -35,6 +35,7 @@
  *   start their flow again.
  */
 import type { SocketUser, TcpSocketInfo, TcpState } from './ss-parse.js';
+import { BoundedMap } from '../../util/bounded-map.js';
 
 export type PacketlessEndReason = 'fin' | 'gone' | 'shutdown';
 /** How client and server were told apart (see the module comment). */
@@ -192,7 +193,8 @@ export class SocketFlowTable {
   private readonly ends = new Map<string, EndRef>();
   private readonly flows = new Set<FlowState>();
   private readonly byKey = new Map<string, FlowState>();
-  private readonly ended = new Map<string, true>();
+  /** Sockets whose flow ended: a table read late that still lists one starts no new flow. */
+  private readonly ended: BoundedMap<string, true>;
   private readonly listeners = new Map<number, NamespaceListeners>();
   /** Sockets refused at the cap and still present, so each is counted once. */
   private refused = new Set<string>();
@@ -204,7 +206,9 @@ export class SocketFlowTable {
   constructor(
     private readonly handler: SocketFlowHandler,
     readonly maxSockets = 65536,
-  ) {}
+  ) {
+    this.ended = new BoundedMap(maxSockets);
+  }
 
   /**
    * One namespace's socket table read at `atUs`. `complete` is false when the read was cut short
@@ -439,7 +443,6 @@ export class SocketFlowTable {
       const endKey = `${end.netns}:${end.cookie}`;
       this.ends.delete(endKey);
       this.ended.set(endKey, true);
-      if (this.ended.size > this.maxSockets) this.ended.delete(this.ended.keys().next().value!);
     }
     this.flows.delete(st);
     if (this.byKey.get(st.key) === st) this.byKey.delete(st.key);

@@ -10,6 +10,7 @@
  */
 import { NetnsSockets, type NetnsSocketsOptions, type SendCounts } from './netns-sockets.js';
 import { connectionKey } from './socket-table.js';
+import { BoundedMap } from '../../util/bounded-map.js';
 import type { EndSide, FlowEnds, FoundEnd } from '../../analyze/enrich/flow-ends.js';
 
 export interface AttributedEnd extends FoundEnd {
@@ -34,7 +35,10 @@ export class ProcAttributor {
   readonly sockets: NetnsSockets;
   private readonly clock: () => number;
   /** proto + connection key → the process that held the socket when a poll saw it. */
-  private readonly recent = new Map<string, RecentSocket>();
+  private readonly recent = new BoundedMap<string, RecentSocket>(RECENT_MAX);
+  /** Local addresses of the sockets in `recent`, when last seen: a namespace that has gone since
+   *  (a deleted pod) no longer lists its address, but its remembered sockets still answer. */
+  private readonly recentAddresses = new BoundedMap<string, number>(RECENT_MAX);
   /** Each namespace's counters at the last poll. */
   private readonly sentCounts = new Map<number, SendCounts>();
 
@@ -76,26 +80,37 @@ export class ProcAttributor {
           const known = this.recent.get(key);
           if (known !== undefined && known.netns === netns) {
             known.seenAt = now;
+            this.recent.set(key, known);
+            this.recentAddresses.set(e.localIp, now);
             continue;
           }
           const pid = s.ownerOf(netns, e.inode);
           if (pid === undefined) continue;
           this.recent.set(key, { pid, netns, seenAt: now });
+          this.recentAddresses.set(e.localIp, now);
           onNewOwner?.(pid);
-          if (this.recent.size > RECENT_MAX) this.recent.delete(this.recent.keys().next().value!);
         }
       }
     }
-    for (const [key, r] of this.recent) {
-      if (now - r.seenAt <= RECENT_KEEP_MS) break;
-      this.recent.delete(key);
-    }
+    // Oldest seen first: re-seen sockets were set again.
+    for (let key = this.recent.oldestKey(); key !== undefined && now - this.recent.get(key)!.seenAt > RECENT_KEEP_MS; key = this.recent.oldestKey()) this.recent.delete(key);
   }
 
   /** Starts a pass over a batch of flows: socket tables are read at most once per pass, and
    *  not at all where the last read came after `newestFlowAt` (when the newest flow arrived). */
   beginPass(newestFlowAt?: number): void {
     this.sockets.beginPass(newestFlowAt);
+  }
+
+  /**
+   * Whether a socket of this host may have `address` as its local address: a namespace has it
+   * (as of the last process scan), or a socket with it was seen within RECENT_KEEP_MS. When not,
+   * no lookup can find an end there, and a flow with neither end so is settled without one.
+   */
+  mightBeLocal(address: string): boolean {
+    if (this.sockets.isLocal(address)) return true;
+    const seenAt = this.recentAddresses.get(address);
+    return seenAt !== undefined && this.clock() - seenAt <= RECENT_KEEP_MS;
   }
 
   /** The ends of `flow` found in this pass, leaving out the sides in `done`. */
@@ -109,6 +124,7 @@ export class ProcAttributor {
   }
 
   private end(flow: FlowEnds, localIp: string, localPort: number, remoteIp: string, remotePort: number, side: EndSide, out: AttributedEnd[]): void {
+    if (!this.mightBeLocal(localIp)) return;
     const s = this.sockets;
     // A server whose listener one process holds: no table read for its accepted socket, whose
     // holder is that process (or a child it handed the socket to, which then holds the listener

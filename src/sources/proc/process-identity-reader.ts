@@ -29,6 +29,7 @@ import { parseCgroupFile } from './cgroup-path.js';
 import { KubeletPods } from './kubelet-pods.js';
 import { StatProbe, readCgroupText, readCmdline, readExe, readStatusUid } from './process-info.js';
 import { UserNames } from './user-names.js';
+import { BoundedMap } from '../../util/bounded-map.js';
 
 export interface ProcessIdentityReaderOptions {
   procRoot?: string;
@@ -66,12 +67,11 @@ export class ProcessIdentityReader {
   readonly pods: KubeletPods;
   private readonly users: UserNames;
   private readonly apiPods: PodNameSource | undefined;
-  private readonly maxEntries: number;
   private readonly probe: StatProbe;
   private readonly clock: () => number;
   private readonly trustMs: number;
-  /** Map iteration order is insertion order: re-inserting on a hit makes the first key the LRU. */
-  private readonly cache = new Map<number, CacheEntry>();
+  /** Setting an entry again on a hit makes it the newest: the bound forgets the least recently used. */
+  private readonly cache: BoundedMap<number, CacheEntry>;
 
   constructor(opts: ProcessIdentityReaderOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -79,7 +79,7 @@ export class ProcessIdentityReader {
     this.pods = new KubeletPods(opts.podsDir ?? '/var/log/pods', podsOpts);
     this.users = new UserNames(opts.passwdPath ?? '/etc/passwd');
     this.apiPods = opts.apiPods;
-    this.maxEntries = Math.max(1, opts.maxEntries ?? 4096);
+    this.cache = new BoundedMap(Math.max(1, opts.maxEntries ?? 4096));
     this.probe = new StatProbe(this.procRoot);
     this.clock = opts.clock ?? Date.now;
     this.trustMs = opts.trustMs ?? 250;
@@ -97,7 +97,6 @@ export class ProcessIdentityReader {
     const now = this.clock();
     const trusted = this.cache.get(pid);
     if (trusted !== undefined && now - trusted.checkedAt < this.trustMs) {
-      this.cache.delete(pid);
       this.cache.set(pid, trusted);
       return trusted.identity;
     }
@@ -108,7 +107,6 @@ export class ProcessIdentityReader {
     const cached = this.cache.get(pid);
     if (cached !== undefined && cached.startTime === this.probe.startTime && this.probe.commEquals(cached.comm)) {
       cached.checkedAt = now;
-      this.cache.delete(pid);
       this.cache.set(pid, cached);
       if (missingPodNames(cached.identity)) cached.identity = this.withPodNames(cached.identity);
       return cached.identity;
@@ -118,9 +116,7 @@ export class ProcessIdentityReader {
       this.cache.delete(pid);
       return undefined;
     }
-    this.cache.delete(pid);
     this.cache.set(pid, entry);
-    if (this.cache.size > this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
     return entry.identity;
   }
 
