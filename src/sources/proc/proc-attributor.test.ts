@@ -176,3 +176,32 @@ test('a listener one process holds answers for its server ends from the last tab
     lab.cleanup();
   }
 });
+
+test('an address stays local while a remembered socket used it, after its namespace emptied; one no namespace had is not', { skip, timeout: 30_000 }, async () => {
+  const lab = new NetnsLab('dlltr');
+  try {
+    const { sender: c, receiver: s } = lab.directPair();
+    lab.spawnIn(s.name, 'python3', ['-c', SERVER_PY, 'tcp', '0.0.0.0', '8080', '5']);
+    await waitForTcpPort(lab, s.name, s.ipv4, 8080);
+    const client = lab.spawnIn(c.name, 'python3', ['-c', CLIENT_PY, 'tcp', c.ipv4, '40300', s.ipv4, '8080', '30']);
+    await new Promise((r) => client.stdout!.once('data', r));
+    const clientNs = netnsOf(client.pid!);
+
+    const attributor = new ProcAttributor({ processRefreshMs: 0 });
+    attributor.poll();
+    assert.equal(attributor.mightBeLocal(c.ipv4), true);
+    assert.equal(attributor.mightBeLocal('10.77.255.9'), false);
+
+    // The client was its namespace's only process: once it is gone, no process scan lists the namespace.
+    const exited = new Promise((r) => client.once('exit', r));
+    client.kill('SIGKILL');
+    await exited;
+    attributor.beginPass();
+    assert.equal(attributor.sockets.isLocal(c.ipv4), false);
+    assert.equal(attributor.mightBeLocal(c.ipv4), true);
+    const tcp: FlowEnds = { proto: 6, srcIP: c.ipv4, srcPort: 40300, dstIP: s.ipv4, dstPort: 8080, clientIsSrc: true };
+    assert.deepEqual(attributor.ends(tcp, new Set(['server'])), [{ side: 'client', pid: client.pid!, netns: clientNs, via: 'socket' }]);
+  } finally {
+    lab.cleanup();
+  }
+});
