@@ -69,7 +69,7 @@ export type LiveCaptureFailure =
 
 export const DEFAULT_STATS_INTERVAL_MS = 10_000;
 export const DEFAULT_BUFFER_MIB = 32;
-/** After SIGTERM tcpdump flushes and exits at once; this only guards against a wedged child. */
+/** After SIGTERM the capture process flushes and exits at once; this only guards against a wedged child. */
 const STOP_GRACE_MS = 5_000;
 /** tcpdump's packet-buffer timeout (1000 ms, fixed in tcpdump) plus a margin: without immediate
  *  mode the kernel retires a partly filled ring block this long after its first packet. */
@@ -120,7 +120,7 @@ export function classifyCaptureError(stderr: string, ifname: string, program?: s
   const line = stderr
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('tcpdump: listening on') && !/packets? (captured|received|dropped)/.test(l))
+    .filter((l) => l !== '' && !l.includes('listening on') && !/packets? (captured|received|dropped)/.test(l))
     .join('; ');
   if (/permission|not permitted|EPERM|EACCES/i.test(line)) {
     return {
@@ -174,15 +174,15 @@ export class LiveCapture {
   private readonly onFatal: (message: string, code: LiveCaptureFailure) => void;
   private child: ChildProcessByStdio<null, Readable, Readable> | undefined;
   /** What reads the interface, once started. */
-  program: CaptureProgram | undefined;
+  private program: CaptureProgram | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
-  /** Everything tcpdump said on stderr that is not a stats line: the error, if it fails. */
+  /** Everything the capture process said on stderr that is not a stats line: the error, if it fails. */
   private stderrText = '';
   private stderrPartial = '';
   private stats: CaptureStats = { received: 0, dropped: 0, final: false };
   /** A "dropped by kernel" count was read and not yet reported. */
   private statsPending = false;
-  /** tcpdump printed "listening on": its SIGUSR1 handler is installed (before, USR1 kills it). */
+  /** The capture process printed "listening on": its SIGUSR1 handler is installed (before, USR1 kills it). */
   private listening = false;
   private stopping = false;
   private finished = false;
@@ -207,19 +207,19 @@ export class LiveCapture {
     return this.parser.packets;
   }
 
-  /** Resolves true once tcpdump has the interface open, false if the capture failed or ended first. */
+  /** Resolves true once the capture process has the interface open, false if the capture failed or ended first. */
   whenListening(): Promise<boolean> {
     if (this.listening) return Promise.resolve(true);
     if (this.finished) return this.exited.then(() => false);
     return new Promise((resolve) => this.listeningWaiters.push(resolve));
   }
 
-  /** Starts tcpdump; problems are reported through onFatal (never thrown), then the capture is over. */
+  /** Starts the capture process; problems are reported through onFatal (never thrown), then the capture is over. */
   start(): void {
     if (this.child || this.finished) return;
     const program = captureProgram(this.opts.tcpdumpPath);
     if (program === undefined) {
-      this.fail('DLLT_ERR_CAPTURE_TOOL_MISSING', 'tcpdump is not installed: dllt capture runs it to read the interface; install it with `apt-get install tcpdump`');
+      this.fail('DLLT_ERR_CAPTURE_TOOL_MISSING', 'no capture program: dllt-capture was not built and tcpdump is not installed; install tcpdump with `apt-get install tcpdump` (or libpcap-dev and gcc, then `npm run build`)');
       return;
     }
     if (!readInterface(this.opts.ifname)) {
@@ -248,15 +248,15 @@ export class LiveCapture {
     this.statsTimer = setInterval(() => this.requestStats(), every);
   }
 
-  /** Stops tcpdump, delivers every packet it had, reports the final counters; resolves after. */
+  /** Stops the capture process, delivers every packet it had, reports the final counters; resolves after. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.clearTimer();
     const child = this.child;
     if (!child || this.finished) return this.exited;
-    // Packets in a ring block the kernel has not yet handed over would die with tcpdump: wait
-    // until every block holding packets from before the stop has been retired and read. A
-    // vanished interface took its ring with it: there is nothing left to wait for.
+    // Packets in a ring block the kernel has not yet handed over would die with the capture
+    // process: wait until every block holding packets from before the stop has been retired and
+    // read. A vanished interface took its ring with it: there is nothing left to wait for.
     const ringAlive = this.listening && readInterface(this.opts.ifname) !== undefined;
     if (!this.opts.immediate && ringAlive) await new Promise((r) => setTimeout(r, BLOCK_TIMEOUT_MS));
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -303,9 +303,9 @@ export class LiveCapture {
     if (m) {
       this.stats.dropped = Number(m[1]);
       this.statsPending = true;
-      // A SIGUSR1 report is one line with every count. The block tcpdump prints as it exits has
-      // each count on a line of its own, also when it exits by itself (the interface vanished):
-      // that is the final report, made once, from onClose.
+      // A SIGUSR1 report is one line with every count. The block the capture process prints as
+      // it exits has each count on a line of its own, also when it exits by itself (the
+      // interface vanished): that is the final report, made once, from onClose.
       if (!this.stopping && RE_RECEIVED.test(line)) setImmediate(() => this.flushStats(false));
       return;
     }
@@ -338,7 +338,7 @@ export class LiveCapture {
       const { code: failure, message } = classifyCaptureError(this.stderrText, this.opts.ifname, this.program?.path);
       this.sendFatal(failure, message);
     }
-    // Counters exist only once tcpdump had the interface open.
+    // Counters exist only once the capture process had the interface open.
     if (this.listening) this.flushStats(true);
   }
 
