@@ -9,11 +9,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, readConfigFile, type Config } from './config.js';
 import { DlltError, isDlltError } from './errors.js';
-import { runCapture } from './run-capture.js';
-import { runRead } from './run-read.js';
-import { runPod } from './run-pod.js';
-import { runPacketless } from './run-packetless.js';
-import { VERSION } from './run-context.js';
+import { VERSION } from './version.js';
 
 interface CommonOptions {
   out?: string;
@@ -70,7 +66,10 @@ function buildProgram(): Command {
       .description('analyse pcap/pcapng files (also .gz, and - for stdin) on packet time; records go to <out>/logs/<file>/')
       .argument('<file...>', 'capture files'),
   ).action(async (files: string[], opts: CommonOptions) => {
-    process.exitCode = await runRead(files, configFrom(opts));
+    const config = configFrom(opts);
+    // Each command loads its own modules: `read` need not load live capture, attribution and eBPF.
+    const { runRead } = await import('./run-read.js');
+    process.exitCode = await runRead(files, config);
   });
 
   addCommonOptions(
@@ -86,13 +85,17 @@ function buildProgram(): Command {
   ).action(async (opts: CommonOptions & CaptureOptions) => {
     if (opts.packetless) {
       checkPacketlessFlags(opts);
-      process.exitCode = await runPacketless(configFrom(opts), { pid: opts.pid, pod: opts.pod });
+      const config = configFrom(opts);
+      const { runPacketless } = await import('./run-packetless.js');
+      process.exitCode = await runPacketless(config, { pid: opts.pid, pod: opts.pod });
       return;
     }
     for (const [flag, given] of [['--pid', opts.pid], ['--pod', opts.pod]] as const) {
       if (given !== undefined) throw new DlltError('DLLT_ERR_USAGE', `${flag} needs --packetless`, { hint: 'to capture packets of a pod, use dllt pod NAMESPACE/NAME' });
     }
-    process.exitCode = await runCapture(configFrom(opts), opts.interface);
+    const config = configFrom(opts);
+    const { runCapture } = await import('./run-capture.js');
+    process.exitCode = await runCapture(config, opts.interface);
   });
 
   addCommonOptions(
@@ -102,7 +105,9 @@ function buildProgram(): Command {
       .argument('<namespace/name>', 'the pod')
       .option('--no-promisc', 'do not put the interface in promiscuous mode (DLLT_PROMISC=N)'),
   ).action(async (target: string, opts: CommonOptions) => {
-    process.exitCode = await runPod(configFrom(opts), target);
+    const config = configFrom(opts);
+    const { runPod } = await import('./run-pod.js');
+    process.exitCode = await runPod(config, target);
   });
 
   program.exitOverride();

@@ -13,9 +13,9 @@ import { RoleRulesError } from '../analyze/roles/role-rules-error.js';
 import { Pipeline } from './pipeline.js';
 import type { LocalNet } from '../analyze/local-side.js';
 import { WorkerRecordStage, type WorkerInit } from './worker-record-stage.js';
+import { VERSION } from './version.js';
 
 const MIB = 1024 * 1024;
-export const VERSION = '0.1.0';
 
 /** How long /proc is searched for a new flow's processes, and how often while flows wait: a
  *  pass re-reads the tables of new flows' namespaces, and a busy server's is thousands of rows,

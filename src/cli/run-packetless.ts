@@ -22,7 +22,7 @@ import { describeConfig, type Config } from './config.js';
 import { DlltError } from './errors.js';
 import { PacketlessRecorder } from './packetless-recorder.js';
 import { findPodProcesses } from './run-pod.js';
-import { VERSION } from './run-context.js';
+import { VERSION } from './version.js';
 
 /** The output directory's name under `<out>/logs/`, and the records' `if`. */
 export const PACKETLESS_NAME = 'packetless';
