@@ -5,7 +5,8 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BLOCK_TIMEOUT_MS, LiveCapture, CAPTURE_HELPER, captureArgs, captureProgram, classifyCaptureError, findTcpdump, type CaptureStats, type LiveCaptureFailure, type LiveCaptureOptions } from './live-capture.js';
@@ -164,6 +165,23 @@ for (const via of vias) {
     while (run.rec.packets < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.equal(run.rec.packets, 3);
     await run.cap.stop();
+  });
+
+  // tcpdump changes user only where its build says so; ours always does.
+  if (via.name === 'dllt-capture') test(`${via.name}: real capture: started as root, it runs as nobody once the interface is open`, { skip: skipOf(via) ?? (process.getuid?.() === 0 ? undefined : 'not root') }, async () => {
+    const { pair } = labPair();
+    const run = startCapture({ ...via.opts, ifname: pair.hostIf, filter: 'udp' });
+    try {
+      assert.equal(await run.cap.whenListening(), true, JSON.stringify(run.fatal));
+      const pid = execFileSync('pgrep', ['-P', String(process.pid), '-x', 'dllt-capture'], { encoding: 'utf8' }).trim();
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      assert.match(status, /^Uid:\t65534\t65534\t65534\t65534$/m);
+      assert.match(status, /^Gid:\t65534\t65534\t65534\t65534$/m);
+    } finally {
+      await run.cap.stop();
+    }
+    assert.deepEqual(run.fatal, []);
+    assert.equal(run.stats.at(-1)?.final, true);
   });
 
   test(`${via.name}: real capture, immediate mode: packets arrive without waiting for the block timeout`, { skip: skipOf(via) }, async () => {

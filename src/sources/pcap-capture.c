@@ -13,6 +13,7 @@
  * --immediate-mode [-- FILTER]) and speaks like it on stderr: "listening on IF ..." once the
  * interface is open; on SIGUSR1 one line "N packets captured, N packets received by filter, N
  * packets dropped by kernel"; on exit the same counts one per line; errors as "dllt-capture: ...".
+ * Started as root, it runs as nobody once the interface is open, as tcpdump does.
  * SIGTERM stops it after writing every packet the kernel already handed over. SIGINT is ignored:
  * a Ctrl-C reaches the whole process group, and dllt stops it only after the last ring block.
  */
@@ -25,12 +26,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #define OUTPUT_BUFFER (1 << 20)
 /* tcpdump's packet-buffer timeout: a partly filled ring block is handed over this long after its first packet. */
 #define BLOCK_TIMEOUT_MS 1000
+#define NOBODY 65534
 
 static pcap_t *pcap;
 static volatile sig_atomic_t stats_wanted, stop_wanted;
@@ -77,6 +80,17 @@ static void on_signal(int sig, void (*handler)(int)) {
   sa.sa_handler = handler;
   sigemptyset(&sa.sa_mask);
   sigaction(sig, &sa, NULL);
+}
+
+/*
+ * Like tcpdump, gives up root once the capture is open: the socket and its ring stay usable, and
+ * what is left only copies packet bytes to a pipe. Without CAP_SETUID and CAP_SETGID (a
+ * container that dropped them) it goes on as it is. A credential change clears the parent-death
+ * signal, so it is set again.
+ */
+static void drop_root(void) {
+  if (geteuid() != 0) return;
+  if (setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0) prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
 /* The words after the options, joined by spaces as tcpdump does: the BPF filter, or NULL. */
@@ -171,6 +185,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (flush(dumper) < 0) return 1;
+  drop_root();
 
   on_signal(SIGUSR1, on_stats_signal);
   on_signal(SIGTERM, on_stop_signal);
