@@ -78,6 +78,9 @@ static void on_signal(int sig, void (*handler)(int)) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = handler;
+  /* A write into a full pipe that a signal interrupts is restarted, not failed with EINTR (which
+   * stdio would keep as an error); pcap_breakloop wakes libpcap's poll through its own eventfd. */
+  sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
   sigaction(sig, &sa, NULL);
 }
