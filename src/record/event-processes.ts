@@ -95,11 +95,8 @@ export class EventProcesses {
 
   /** Writes everything still held (at shutdown, after attribution's last pass). */
   flush(): void {
-    for (const [serial, recs] of this.held) {
-      const f = this.attributed.get(serial);
-      for (const rec of recs) this.write(f === undefined ? rec : withProcess(rec, f));
-    }
-    this.held.clear();
+    // Events are held only for flows still waiting, so each one's ring slot is its own.
+    for (const serial of this.held.keys()) this.release(serial, this.pendingClientIsSrc[serial % PENDING_RING] === 1);
     this.pendingSerial.fill(-1);
   }
 

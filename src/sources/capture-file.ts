@@ -97,9 +97,9 @@ async function* chunksOf(stream: Readable): AsyncGenerator<Uint8Array> {
  * chunk made the packet thread collect garbage for its external memory every few chunks, and
  * with one buffer the packet thread sat idle during every read (the reads alone take 0.1–0.2 s
  * for the 379 MB bench capture from the page cache, longer from disk); now the next chunk is read
- * on libuv's thread pool while this one is parsed. A
- * chunk is valid until the next one is asked for; the parsers copy what they keep (a record cut
- * by the chunk's end), and so must any other consumer.
+ * on libuv's thread pool while this one is parsed. A chunk is valid until the next one is asked
+ * for; the parsers copy what they keep (a record cut by the chunk's end), and so must any other
+ * consumer.
  */
 async function* fileChunksOf(file: FileHandle): AsyncGenerator<Uint8Array> {
   const buffers = [new Uint8Array(READ_CHUNK_BYTES), new Uint8Array(READ_CHUNK_BYTES)];

@@ -81,13 +81,13 @@ export class ProcAttributor {
           if (known !== undefined && known.netns === netns) {
             known.seenAt = now;
             this.recent.set(key, known);
-            this.recentAddresses.set(e.localIp, now);
+            this.touchAddress(e.localIp, now);
             continue;
           }
           const pid = s.ownerOf(netns, e.inode);
           if (pid === undefined) continue;
           this.recent.set(key, { pid, netns, seenAt: now });
-          this.recentAddresses.set(e.localIp, now);
+          this.touchAddress(e.localIp, now);
           onNewOwner?.(pid);
         }
       }
@@ -100,6 +100,11 @@ export class ProcAttributor {
    *  not at all where the last read came after `newestFlowAt` (when the newest flow arrived). */
   beginPass(newestFlowAt?: number): void {
     this.sockets.beginPass(newestFlowAt);
+  }
+
+  /** A namespace's sockets share a few addresses: each is set once per poll, not once per socket. */
+  private touchAddress(address: string, now: number): void {
+    if (this.recentAddresses.get(address) !== now) this.recentAddresses.set(address, now);
   }
 
   /**
