@@ -30,6 +30,7 @@ export const CLASS_COUNT = 10;
 export const FIRST_TO_EVICT_CLASSES = 5;
 
 const NONE = -1;
+const MIN_SLOTS = 4096;
 
 function nextPowerOfTwo(n: number): number {
   let p = 1;
@@ -41,10 +42,15 @@ export class FlowTable {
   readonly capacity: number;
   count = 0;
   readonly keys: Int32Array;
+  /** Each flow's key hash, to find its slot when it is removed. */
   private readonly hashOf: Int32Array;
-  /** Hash slots hold flowId + 1; 0 is an empty slot. */
-  private readonly slots: Int32Array;
-  private readonly slotMask: number;
+  /** Hash slots as pairs: flowId + 1 (0: empty) and the key's hash, so a probe reads one cache
+   *  line and goes to the key columns only on a hash match. The slot array grows with the live
+   *  flows (load ≤ 1/2) instead of being sized for DLLT_MAX_FLOWS: a table of 100 k flows probes
+   *  1 MB that stays in cache, not 8 MB. */
+  private slots: Int32Array;
+  private slotMask: number;
+  private readonly maxSlotCount: number;
 
   readonly flowClass: Uint8Array;
   readonly listPrev: Int32Array;
@@ -74,8 +80,9 @@ export class FlowTable {
     this.capacity = capacity;
     this.keys = new Int32Array(capacity * KEY_WORDS);
     this.hashOf = new Int32Array(capacity);
-    const slotCount = nextPowerOfTwo(Math.ceil(capacity * 1.5) + 1);
-    this.slots = new Int32Array(slotCount);
+    this.maxSlotCount = nextPowerOfTwo(capacity * 2);
+    const slotCount = Math.min(MIN_SLOTS, this.maxSlotCount);
+    this.slots = new Int32Array(slotCount * 2);
     this.slotMask = slotCount - 1;
     this.flowClass = new Uint8Array(capacity);
     this.listPrev = new Int32Array(capacity);
@@ -116,10 +123,10 @@ export class FlowTable {
     const keys = this.keys;
     let s = hash & this.slotMask;
     for (;;) {
-      const v = slots[s]!;
+      const v = slots[s * 2]!;
       if (v === 0) return NONE;
-      const id = v - 1;
-      if (this.hashOf[id] === hash) {
+      if (slots[s * 2 + 1] === hash) {
+        const id = v - 1;
         const base = id * KEY_WORDS;
         if (
           keys[base] === key[0] && keys[base + 1] === key[1] && keys[base + 2] === key[2] &&
@@ -147,9 +154,8 @@ export class FlowTable {
     const base = id * KEY_WORDS;
     for (let i = 0; i < KEY_WORDS; i++) this.keys[base + i] = key[i]!;
     this.hashOf[id] = hash;
-    let s = hash & this.slotMask;
-    while (this.slots[s] !== 0) s = (s + 1) & this.slotMask;
-    this.slots[s] = id + 1;
+    if (this.count * 2 > this.slotMask + 1 && this.slotMask + 1 < this.maxSlotCount) this.growSlots();
+    this.placeInSlots(id + 1, hash);
     this.flowClass[id] = cls;
     this.lastClock[id] = clock;
     this.appendToList(id, cls);
@@ -167,24 +173,42 @@ export class FlowTable {
     const slots = this.slots;
     const mask = this.slotMask;
     let s = this.hashOf[id]! & mask;
-    while (slots[s] !== id + 1) s = (s + 1) & mask;
+    while (slots[s * 2] !== id + 1) s = (s + 1) & mask;
     // Backward-shift deletion keeps every probe chain unbroken without tombstones.
     let hole = s;
     let next = (hole + 1) & mask;
-    while (slots[next] !== 0) {
-      const home = this.hashOf[slots[next]! - 1]! & mask;
+    while (slots[next * 2] !== 0) {
+      const home = slots[next * 2 + 1]! & mask;
       const distNext = (next - home) & mask;
       const distHole = (hole - home) & mask;
       if (distHole < distNext) {
-        slots[hole] = slots[next]!;
+        slots[hole * 2] = slots[next * 2]!;
+        slots[hole * 2 + 1] = slots[next * 2 + 1]!;
         hole = next;
       }
       next = (next + 1) & mask;
     }
-    slots[hole] = 0;
+    slots[hole * 2] = 0;
     this.listNext[id] = this.freeHead;
     this.freeHead = id;
     this.count--;
+  }
+
+  private placeInSlots(entry: number, hash: number): void {
+    const slots = this.slots;
+    let s = hash & this.slotMask;
+    while (slots[s * 2] !== 0) s = (s + 1) & this.slotMask;
+    slots[s * 2] = entry;
+    slots[s * 2 + 1] = hash;
+  }
+
+  /** Doubles the slot array and places every flow again (log2 of the flow cap times at most). */
+  private growSlots(): void {
+    const old = this.slots;
+    const slotCount = (this.slotMask + 1) * 2;
+    this.slots = new Int32Array(slotCount * 2);
+    this.slotMask = slotCount - 1;
+    for (let i = 0; i < old.length; i += 2) if (old[i] !== 0) this.placeInSlots(old[i]!, old[i + 1]!);
   }
 
   /** A packet of flow `id` at `clock`: it moves to the tail of class `cls`. */
