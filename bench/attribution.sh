@@ -21,7 +21,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-CLI=dist/src/cli/main.js
+CLI=dist/app/main.js
 LOAD=dist/bench/attribution-load.js
 RATE=${BENCH_ATTR_RATE:-1000}
 DURATION=${BENCH_ATTR_SECONDS:-20}

@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 OUTDIR=bench/out
 CAP=$OUTDIR/capture.pcap
 SYN=$OUTDIR/syn-flood.pcap
-CLI=dist/src/cli/main.js
+CLI=dist/app/main.js
 mkdir -p "$OUTDIR"
 [[ -f $CLI ]] || { echo "bench: $CLI missing: run npm run build" >&2; exit 1; }
 

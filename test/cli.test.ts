@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CORPUS_DIR } from './support/corpus.js';
 
-const CLI = resolve(import.meta.dirname, '../src/cli/main.js');
+const CLI = resolve(import.meta.dirname, '../app/main.js');
 
 function dllt(args: string[], env: Record<string, string> = {}, input?: Buffer): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, input, encoding: 'utf8', timeout: 60_000 });

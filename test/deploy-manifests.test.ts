@@ -129,12 +129,13 @@ test('every capability is explained beside it and in docs/kubernetes.md', () => 
   }
 });
 
-test('Dockerfile: Debian Node 20 base, the tools dllt drives, production dependencies, dllt as entrypoint', () => {
+test('Dockerfile: Debian Node 20 base, the tools dllt drives, the bundle, dllt as entrypoint', () => {
   const text = readFileSync(`${deployDir}Dockerfile`, 'utf8');
   const bases = [...text.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
   assert.deepEqual(bases, ['node:20-bookworm-slim', 'node:20-bookworm-slim']);
   const runtime = text.slice(text.lastIndexOf('\nFROM '));
   for (const pkg of ['tcpdump', 'bpftrace', 'iproute2', 'util-linux']) assert.match(runtime, new RegExp(`apt-get install[^\\n]*(\\\\\\n[^\\n]*)*\\b${pkg}\\b`), pkg);
-  assert.match(runtime, /npm ci --omit=dev/);
+  assert.match(runtime, /^COPY --from=build \/src\/dist\/app \.\/dist\/app$/m);
+  assert.match(runtime, /ln -s \/opt\/dllt\/dist\/app\/main\.js \/usr\/local\/bin\/dllt/);
   assert.match(runtime, /^ENTRYPOINT \["dllt"\]$/m);
 });

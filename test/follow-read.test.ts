@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CORPUS_DIR } from './support/corpus.js';
 
-const CLI = resolve(import.meta.dirname, '../src/cli/main.js');
+const CLI = resolve(import.meta.dirname, '../app/main.js');
 const hasTshark = spawnSync('tshark', ['-v']).status === 0;
 const skip = hasTshark ? false : 'tshark is not installed (apt-get install tshark)';
 if (skip) console.log(`# follow-read tests skipped: ${skip}`);

@@ -12,7 +12,7 @@ import { basename, join, resolve } from 'node:path';
 import { collect, labUnavailableReason, NetnsLab, type BridgedPair, type RunResult } from './netns.js';
 import type { EventRecord, FlowRecord, NotifRecord } from '../../src/record/records.js';
 
-export const CLI = resolve('dist/src/cli/main.js');
+export const CLI = resolve('dist/app/main.js');
 
 /** Why the event lab cannot run (printed by the caller as the skip reason), or undefined. */
 export function eventLabUnavailable(tools: string[] = []): string | undefined {

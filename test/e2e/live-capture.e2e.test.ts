@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { NetnsLab, collect, labUnavailableReason, waitForTcpPort, type BridgedPair } from './netns.js';
 import { convTable, directionTotals } from './tshark-conv.js';
 
-const CLI = resolve('dist/src/cli/main.js');
+const CLI = resolve('dist/app/main.js');
 const HTTP_REQUESTS = 12;
 const UDP_EXCHANGES = 3;
 const HTTP_PORT = 18080;
