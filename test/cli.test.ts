@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CORPUS_DIR } from './support/corpus.js';
+import { ethernet, ipv4, pcapFile, tcp } from './support/packet-builder.js';
 
 const CLI = resolve(import.meta.dirname, '../app/main.js');
 
@@ -103,6 +104,24 @@ test('an output root that cannot be a directory exits 1 with one line, and does 
   const notADir = join(out, 'a-file');
   writeFileSync(notADir, 'x');
   const r = dllt(['read', join(CORPUS_DIR, 'zeek-pop3.pcap'), '--out', notADir]);
+  assert.equal(r.status, 1, `exit ${r.status}, stderr: ${r.stderr}`);
+  assert.match(r.stderr, /DLLT_ERR_OUTPUT_UNWRITABLE.*a-file/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
+
+test('an unwritable output root stops a file that fills the record ring before the failure is known: the same one line', () => {
+  const out = mkdtempSync(join(tmpdir(), 'dllt-cli-'));
+  const notADir = join(out, 'a-file');
+  writeFileSync(notADir, 'x');
+  // 40,000 one-SYN flows: 80,000 snapshots with their ends, over twice the worker's 16,384-snapshot
+  // ring, so reading waits for slots the failed worker never frees.
+  const syns: Uint8Array[] = [];
+  for (let i = 0; i < 40_000; i++) {
+    syns.push(ethernet(0x0800, ipv4(`10.77.${(i >> 8) & 0xff}.${i & 0xff}`, '10.77.250.1', 6, tcp(1024 + (i % 60_000), 80, 0x02, i, new Uint8Array(0)))));
+  }
+  const file = join(out, 'syns.pcap');
+  writeFileSync(file, pcapFile(1, syns));
+  const r = dllt(['read', file, '--out', notADir]);
   assert.equal(r.status, 1, `exit ${r.status}, stderr: ${r.stderr}`);
   assert.match(r.stderr, /DLLT_ERR_OUTPUT_UNWRITABLE.*a-file/);
   assert.equal(r.stderr.trim().split('\n').length, 1);

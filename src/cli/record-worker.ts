@@ -11,7 +11,7 @@ import { newBatchArrays } from '../record/flow-snapshot.js';
 import { EventProcesses } from '../record/event-processes.js';
 import { AttributionClient, type AttributionStats } from './attribution-client.js';
 import { unpackAppInfos, unpackDnsAnswers } from './flat-extras.js';
-import { SLOT_GENERATION, SLOT_STATE_FREE, WORKER_BACKLOG_BYTES, type StageMessage, type WorkerInit, type WorkerReply } from './worker-record-stage.js';
+import { SLOT_GENERATION, SLOT_STATE_FREE, STAGE_FAILED, STAGE_STATUS, WORKER_BACKLOG_BYTES, type StageMessage, type WorkerInit, type WorkerReply } from './worker-record-stage.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -23,7 +23,7 @@ function reply(m: WorkerReply): void {
 }
 
 let sink: DlltFileSink;
-let stage: InlineRecordStage;
+let stage: InlineRecordStage | undefined;
 let attribution: AttributionClient | undefined;
 let eventProcesses: EventProcesses | undefined;
 try {
@@ -73,10 +73,17 @@ try {
   reply({ t: 'ready' });
 } catch (err) {
   const e = err as { code?: string; message?: string; hint?: string };
+  // A packet thread may already be waiting for a slot: wake it to see the failure.
+  Atomics.store(slotStates, STAGE_STATUS, STAGE_FAILED);
+  Atomics.add(slotStates, SLOT_GENERATION, 1);
+  Atomics.notify(slotStates, SLOT_GENERATION);
   reply({ t: 'error', code: e.code ?? 'DLLT_ERR_INTERNAL', message: e.message ?? String(err), hint: e.hint });
 }
 
+// Messages sent while it started: after a failed start only the ring's owner needs to know
+// (STAGE_STATUS above), and the main thread stops this worker.
 port.on('message', (m: StageMessage) => {
+  if (stage === undefined) return;
   switch (m.t) {
     case 'flows': {
       const slot = slots[m.slot]!;

@@ -43,12 +43,14 @@ export class RunContext {
   /**
    * Starts the record worker on `<out>/logs/<dirName>/`: its file sink creates the directory and
    * fails with DLLT_ERR_OUTPUT_UNWRITABLE (or DLLT_ERR_DISK_FULL) when it cannot. `dirName` is
-   * `dllt<ifindex>` for live capture, the capture file's base name for `read`.
+   * `dllt<ifindex>` for live capture, the capture file's base name for `read`. Live capture
+   * starts once the files are open; a file is read while the worker starts, and close() fails
+   * with the worker's error if they never opened.
    */
   static async open(config: Config, dirName: string, ifName: string, localNets: readonly LocalNet[] = [], live = false): Promise<RunContext> {
     const dir = join(config.outRoot, 'logs', dirName);
     const roleRules = await loadRules(config, localNets);
-    const stage = await WorkerRecordStage.start(
+    const stage = WorkerRecordStage.start(
       {
         roleRules,
         dnsNameMinS: config.dnsNameMinS,
@@ -62,6 +64,7 @@ export class RunContext {
         if (!config.quiet) process.stderr.write(text + '\n');
       },
     );
+    if (live) await stage.ready;
     return new RunContext(config, dir, ifName, stage, localNets);
   }
 
@@ -113,6 +116,11 @@ export class RunContext {
       `${packetsLabel}: ${d.packets} packets in ${elapsedS.toFixed(1)} s (${Math.round(d.packets / Math.max(elapsedS, 1e-3))} pkt/s), ` +
         `${c.flowsEnded} flows, ${d.malformed} malformed${reasons ? ` (${reasons})` : ''}, ${d.notIp} not IP, ${c.evictions} evicted`,
     );
+  }
+
+  /** Resolves once the record worker's files are open; rejects with why they could not be. */
+  filesOpen(): Promise<void> {
+    return this.stage.ready;
   }
 
   /** Every record flushed and the files closed. */

@@ -66,11 +66,15 @@ export async function runRead(files: string[], config: Config): Promise<number> 
       });
     } catch (err) {
       bar?.stop();
+      // A worker that could not open its files stops the reading: its error is the one to give.
+      await run.filesOpen();
       await run.close();
       throw err instanceof CaptureFileError ? toDlltError(err) : err;
     }
     bar?.update(100);
     bar?.stop();
+    // The records of a file read while the worker started need its files open.
+    await run.filesOpen();
     run.pipeline.finish(EndReasonCode.EOF);
     run.finalReport(`read ${file}`);
     await run.close();

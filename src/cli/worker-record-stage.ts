@@ -53,6 +53,10 @@ export interface WorkerInit {
 export const SLOT_STATE_FREE = SLOT_FREE;
 /** Index of the generation word in slotStates. */
 export const SLOT_GENERATION = SLOTS;
+/** Index of the word the worker sets to STAGE_FAILED when it cannot open its files: a packet
+ *  thread waiting for a slot sees it without running its event loop. */
+export const STAGE_STATUS = SLOTS + 1;
+export const STAGE_FAILED = 1;
 
 export type StageMessage =
   | { t: 'flows'; slot: number; count: number; apps: FlatValues; dns: FlatValues }
@@ -75,34 +79,19 @@ export class WorkerRecordStage implements RecordStage {
   private readonly pendingApps: FlatValues = [];
   private readonly pendingDns: FlatValues = [];
   private closed?: Promise<void>;
+  /** Settles once the worker's files are open; rejects with its DlltError if they cannot be. */
+  readonly ready: Promise<void>;
 
   private constructor(
     private readonly worker: Worker,
     init: WorkerInit,
+    onWarning: (text: string) => void,
   ) {
     this.states = new Int32Array(init.slotStates);
     this.slots = init.slotNums.map((nums, i) => newBatchArrays(nums, init.slotHistory[i]!));
-  }
-
-  /** Starts the worker; resolves once its files are open, rejects with its DlltError if not. */
-  static start(init: Omit<WorkerInit, 'slotStates' | 'slotNums' | 'slotHistory'>, onWarning: (text: string) => void): Promise<WorkerRecordStage> {
-    const full: WorkerInit = {
-      ...init,
-      slotStates: new SharedArrayBuffer(4 * (SLOTS + 1)),
-      slotNums: Array.from({ length: SLOTS }, () => new SharedArrayBuffer(BATCH_NUMS_BYTES)),
-      slotHistory: Array.from({ length: SLOTS }, () => new SharedArrayBuffer(BATCH_HISTORY_BYTES)),
-    };
-    // The worker's live set is small (a 64 K-slot string cache, at most the sink's 16 MiB backlog
-    // while a disk fails) but it makes strings per flow: a capped old generation makes V8 collect
-    // them early instead of letting RSS grow by hundreds of MB under a flow flood.
-    const worker = new Worker(new URL('./record-worker.js', import.meta.url), {
-      workerData: full,
-      resourceLimits: { maxOldGenerationSizeMb: WORKER_OLD_SPACE_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_SPACE_MB },
-    });
-    const stage = new WorkerRecordStage(worker, full);
-    return new Promise((resolve, reject) => {
+    this.ready = new Promise((resolve, reject) => {
       worker.on('message', (m: WorkerReply) => {
-        if (m.t === 'ready') resolve(stage);
+        if (m.t === 'ready') resolve();
         else if (m.t === 'error') {
           // The worker could not open its files: stop it, or its open port keeps the process alive.
           void worker.terminate();
@@ -114,12 +103,39 @@ export class WorkerRecordStage implements RecordStage {
       worker.once('message', () => (started = true));
       worker.on('error', (err) => {
         const failure = new DlltError('DLLT_ERR_INTERNAL', `record worker failed: ${err.stack ?? err.message}`);
-        if (!started) return reject(failure);
+        if (!started) {
+          Atomics.store(this.states, STAGE_STATUS, STAGE_FAILED);
+          return reject(failure);
+        }
         // Records can no longer be written: say so and stop with the runtime-failure exit code.
         process.stderr.write(failure.toOneLine() + '\n');
         process.exit(1);
       });
     });
+    // Whoever uses the stage awaits ready (close() does); until then a failure is not unhandled.
+    this.ready.catch(() => undefined);
+  }
+
+  /**
+   * Starts the worker. Snapshots can be handed over at once: they wait in the ring while the
+   * worker starts (~60 ms: a new isolate and its modules), so a capture file is read meanwhile.
+   * `ready` says whether its files opened.
+   */
+  static start(init: Omit<WorkerInit, 'slotStates' | 'slotNums' | 'slotHistory'>, onWarning: (text: string) => void): WorkerRecordStage {
+    const full: WorkerInit = {
+      ...init,
+      slotStates: new SharedArrayBuffer(4 * (SLOTS + 2)),
+      slotNums: Array.from({ length: SLOTS }, () => new SharedArrayBuffer(BATCH_NUMS_BYTES)),
+      slotHistory: Array.from({ length: SLOTS }, () => new SharedArrayBuffer(BATCH_HISTORY_BYTES)),
+    };
+    // The worker's live set is small (a 64 K-slot string cache, at most the sink's 16 MiB backlog
+    // while a disk fails) but it makes strings per flow: a capped old generation makes V8 collect
+    // them early instead of letting RSS grow by hundreds of MB under a flow flood.
+    const worker = new Worker(new URL('./record-worker.js', import.meta.url), {
+      workerData: full,
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_OLD_SPACE_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_SPACE_MB },
+    });
+    return new WorkerRecordStage(worker, full, onWarning);
   }
 
   /**
@@ -134,6 +150,10 @@ export class WorkerRecordStage implements RecordStage {
         throw new DlltError('DLLT_ERR_INTERNAL', `the record worker freed no batch for ${STALL_LIMIT_MS / 1000} s: it died or its disk hangs; records since then are lost`, {
           hint: 'check the output directory and the messages above, then rerun',
         });
+      }
+      if (Atomics.load(this.states, STAGE_STATUS) === STAGE_FAILED) {
+        // The reason arrives as a message; ready and close() reject with it.
+        throw new DlltError('DLLT_ERR_INTERNAL', 'the record worker could not open its files');
       }
       // Read the generation before scanning: a slot freed after the scan changes it, so the wait
       // below returns at once instead of missing the wake-up.
@@ -182,14 +202,18 @@ export class WorkerRecordStage implements RecordStage {
     this.post({ t: 'vif_gone', gone });
   }
 
-  /** Flushes every record to disk and stops the worker. */
+  /** Flushes every record to disk and stops the worker; rejects as `ready` did if its files
+   *  never opened. */
   close(): Promise<void> {
-    this.closed ??= new Promise<void>((resolve) => {
-      this.worker.on('message', (m: WorkerReply) => {
-        if (m.t === 'closed') void this.worker.terminate().then(() => resolve());
-      });
-      this.post({ t: 'close' });
-    });
+    this.closed ??= this.ready.then(
+      () =>
+        new Promise<void>((resolve) => {
+          this.worker.on('message', (m: WorkerReply) => {
+            if (m.t === 'closed') void this.worker.terminate().then(() => resolve());
+          });
+          this.post({ t: 'close' });
+        }),
+    );
     return this.closed;
   }
 

@@ -12,6 +12,7 @@
  * The buffers copy packets (one small object each), which is why they exist only when a header
  * search is configured and only for a flow's first packets.
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FlowEngine } from '../../flow/flow-engine.js';
 import type { HeaderSpec, HttpRequestHead } from '../../app/http1/request-head.js';
@@ -94,6 +95,13 @@ export class Follower {
   ) {
     for (const p of opts.followPorts) this.port[p] = 1;
     this.hasPorts = opts.followPorts.length > 0;
+    // The record worker creates the run's directory too, but a file is read while it starts.
+    // If this fails, so does the worker, which says why (DLLT_ERR_OUTPUT_UNWRITABLE).
+    try {
+      mkdirSync(opts.dir, { recursive: true });
+    } catch {
+      return;
+    }
     const stale = removeStaleFollowTemps(opts.dir);
     if (stale.names.length > 0) {
       notify('info', 'follow_stale_removed', `removed ${stale.names.length} unfinished follow pcap(s) (${stale.bytes} bytes) left in ${opts.dir} by a dllt that did not exit cleanly`, { bytes: stale.bytes });
