@@ -2,7 +2,7 @@
 // the chunks they share, with the npm dependencies inside. `dllt` runs from here. Node's ES module
 // loader resolves, reads and links each of ~130 files one by one: 60 ms before the first packet
 // on the main thread, and the same again in the record worker, which the first batch waits for.
-// One bundle per thread starts in a third of that (docs/bench.md, "Start-up").
+// One bundle per thread starts in a third of that (docs/design/0006-bundle.md).
 //
 // The C helpers are found next to the module that runs them (new URL('./dllt-capture',
 // import.meta.url)); in the bundle that is dist/app/, so scripts/build-native.sh puts a copy
