@@ -37,13 +37,15 @@ await build({
   banner: { js: "import { createRequire as dlltCreateRequire } from 'node:module'; const require = dlltCreateRequire(import.meta.url);" },
 });
 
-/** Names the code assigns to anywhere (any scope: a shadowing local only keeps a var a var). */
+/** Names the code assigns to anywhere (any scope: a shadowing local only keeps a var a var). A
+ *  write to a property or element (`BLOCK[i] = b`, `f.b = b`) changes the object, not the binding. */
 function assignedNames(source) {
   const names = new Set();
   const addTargets = (node) => {
     if (ts.isIdentifier(node)) names.add(node.text);
     else if (ts.isShorthandPropertyAssignment(node)) names.add(node.name.text);
-    else node.forEachChild(addTargets);
+    else if (ts.isPropertyAssignment(node)) addTargets(node.initializer);
+    else if (!ts.isPropertyAccessExpression(node) && !ts.isElementAccessExpression(node)) node.forEachChild(addTargets);
   };
   const visit = (node) => {
     if (ts.isBinaryExpression(node) && node.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && node.operatorToken.kind <= ts.SyntaxKind.LastAssignment) {
