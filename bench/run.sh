@@ -55,22 +55,25 @@ count_packets() {
 }
 PKTS=$(count_packets "$CAP")
 
-# measure NAME CMD...: runs CMD once, sets WALL (s) and RSS (KiB) from GNU time.
+# measure NAME CMD...: runs CMD once, sets WALL (s), RSS (KiB) and CPU (user + system s) from
+# GNU time.
 measure() {
   local name=$1; shift
-  if ! /usr/bin/time -f '%e %M' -o "$TMP/time" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"; then
+  if ! /usr/bin/time -f '%e %M %U %S' -o "$TMP/time" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"; then
     echo "bench: $name failed:" >&2
     tail -5 "$TMP/$name.err" >&2
-    WALL=NaN RSS=NaN
+    WALL=NaN RSS=NaN CPU=NaN
     return
   fi
-  read -r WALL RSS <"$TMP/time"
+  local user sys
+  read -r WALL RSS user sys <"$TMP/time"
+  CPU=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
 }
 
 SECTIONS=" ${BENCH_SECTIONS:-replay roles memory heap attribution live} "
 want() { [[ $SECTIONS == *" $1 "* ]]; }
 
-declare -A WALLS RSSS
+declare -A WALLS RSSS CPUS
 if want replay; then
 echo
 echo "== replay: $CAP, $PKTS packets ($(nproc) cores, $(node --version))"
@@ -81,8 +84,8 @@ echo "== replay: $CAP, $PKTS packets ($(nproc) cores, $(node --version))"
 # RSS is the highest of those runs.
 REPLAY_RUNS=${BENCH_REPLAY_RUNS:-5}
 echo "(dllt, noevents and flows: fastest of $REPLAY_RUNS alternating runs each)"
-printf '%-8s %10s %14s %12s\n' tool 'wall s' 'packets/s' 'peak RSS MB'
-for tool in dllt noevents flows; do WALLS[$tool]=NaN RSSS[$tool]=0; done
+printf '%-8s %10s %14s %12s %8s\n' tool 'wall s' 'packets/s' 'peak RSS MB' 'CPU s'
+for tool in dllt noevents flows; do WALLS[$tool]=NaN RSSS[$tool]=0 CPUS[$tool]=NaN; done
 for _ in $(seq "$REPLAY_RUNS"); do
   for tool in dllt noevents flows; do
     rm -rf "$TMP/replay-$tool"
@@ -91,6 +94,8 @@ for _ in $(seq "$REPLAY_RUNS"); do
       noevents) DLLT_EVENTS=N measure noevents node "$CLI" read "$CAP" --out "$TMP/replay-noevents" ;;
       flows) DLLT_EVENTS=N DLLT_APP_PARSING=N measure flows node "$CLI" read "$CAP" --out "$TMP/replay-flows" ;;
     esac
+    # The CPU time shown is the fastest run's.
+    CPUS[$tool]=$(awk -v a="${WALLS[$tool]}" -v b="$WALL" -v c="${CPUS[$tool]}" -v d="$CPU" 'BEGIN { print (a == "NaN" || b < a) ? d : c }')
     WALLS[$tool]=$(awk -v a="${WALLS[$tool]}" -v b="$WALL" 'BEGIN { print (a == "NaN" || b < a) ? b : a }')
     RSSS[$tool]=$(awk -v a="${RSSS[$tool]}" -v b="$RSS" 'BEGIN { print (b > a) ? b : a }')
   done
@@ -100,20 +105,49 @@ for tool in dllt noevents flows tshark argus floor; do
     tshark) measure tshark tshark -n -q -r "$CAP" -z conv,tcp ;;
     argus) measure argus argus -r "$CAP" -w /dev/null ;;
     floor) measure floor tcpdump -r "$CAP" -w /dev/null ;;
-    *) WALL=${WALLS[$tool]} RSS=${RSSS[$tool]} ;;
+    *) WALL=${WALLS[$tool]} RSS=${RSSS[$tool]} CPU=${CPUS[$tool]} ;;
   esac
-  WALLS[$tool]=$WALL RSSS[$tool]=$RSS
-  awk -v t="$tool" -v w="$WALL" -v r="$RSS" -v p="$PKTS" \
-    'BEGIN { printf "%-8s %10.2f %14.0f %12.1f\n", t, w, p / w, r / 1024 }'
+  WALLS[$tool]=$WALL RSSS[$tool]=$RSS CPUS[$tool]=$CPU
+  awk -v t="$tool" -v w="$WALL" -v r="$RSS" -v p="$PKTS" -v c="$CPU" \
+    'BEGIN { printf "%-8s %10.2f %14.0f %12.1f %8.2f\n", t, w, p / w, r / 1024, c }'
 done
 for other in tshark argus floor; do
-  awk -v o="$other" -v dw="${WALLS[dllt]}" -v ow="${WALLS[$other]}" -v dr="${RSSS[dllt]}" -v orr="${RSSS[$other]}" \
-    'BEGIN { printf "dllt/%-7s speed %.2fx (packets/s ratio), peak RSS %.2fx\n", o, ow / dw, dr / orr }'
+  awk -v o="$other" -v dw="${WALLS[dllt]}" -v ow="${WALLS[$other]}" -v dr="${RSSS[dllt]}" -v orr="${RSSS[$other]}" -v n="$(nproc)" \
+    'BEGIN { printf "%d cores: dllt/%-7s speed %.2fx (packets/s ratio), peak RSS %.2fx\n", n, o, ow / dw, dr / orr }'
 done
 awk -v dw="${WALLS[dllt]}" -v nw="${WALLS[noevents]}" -v fw="${WALLS[flows]}" 'BEGIN {
   printf "event detection cost: %.1f %% of dllt read throughput (target <= 15 %%; dllt vs noevents)\n", (1 - nw / dw) * 100
   printf "application parsing cost (TLS, HTTP, DNS for the flow records): %.1f %% of noevents throughput (noevents vs flows)\n", (1 - fw / nw) * 100
   printf "both together: %.1f %% of dllt read throughput (dllt vs flows)\n", (1 - fw / dw) * 100 }'
+# The issue's targets are "on one core": every tool again, limited to CPU 0 by taskset. dllt
+# then sees one usable CPU and makes its records on the packet thread (no record worker).
+echo
+echo "one core (taskset -c 0; dllt: fastest of $REPLAY_RUNS runs):"
+printf '%-8s %10s %14s %12s %8s\n' tool 'wall s' 'packets/s' 'peak RSS MB' 'CPU s'
+declare -A WALL1
+for tool in dllt tshark argus; do
+  case $tool in
+    dllt)
+      best=NaN
+      for _ in $(seq "$REPLAY_RUNS"); do
+        rm -rf "$TMP/replay1-dllt"
+        measure dllt1 taskset -c 0 node "$CLI" read "$CAP" --out "$TMP/replay1-dllt"
+        if awk -v a="$best" -v b="$WALL" 'BEGIN { exit !(a == "NaN" || b < a) }'; then best=$WALL bestRss=$RSS bestCpu=$CPU; fi
+      done
+      WALL=$best RSS=$bestRss CPU=$bestCpu ;;
+    tshark) measure tshark1 taskset -c 0 tshark -n -q -r "$CAP" -z conv,tcp ;;
+    argus) measure argus1 taskset -c 0 argus -r "$CAP" -w /dev/null ;;
+  esac
+  WALL1[$tool]=$WALL
+  awk -v t="$tool" -v w="$WALL" -v r="$RSS" -v p="$PKTS" -v c="$CPU" \
+    'BEGIN { printf "%-8s %10.2f %14.0f %12.1f %8.2f\n", t, w, p / w, r / 1024, c }'
+done
+grep -q '"recordThread":"packet"' "$TMP"/replay1-dllt/logs/*/log_notif_*.log || echo "bench: dllt did not see one usable CPU under taskset"
+for other in tshark argus; do
+  awk -v o="$other" -v dw="${WALL1[dllt]}" -v ow="${WALL1[$other]}" \
+    'BEGIN { printf "one core: dllt/%-7s speed %.2fx (packets/s ratio)\n", o, ow / dw }'
+done
+echo
 EVENTS=$(cat "$TMP"/replay-dllt/logs/*/netwevents_*.log 2>/dev/null | wc -l)
 echo "events written: $EVENTS"
 cat "$TMP"/replay-dllt/logs/*/netwevents_*.log 2>/dev/null | sed -n 's/.*"code":"\([0-9]*\)".*/\1/p' | sort | uniq -c | awk '{ printf "  %s x %s\n", $2, $1 }'

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CORPUS_DIR } from './support/corpus.js';
 import { ethernet, ipv4, pcapFile, tcp } from './support/packet-builder.js';
@@ -15,6 +15,12 @@ const CLI = resolve(import.meta.dirname, '../app/main.js');
 
 function dllt(args: string[], env: Record<string, string> = {}, input?: Buffer): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, input, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The same, limited to CPU 0 (as taskset or a one-CPU container limits an operator's run). */
+function dlltOnOneCpu(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync('taskset', ['-c', '0', process.execPath, CLI, ...args], { env: { PATH: process.env['PATH'] ?? '' }, encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -122,6 +128,39 @@ test('an unwritable output root stops a file that fills the record ring before t
   const file = join(out, 'syns.pcap');
   writeFileSync(file, pcapFile(1, syns));
   const r = dllt(['read', file, '--out', notADir]);
+  assert.equal(r.status, 1, `exit ${r.status}, stderr: ${r.stderr}`);
+  assert.match(r.stderr, /DLLT_ERR_OUTPUT_UNWRITABLE.*a-file/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
+
+const MULTI_CPU = availableParallelism() >= 2;
+
+test('on one usable CPU, read makes its records on the packet thread: the same records as with the worker', { skip: MULTI_CPU ? false : 'one CPU here: every read already runs without the worker, nothing to compare' }, () => {
+  for (const name of ['ndpi-synscan.pcap', 'peafowl-ssl.pcapng', 'ndpi-http_ipv6.pcap', 'zeek-pop3.pcap']) {
+    const outWorker = mkdtempSync(join(tmpdir(), 'dllt-cli-'));
+    const outInline = mkdtempSync(join(tmpdir(), 'dllt-cli-'));
+    const worker = dllt(['read', join(CORPUS_DIR, name), '--out', outWorker, '-q']);
+    const inline = dlltOnOneCpu(['read', join(CORPUS_DIR, name), '--out', outInline, '-q']);
+    assert.equal(worker.status, 0, worker.stderr);
+    assert.equal(inline.status, 0, inline.stderr);
+    const a = runFiles(outWorker, name);
+    const b = runFiles(outInline, name);
+    assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
+    for (const file of ['flows.log', 'end_flows.log', 'netwevents.log']) {
+      assert.ok(a[file]!.length > 0 || file === 'netwevents.log', `${name}: ${file} has records`);
+      assert.equal(b[file], a[file], `${name}: ${file}`);
+    }
+    const start = (files: Record<string, string>) => JSON.parse(files['log_notif.log']!.split('\n')[0]!) as { kind: string; usableCpus: number; recordThread: string };
+    assert.deepEqual([start(a).kind, start(a).recordThread], ['start', 'worker']);
+    assert.deepEqual([start(b).kind, start(b).usableCpus, start(b).recordThread], ['start', 1, 'packet']);
+  }
+});
+
+test('on one usable CPU, an unwritable output root exits 1 with one line before reading', () => {
+  const out = mkdtempSync(join(tmpdir(), 'dllt-cli-'));
+  const notADir = join(out, 'a-file');
+  writeFileSync(notADir, 'x');
+  const r = dlltOnOneCpu(['read', join(CORPUS_DIR, 'zeek-pop3.pcap'), '--out', notADir]);
   assert.equal(r.status, 1, `exit ${r.status}, stderr: ${r.stderr}`);
   assert.match(r.stderr, /DLLT_ERR_OUTPUT_UNWRITABLE.*a-file/);
   assert.equal(r.stderr.trim().split('\n').length, 1);

@@ -13,6 +13,8 @@ import { RoleRulesError } from '../analyze/roles/role-rules-error.js';
 import { Pipeline } from './pipeline.js';
 import type { LocalNet } from '../analyze/local-side.js';
 import { WorkerRecordStage, type WorkerInit } from './worker-record-stage.js';
+import { InlineFileStage } from './inline-file-stage.js';
+import { usableCpus } from './usable-cpus.js';
 import { VERSION } from './version.js';
 
 const MIB = 1024 * 1024;
@@ -34,8 +36,10 @@ export class RunContext {
     readonly dir: string,
     /** The record's `if` value. */
     readonly ifName: string,
-    private readonly stage: WorkerRecordStage,
+    private readonly stage: InlineFileStage | WorkerRecordStage,
     localNets: readonly LocalNet[],
+    /** Where records are made, and why: said in the start notification. */
+    private readonly threads: { usableCpus: number; recordThread: 'packet' | 'worker' },
   ) {
     this.pipeline = new Pipeline(config, stage, ifName, localNets, dir);
   }
@@ -45,27 +49,31 @@ export class RunContext {
    * fails with DLLT_ERR_OUTPUT_UNWRITABLE (or DLLT_ERR_DISK_FULL) when it cannot. `dirName` is
    * `dllt<ifindex>` for live capture, the capture file's base name for `read`. Live capture
    * starts once the files are open; a file is read while the worker starts, and close() fails
-   * with the worker's error if they never opened.
+   * with the worker's error if they never opened. A file read with one usable CPU has no worker:
+   * its files are opened here, and open() fails with the sink's error.
    */
   static async open(config: Config, dirName: string, ifName: string, localNets: readonly LocalNet[] = [], live = false): Promise<RunContext> {
     const dir = join(config.outRoot, 'logs', dirName);
     const roleRules = await loadRules(config, localNets);
-    const stage = WorkerRecordStage.start(
-      {
-        roleRules,
-        dnsNameMinS: config.dnsNameMinS,
-        // Only live traffic is this host's: a capture file's flows happened elsewhere, or long ago.
-        attribution: live && config.attribution ? { procRoot: '/proc', podsDir: config.kubeletPodsDir, deadlineMs: ATTRIBUTION_DEADLINE_MS, passMs: ATTRIBUTION_PASS_MS, pollMs: ATTRIBUTION_POLL_MS, useEbpf: config.useEbpf } : undefined,
-        sink: { dir, format: config.format, rotateBytes: config.rotateMb * MIB, maxDiskBytes: config.maxDiskMb * MIB, flushIntervalMs: config.flushIntervalMs },
-        startTimeMs: Date.now(),
-        ifName,
-      },
-      (text) => {
-        if (!config.quiet) process.stderr.write(text + '\n');
-      },
-    );
+    const init = {
+      roleRules,
+      dnsNameMinS: config.dnsNameMinS,
+      // Only live traffic is this host's: a capture file's flows happened elsewhere, or long ago.
+      attribution: live && config.attribution ? { procRoot: '/proc', podsDir: config.kubeletPodsDir, deadlineMs: ATTRIBUTION_DEADLINE_MS, passMs: ATTRIBUTION_PASS_MS, pollMs: ATTRIBUTION_POLL_MS, useEbpf: config.useEbpf } : undefined,
+      sink: { dir, format: config.format, rotateBytes: config.rotateMb * MIB, maxDiskBytes: config.maxDiskMb * MIB, flushIntervalMs: config.flushIntervalMs },
+      startTimeMs: Date.now(),
+      ifName,
+    };
+    const onWarning = (text: string): void => {
+      if (!config.quiet) process.stderr.write(text + '\n');
+    };
+    // A file read on one CPU makes its records on the packet thread (docs/design/0003): a
+    // worker would only take turns with it. Live capture keeps the worker on any CPU count, so
+    // a slow disk never stops the thread that empties the kernel's buffer.
+    const cpus = usableCpus();
+    const stage = !live && cpus <= 1 ? new InlineFileStage(init, onWarning) : WorkerRecordStage.start(init, onWarning);
     if (live) await stage.ready;
-    return new RunContext(config, dir, ifName, stage, localNets);
+    return new RunContext(config, dir, ifName, stage, localNets, { usableCpus: cpus, recordThread: stage instanceof InlineFileStage ? 'packet' : 'worker' });
   }
 
   notify(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void {
@@ -78,7 +86,7 @@ export class RunContext {
     const c = this.config;
     const team = c.mejorEquipo ? `, MEJOR_EQUIPO ${c.mejorEquipo}` : '';
     const author = c.author ? `, AUTHOR ${c.author}` : '';
-    this.notify('info', 'start', `dllt ${VERSION} started on ${what}${team}${author}`, { version: VERSION, outDir: this.dir, config: describeConfig(c) });
+    this.notify('info', 'start', `dllt ${VERSION} started on ${what}${team}${author}`, { version: VERSION, outDir: this.dir, ...this.threads, config: describeConfig(c) });
     this.say(`dllt ${VERSION}: ${what} → ${this.dir}${team}${author}`);
     for (const line of followBanner(c)) this.say(line);
   }

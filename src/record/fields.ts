@@ -58,7 +58,7 @@ export const HTTP_FIELDS = ['method', 'host', 'path'] as const satisfies readonl
 export const NOTIF_FIELDS = [...BASE_FIELDS, 'level', 'kind', 'message'] as const satisfies readonly (keyof NotifRecord)[];
 
 /** Extra notification fields with a documented meaning (NotifRecord allows any extra). */
-export const NOTIF_EXTRA_FIELDS = ['path', 'nextPath', 'bytes', 'droppedLines', 'errorCode', 'suppressedPerSecond', 'suppressedPerFlow', 'packets', 'truncated', 'packetsNotWritten', 'trigger', 'refused', 'flows', 'localFlows', 'attributedFlows', 'ends', 'startupMs', 'ifindex', 'cutFlowCount', 'namespaces', 'pollCycles', 'tableErrors', 'droppedSockets'] as const;
+export const NOTIF_EXTRA_FIELDS = ['path', 'nextPath', 'bytes', 'droppedLines', 'errorCode', 'suppressedPerSecond', 'suppressedPerFlow', 'packets', 'truncated', 'packetsNotWritten', 'trigger', 'refused', 'flows', 'localFlows', 'attributedFlows', 'ends', 'startupMs', 'ifindex', 'cutFlowCount', 'namespaces', 'pollCycles', 'tableErrors', 'droppedSockets', 'usableCpus', 'recordThread'] as const;
 
 /** Nested objects and their fields, written `tls.sni` in docs and in the text format. */
 export const NESTED_FIELDS: Readonly<Record<string, readonly string[]>> = { tls: TLS_FIELDS, http: HTTP_FIELDS };
