@@ -125,6 +125,11 @@ interface FlowLine {
   dstPort: number;
 }
 
+interface EndedFlowLine extends FlowLine {
+  tsUs: number;
+  durationUs: number;
+}
+
 interface EndLine extends FlowLine {
   side: string;
   pid: number;
@@ -143,7 +148,8 @@ function tally(dir: string, clientIp: string, serverIp: string, port: number, cl
   if (!existsSync(dir)) usage(`no dllt log directory ${dir}: did dllt capture start?`);
   const made = new Set(readFileSync(portsFile, 'utf8').split('\n').filter((l) => l !== '').map(Number));
   const ours = (f: FlowLine): boolean => f.proto === 'tcp' && f.srcIP === clientIp && f.dstIP === serverIp && f.dstPort === port && made.has(f.srcPort);
-  const ended = new Set(jsonLines<FlowLine>(dir, 'end_flows_').filter(ours).map((f) => f.srcPort));
+  const endedFlows = jsonLines<EndedFlowLine>(dir, 'end_flows_').filter(ours);
+  const ended = new Set(endedFlows.map((f) => f.srcPort));
   const clientEnds = new Set<number>();
   const serverEnds = new Set<number>();
   let wrongPid = 0;
@@ -158,6 +164,7 @@ function tally(dir: string, clientIp: string, serverIp: string, port: number, cl
   let both = 0;
   for (const p of ended) if (clientEnds.has(p) && serverEnds.has(p)) both++;
   process.stdout.write([
+    `MISSED=${JSON.stringify(missedBySecond(endedFlows, clientEnds, serverEnds))}`,
     `ENDED=${ended.size}`,
     `CLIENT_ENDS=${clientEnds.size}`,
     `SERVER_ENDS=${serverEnds.size}`,
@@ -166,6 +173,37 @@ function tally(dir: string, clientIp: string, serverIp: string, port: number, cl
     `EBPF_ENDS=${byEbpf}`,
     `PROCESS_FLOWS_FILE=${processFlowsFile ? 1 : 0}`,
   ].join('\n') + '\n');
+}
+
+/**
+ * Where in the load the flows with an end not attributed lie: "second of the load:client
+ * ends,server ends missed" for each second with any, counted from the first measured flow's
+ * start, and how long those flows lasted (a socket /proc cannot see is a short one).
+ */
+function missedBySecond(flows: readonly EndedFlowLine[], clientEnds: ReadonlySet<number>, serverEnds: ReadonlySet<number>): string {
+  if (flows.length === 0) return '';
+  const startUs = (f: EndedFlowLine): number => f.tsUs - f.durationUs;
+  const first = Math.min(...flows.map(startUs));
+  const bySecond = new Map<number, [number, number]>();
+  const durationsMs: number[] = [];
+  const startsMs: number[] = [];
+  for (const f of flows) {
+    const client = !clientEnds.has(f.srcPort);
+    const server = !serverEnds.has(f.srcPort);
+    if (!client && !server) continue;
+    const second = Math.floor((startUs(f) - first) / 1e6);
+    const counts = bySecond.get(second) ?? [0, 0];
+    if (client) counts[0]++;
+    if (server) counts[1]++;
+    bySecond.set(second, counts);
+    durationsMs.push(f.durationUs / 1000);
+    startsMs.push((startUs(f) - first) / 1000);
+  }
+  if (durationsMs.length === 0) return '';
+  durationsMs.sort((a, b) => a - b);
+  const seconds = [...bySecond].sort((a, b) => a[0] - b[0]).map(([s, [c, v]]) => `${s}:${c},${v}`).join(' ');
+  const [from, to] = [Math.min(...startsMs), Math.max(...startsMs)];
+  return `${seconds}; their flows started ${from.toFixed(0)}-${to.toFixed(0)} ms into the load and lasted ${durationsMs[0]!.toFixed(0)}-${durationsMs[durationsMs.length - 1]!.toFixed(0)} ms (median ${durationsMs[durationsMs.length >> 1]!.toFixed(0)})`;
 }
 
 const [role, ...args] = process.argv.slice(2);

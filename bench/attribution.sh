@@ -138,7 +138,7 @@ run_once() {
   failed=$(sed -n 's/.*"failed":\([0-9]*\).*/\1/p' <<<"$report")
   unfinished=$(sed -n 's/.*"unfinished":\([0-9]*\).*/\1/p' <<<"$report")
   rate=$(sed -n 's/.*"rate":\([0-9.]*\).*/\1/p' <<<"$report")
-  local dir="$out/logs/dllt$ifx" ENDED CLIENT_ENDS SERVER_ENDS ATTRIBUTED WRONG_PID EBPF_ENDS PROCESS_FLOWS_FILE
+  local dir="$out/logs/dllt$ifx" ENDED CLIENT_ENDS SERVER_ENDS ATTRIBUTED WRONG_PID EBPF_ENDS PROCESS_FLOWS_FILE MISSED
   eval "$(node "$LOAD" tally "$dir" "$IP_A" "$IP_Z" "$PORT" "$client_pid" "$server" "$TMP/ports")"
   lab_cleanup
   CPU_S=$(awk -v t=$((t1 - t0)) -v hz="$TICK_HZ" 'BEGIN { printf "%.2f", t / hz }')
@@ -156,6 +156,7 @@ run_once() {
     fi
     LINE+=$(printf ', ends client %s server %s, both %s (%s %%), wrong pid %s%s; %s' \
       "$CLIENT_ENDS" "$SERVER_ENDS" "$ATTRIBUTED" "$PCT" "$WRONG_PID" "$ebpf_note" "${note:-no attribution notif}")
+    [[ -z $MISSED ]] || LINE+="; not attributed, by second of the load (second:client ends,server ends): $MISSED"
   elif [[ $PROCESS_FLOWS_FILE != 0 ]]; then
     LINE+=", but a process_flows file was written with DLLT_ATTRIBUTION=N"
   fi

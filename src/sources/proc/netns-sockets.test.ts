@@ -120,6 +120,33 @@ test('tables of many pages are read whole in tcp and tcp6, with each socket\'s o
       assert.equal(sockets.ownerOf(clientNs, e.inode), client.pid, `port ${port}`);
     }
     assert.equal(sockets.index(clientNs, 6)!.socket(c.ipv4, firstPorts[0]!, s.ipv4, PORT)?.inode ?? 0, 0);
+
+    // A process started since the last process scan (the list is read every second): the
+    // socket a table shows but no known process holds makes the list be read again at once.
+    const newcomer = lab.spawnIn(c.name, 'python3', ['-c', `import socket, sys, time\ns = socket.create_connection((sys.argv[1], ${PORT}))\nprint(s.getsockname()[1], flush=True)\ntime.sleep(60)`, s.ipv4], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const newcomerPort = await new Promise<number>((resolve) => newcomer.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+    now = 1700;
+    sockets.beginPass(1699);
+    const fresh = sockets.index(clientNs, 6)!.socket(c.ipv4, newcomerPort, s.ipv4, PORT)!;
+    assert.equal(sockets.ownerOf(clientNs, fresh.inode), newcomer.pid);
+
+    // The client namespace empties (every process in it exits) and the process scan drops it;
+    // a process started in it before the next scan is found at the first lookup of its address.
+    const exited = (p: typeof client): Promise<unknown> => new Promise((r) => (p.exitCode !== null ? r(0) : p.once('exit', r)));
+    client.kill();
+    newcomer.kill();
+    await Promise.all([exited(client), exited(newcomer)]);
+    now = 3000;
+    sockets.beginPass(2999);
+    assert.equal(sockets.homeOf(c.ipv4), undefined, 'no process: the namespace is not listed');
+    const again = lab.spawnIn(c.name, 'python3', ['-c', `import socket, sys, time\ns = socket.create_connection((sys.argv[1], ${PORT}))\nprint(s.getsockname()[1], flush=True)\ntime.sleep(60)`, s.ipv4], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const againPort = await new Promise<number>((resolve) => again.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+    now = 3300;
+    sockets.beginPass(3299);
+    assert.ok(sockets.allNamespaces().includes(clientNs), 'a new pid: the process list is read again');
+    assert.deepEqual(sockets.candidates(c.ipv4), [clientNs]);
+    const back = sockets.index(clientNs, 6)!.socket(c.ipv4, againPort, s.ipv4, PORT)!;
+    assert.equal(sockets.ownerOf(clientNs, back.inode), again.pid);
   } finally {
     lab.cleanup();
   }

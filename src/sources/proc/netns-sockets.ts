@@ -83,13 +83,28 @@ interface Namespace {
  */
 const FULL_FD_SCAN_MS = 2_000;
 
+/**
+ * A process started since the process list was read (every second) may hold sockets nobody
+ * looks for: a new client whose first connections last half a second, in a namespace the list
+ * does not have. The list is read again sooner when the kernel gave out a new pid, when a table
+ * lists a socket no known process holds, or when an address's namespace had no process: at most
+ * this often (on a node that starts processes all the time, or for a socket whose process
+ * already exited), and without re-reading the addresses of namespaces already known.
+ */
+const MISS_PROCESS_SCAN_MS = 200;
+/** A namespace with no process for this long is taken as gone for good. */
+const EMPTY_NAMESPACE_FORGET_MS = 60_000;
+
 export class NetnsSockets {
   private readonly procRoot: string;
   private readonly clock: () => number;
   private readonly processRefreshMs: number;
   private readonly fdScanMs: number;
   private namespacesByInode = new Map<number, Namespace>();
+  /** When each namespace last had a process (ms), as of the process scans. */
+  private readonly namespaceSeenAt = new Map<number, number>();
   private lastProcessScan = -Infinity;
+  private newestPidAtScan = -1;
   private pass = 0;
   private freshAfter = -Infinity;
   /** Local address → the namespace that has it (loopback left out: every namespace has it). */
@@ -124,7 +139,22 @@ export class NetnsSockets {
   beginPass(freshAfter = this.clock()): void {
     this.pass++;
     this.freshAfter = freshAfter;
-    if (this.clock() - this.lastProcessScan >= this.processRefreshMs) this.scanProcesses();
+    const sinceScan = this.clock() - this.lastProcessScan;
+    if (sinceScan >= this.processRefreshMs) this.scanProcesses();
+    else if (sinceScan >= MISS_PROCESS_SCAN_MS && this.newestPid() !== this.newestPidAtScan) this.scanProcesses(false);
+  }
+
+  /** The pid the kernel gave last (the last field of /proc/loadavg): when it changed, a process
+   *  started, maybe in a namespace that had none (the list then does not hold it yet), and its
+   *  first short connections could close before the next full scan. -1 when unreadable. */
+  private newestPid(): number {
+    try {
+      const text = readFileSync(`${this.procRoot}/loadavg`, 'latin1');
+      const pid = Number(text.slice(text.lastIndexOf(' ') + 1));
+      return Number.isInteger(pid) ? pid : -1;
+    } catch {
+      return -1;
+    }
   }
 
   /** When the process list (and so the namespaces and their addresses) was last read. */
@@ -153,7 +183,19 @@ export class NetnsSockets {
   /** The namespace whose sockets use this (non-loopback) address, once a table showed it. */
   homeOf(address: string): number | undefined {
     const home = this.addressHome.get(address);
-    return home !== undefined && this.namespacesByInode.has(home) ? home : undefined;
+    if (home === undefined || this.namespacesByInode.has(home)) return home;
+    // Its namespace had no process at the last scan (a namespace of `ip netns` between two
+    // commands run in it): one may have started since. A namespace empty for a minute is gone
+    // (a deleted pod): its address is forgotten, so flows to it stop making lookups read the
+    // process list.
+    const now = this.clock();
+    if (now - (this.namespaceSeenAt.get(home) ?? -Infinity) > EMPTY_NAMESPACE_FORGET_MS) {
+      this.addressHome.delete(address);
+      return undefined;
+    }
+    if (now - this.lastProcessScan < MISS_PROCESS_SCAN_MS) return undefined;
+    this.scanProcesses(false);
+    return this.namespacesByInode.has(home) ? home : undefined;
   }
 
   get namespaceCount(): number {
@@ -224,7 +266,14 @@ export class NetnsSockets {
     if (now - ns.lastFdScan < this.fdScanMs) return undefined;
     ns.lastFdScan = now;
     this.scanOwners(ns, now);
-    return ns.owners.get(inode);
+    const owner = ns.owners.get(inode);
+    if (owner !== undefined || now - this.lastProcessScan < MISS_PROCESS_SCAN_MS) return owner;
+    const knownPids = new Set(ns.pids);
+    this.scanProcesses(false);
+    const rescanned = this.namespacesByInode.get(netns);
+    if (rescanned === undefined || rescanned.pids.every((pid) => knownPids.has(pid))) return undefined;
+    this.scanOwners(rescanned, now);
+    return rescanned.owners.get(inode);
   }
 
   /** Re-scans the namespace's fds now, whenever the last scan was: for a one-time survey (the
@@ -277,17 +326,25 @@ export class NetnsSockets {
     return this.sockDiag.readTcp(`${this.procRoot}/${pid}/ns/net`);
   }
 
-  private scanProcesses(): void {
+  /** `knownAddresses`: read the addresses of namespaces already known too (the periodic scan),
+   *  not only of new ones (a scan for a missing owner: it must stay cheap on a node of pods). */
+  private scanProcesses(knownAddresses = true): void {
     this.lastProcessScan = this.clock();
+    this.newestPidAtScan = this.newestPid();
     const listed = listNetworkNamespaces(this.procRoot);
     if (listed === undefined) return;
     const next = new Map<number, Namespace>();
     for (const [inode, pids] of listed) {
       const old = this.namespacesByInode.get(inode);
-      next.set(inode, { inode, pids, tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), shared: old?.shared ?? new Set(), lastFdScan: old?.lastFdScan ?? -Infinity, fds: old?.fds ?? new Map(), lastFullFdScan: old?.lastFullFdScan ?? -Infinity });
+      const ns = { inode, pids, tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), shared: old?.shared ?? new Set(), lastFdScan: old?.lastFdScan ?? -Infinity, fds: old?.fds ?? new Map(), lastFullFdScan: old?.lastFullFdScan ?? -Infinity };
+      next.set(inode, ns);
+      this.namespaceSeenAt.set(inode, this.lastProcessScan);
+      if (knownAddresses || old === undefined) this.readAddresses(ns);
     }
     this.namespacesByInode = next;
-    for (const ns of next.values()) this.readAddresses(ns);
+    for (const [inode, seenAt] of this.namespaceSeenAt) {
+      if (this.lastProcessScan - seenAt > EMPTY_NAMESPACE_FORGET_MS) this.namespaceSeenAt.delete(inode);
+    }
   }
 
   /** The namespace's own addresses, so a server end is placed in its namespace even when its
