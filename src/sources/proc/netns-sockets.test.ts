@@ -121,8 +121,8 @@ test('tables of many pages are read whole in tcp and tcp6, with each socket\'s o
     }
     assert.equal(sockets.index(clientNs, 6)!.socket(c.ipv4, firstPorts[0]!, s.ipv4, PORT)?.inode ?? 0, 0);
 
-    // A process started since the last process scan (the list is read every second): the
-    // socket a table shows but no known process holds makes the list be read again at once.
+    // A process started since the last process scan (the list is read every second): a new pid
+    // makes the next pass read the processes not seen before.
     const newcomer = lab.spawnIn(c.name, 'python3', ['-c', `import socket, sys, time\ns = socket.create_connection((sys.argv[1], ${PORT}))\nprint(s.getsockname()[1], flush=True)\ntime.sleep(60)`, s.ipv4], { stdio: ['ignore', 'pipe', 'inherit'] });
     const newcomerPort = await new Promise<number>((resolve) => newcomer.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
     now = 1700;
@@ -131,7 +131,7 @@ test('tables of many pages are read whole in tcp and tcp6, with each socket\'s o
     assert.equal(sockets.ownerOf(clientNs, fresh.inode), newcomer.pid);
 
     // The client namespace empties (every process in it exits) and the process scan drops it;
-    // a process started in it before the next scan is found at the first lookup of its address.
+    // a process started in it before the next full scan brings it back at the next pass.
     const exited = (p: typeof client): Promise<unknown> => new Promise((r) => (p.exitCode !== null ? r(0) : p.once('exit', r)));
     client.kill();
     newcomer.kill();

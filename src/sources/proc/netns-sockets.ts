@@ -86,14 +86,11 @@ const FULL_FD_SCAN_MS = 2_000;
 /**
  * A process started since the process list was read (every second) may hold sockets nobody
  * looks for: a new client whose first connections last half a second, in a namespace the list
- * does not have. The list is read again sooner when the kernel gave out a new pid, when a table
- * lists a socket no known process holds, or when an address's namespace had no process: at most
- * this often (on a node that starts processes all the time, or for a socket whose process
- * already exited), and without re-reading the addresses of namespaces already known.
+ * does not have (one that had no process: an `ip netns` namespace between two commands). When
+ * the kernel gave out a new pid, the processes not seen before are read at the next poll or
+ * pass, at most this often (a node starts processes all the time).
  */
-const MISS_PROCESS_SCAN_MS = 200;
-/** A namespace with no process for this long is taken as gone for good. */
-const EMPTY_NAMESPACE_FORGET_MS = 60_000;
+const NEW_PROCESS_SCAN_MS = 200;
 
 export class NetnsSockets {
   private readonly procRoot: string;
@@ -101,10 +98,12 @@ export class NetnsSockets {
   private readonly processRefreshMs: number;
   private readonly fdScanMs: number;
   private namespacesByInode = new Map<number, Namespace>();
-  /** When each namespace last had a process (ms), as of the process scans. */
-  private readonly namespaceSeenAt = new Map<number, number>();
   private lastProcessScan = -Infinity;
+  /** The last scan of any kind, full or of new processes only. */
+  private lastNewProcessScan = -Infinity;
   private newestPidAtScan = -1;
+  /** pid → its network namespace, as of the scans. */
+  private readonly pidNamespaces = new Map<number, number>();
   private pass = 0;
   private freshAfter = -Infinity;
   /** Local address → the namespace that has it (loopback left out: every namespace has it). */
@@ -139,9 +138,9 @@ export class NetnsSockets {
   beginPass(freshAfter = this.clock()): void {
     this.pass++;
     this.freshAfter = freshAfter;
-    const sinceScan = this.clock() - this.lastProcessScan;
-    if (sinceScan >= this.processRefreshMs) this.scanProcesses();
-    else if (sinceScan >= MISS_PROCESS_SCAN_MS && this.newestPid() !== this.newestPidAtScan) this.scanProcesses(false);
+    const now = this.clock();
+    if (now - this.lastProcessScan >= this.processRefreshMs) this.scanProcesses();
+    else if (now - this.lastNewProcessScan >= NEW_PROCESS_SCAN_MS && this.newestPid() !== this.newestPidAtScan) this.scanNewProcesses();
   }
 
   /** The pid the kernel gave last (the last field of /proc/loadavg): when it changed, a process
@@ -183,19 +182,7 @@ export class NetnsSockets {
   /** The namespace whose sockets use this (non-loopback) address, once a table showed it. */
   homeOf(address: string): number | undefined {
     const home = this.addressHome.get(address);
-    if (home === undefined || this.namespacesByInode.has(home)) return home;
-    // Its namespace had no process at the last scan (a namespace of `ip netns` between two
-    // commands run in it): one may have started since. A namespace empty for a minute is gone
-    // (a deleted pod): its address is forgotten, so flows to it stop making lookups read the
-    // process list.
-    const now = this.clock();
-    if (now - (this.namespaceSeenAt.get(home) ?? -Infinity) > EMPTY_NAMESPACE_FORGET_MS) {
-      this.addressHome.delete(address);
-      return undefined;
-    }
-    if (now - this.lastProcessScan < MISS_PROCESS_SCAN_MS) return undefined;
-    this.scanProcesses(false);
-    return this.namespacesByInode.has(home) ? home : undefined;
+    return home !== undefined && this.namespacesByInode.has(home) ? home : undefined;
   }
 
   get namespaceCount(): number {
@@ -266,14 +253,7 @@ export class NetnsSockets {
     if (now - ns.lastFdScan < this.fdScanMs) return undefined;
     ns.lastFdScan = now;
     this.scanOwners(ns, now);
-    const owner = ns.owners.get(inode);
-    if (owner !== undefined || now - this.lastProcessScan < MISS_PROCESS_SCAN_MS) return owner;
-    const knownPids = new Set(ns.pids);
-    this.scanProcesses(false);
-    const rescanned = this.namespacesByInode.get(netns);
-    if (rescanned === undefined || rescanned.pids.every((pid) => knownPids.has(pid))) return undefined;
-    this.scanOwners(rescanned, now);
-    return rescanned.owners.get(inode);
+    return ns.owners.get(inode);
   }
 
   /** Re-scans the namespace's fds now, whenever the last scan was: for a one-time survey (the
@@ -326,24 +306,44 @@ export class NetnsSockets {
     return this.sockDiag.readTcp(`${this.procRoot}/${pid}/ns/net`);
   }
 
-  /** `knownAddresses`: read the addresses of namespaces already known too (the periodic scan),
-   *  not only of new ones (a scan for a missing owner: it must stay cheap on a node of pods). */
-  private scanProcesses(knownAddresses = true): void {
-    this.lastProcessScan = this.clock();
+  /** Every process's namespace, the namespaces' addresses with them. */
+  private scanProcesses(): void {
+    const now = this.clock();
+    this.lastProcessScan = now;
+    this.lastNewProcessScan = now;
     this.newestPidAtScan = this.newestPid();
     const listed = listNetworkNamespaces(this.procRoot);
     if (listed === undefined) return;
     const next = new Map<number, Namespace>();
+    this.pidNamespaces.clear();
     for (const [inode, pids] of listed) {
       const old = this.namespacesByInode.get(inode);
       const ns = { inode, pids, tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), shared: old?.shared ?? new Set(), lastFdScan: old?.lastFdScan ?? -Infinity, fds: old?.fds ?? new Map(), lastFullFdScan: old?.lastFullFdScan ?? -Infinity };
       next.set(inode, ns);
-      this.namespaceSeenAt.set(inode, this.lastProcessScan);
-      if (knownAddresses || old === undefined) this.readAddresses(ns);
+      for (const pid of pids) this.pidNamespaces.set(pid, inode);
+      this.readAddresses(ns);
     }
     this.namespacesByInode = next;
-    for (const [inode, seenAt] of this.namespaceSeenAt) {
-      if (this.lastProcessScan - seenAt > EMPTY_NAMESPACE_FORGET_MS) this.namespaceSeenAt.delete(inode);
+  }
+
+  /** Only the processes started since the last scan: their namespaces are read, the known ones'
+   *  pids and addresses left as they are (the next full scan drops processes that exited). */
+  private scanNewProcesses(): void {
+    const now = this.clock();
+    this.lastNewProcessScan = now;
+    this.newestPidAtScan = this.newestPid();
+    const listed = listNetworkNamespaces(this.procRoot, this.pidNamespaces);
+    if (listed === undefined) return;
+    for (const [inode, pids] of listed) {
+      for (const pid of pids) this.pidNamespaces.set(pid, inode);
+      const known = this.namespacesByInode.get(inode);
+      if (known !== undefined) {
+        known.pids.push(...pids);
+        continue;
+      }
+      const ns: Namespace = { inode, pids, tables: new Map(), owners: new Map(), shared: new Set(), lastFdScan: -Infinity, fds: new Map(), lastFullFdScan: -Infinity };
+      this.namespacesByInode.set(inode, ns);
+      this.readAddresses(ns);
     }
   }
 
@@ -456,9 +456,10 @@ export function namespaceAddresses(pid: number, procRoot = '/proc'): string[] | 
 
 /**
  * Every network namespace with a process in it, from the `ns/net` link of each process: inode →
- * its pids in /proc's order. Undefined when /proc cannot be listed.
+ * its pids in /proc's order. Undefined when /proc cannot be listed. Pids in `known` are left out
+ * (their namespace is known: only new processes are read).
  */
-export function listNetworkNamespaces(procRoot = '/proc'): Map<number, number[]> | undefined {
+export function listNetworkNamespaces(procRoot = '/proc', known?: ReadonlyMap<number, number>): Map<number, number[]> | undefined {
   let names: string[];
   try {
     names = readdirSync(procRoot);
@@ -469,6 +470,7 @@ export function listNetworkNamespaces(procRoot = '/proc'): Map<number, number[]>
   for (const name of names) {
     const c = name.charCodeAt(0);
     if (c < 48 || c > 57) continue;
+    if (known?.has(Number(name))) continue;
     let link: string;
     try {
       link = readlinkSync(`${procRoot}/${name}/ns/net`);
