@@ -13,14 +13,11 @@ import { ethernet, ipv4, pcapFile, tcp } from './support/packet-builder.js';
 
 const CLI = resolve(import.meta.dirname, '../app/main.js');
 
-function dllt(args: string[], env: Record<string, string> = {}, input?: Buffer): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, input, encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** The same, limited to CPU 0 (as taskset or a one-CPU container limits an operator's run). */
-function dlltOnOneCpu(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('taskset', ['-c', '0', process.execPath, CLI, ...args], { env: { PATH: process.env['PATH'] ?? '' }, encoding: 'utf8', timeout: 60_000 });
+/** `oneCpu`: limited to CPU 0, as taskset or a one-CPU container limits an operator's run. */
+function dllt(args: string[], env: Record<string, string> = {}, input?: Buffer, oneCpu = false): { status: number | null; stdout: string; stderr: string } {
+  const argv = [process.execPath, CLI, ...args];
+  const [command, ...rest] = oneCpu ? ['taskset', '-c', '0', ...argv] : argv;
+  const r = spawnSync(command!, rest, { env: { PATH: process.env['PATH'] ?? '', ...env }, input, encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -105,14 +102,16 @@ test('a corrupt capture is read as far as it goes, with the offset reported, and
   assert.ok(files['end_flows.log']!.trim().split('\n').length >= 10, 'the rest of the file is still read');
 });
 
-test('an output root that cannot be a directory exits 1 with one line, and does not hang', () => {
-  const out = mkdtempSync(join(tmpdir(), 'dllt-cli-'));
-  const notADir = join(out, 'a-file');
-  writeFileSync(notADir, 'x');
-  const r = dllt(['read', join(CORPUS_DIR, 'zeek-pop3.pcap'), '--out', notADir]);
-  assert.equal(r.status, 1, `exit ${r.status}, stderr: ${r.stderr}`);
-  assert.match(r.stderr, /DLLT_ERR_OUTPUT_UNWRITABLE.*a-file/);
-  assert.equal(r.stderr.trim().split('\n').length, 1);
+test('an output root that cannot be a directory exits 1 with one line, and does not hang: with the record worker, and on one CPU without it', () => {
+  for (const oneCpu of [false, true]) {
+    const out = mkdtempSync(join(tmpdir(), 'dllt-cli-'));
+    const notADir = join(out, 'a-file');
+    writeFileSync(notADir, 'x');
+    const r = dllt(['read', join(CORPUS_DIR, 'zeek-pop3.pcap'), '--out', notADir], {}, undefined, oneCpu);
+    assert.equal(r.status, 1, `one CPU ${oneCpu}: exit ${r.status}, stderr: ${r.stderr}`);
+    assert.match(r.stderr, /DLLT_ERR_OUTPUT_UNWRITABLE.*a-file/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
 });
 
 test('an unwritable output root stops a file that fills the record ring before the failure is known: the same one line', () => {
@@ -140,7 +139,7 @@ test('on one usable CPU, read makes its records on the packet thread: the same r
     const outWorker = mkdtempSync(join(tmpdir(), 'dllt-cli-'));
     const outInline = mkdtempSync(join(tmpdir(), 'dllt-cli-'));
     const worker = dllt(['read', join(CORPUS_DIR, name), '--out', outWorker, '-q']);
-    const inline = dlltOnOneCpu(['read', join(CORPUS_DIR, name), '--out', outInline, '-q']);
+    const inline = dllt(['read', join(CORPUS_DIR, name), '--out', outInline, '-q'], {}, undefined, true);
     assert.equal(worker.status, 0, worker.stderr);
     assert.equal(inline.status, 0, inline.stderr);
     const a = runFiles(outWorker, name);
@@ -154,14 +153,4 @@ test('on one usable CPU, read makes its records on the packet thread: the same r
     assert.deepEqual([start(a).kind, start(a).recordThread], ['start', 'worker']);
     assert.deepEqual([start(b).kind, start(b).usableCpus, start(b).recordThread], ['start', 1, 'packet']);
   }
-});
-
-test('on one usable CPU, an unwritable output root exits 1 with one line before reading', () => {
-  const out = mkdtempSync(join(tmpdir(), 'dllt-cli-'));
-  const notADir = join(out, 'a-file');
-  writeFileSync(notADir, 'x');
-  const r = dlltOnOneCpu(['read', join(CORPUS_DIR, 'zeek-pop3.pcap'), '--out', notADir]);
-  assert.equal(r.status, 1, `exit ${r.status}, stderr: ${r.stderr}`);
-  assert.match(r.stderr, /DLLT_ERR_OUTPUT_UNWRITABLE.*a-file/);
-  assert.equal(r.stderr.trim().split('\n').length, 1);
 });

@@ -4,14 +4,14 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { InlineRecordStage } from '../record/record-stage.js';
-import { compileRoleRules } from '../analyze/roles/compiled-role-rules.js';
 import { notifRecord } from '../record/notif.js';
-import { DlltFileSink } from '../sinks/dllt-files.js';
+import type { DlltFileSink } from '../sinks/dllt-files.js';
+import { compiledRoleRules, openRunFiles } from './run-files.js';
 import { newBatchArrays } from '../record/flow-snapshot.js';
 import { EventProcesses } from '../record/event-processes.js';
 import { AttributionClient, type AttributionStats } from './attribution-client.js';
 import { unpackAppInfos, unpackDnsAnswers } from './flat-extras.js';
-import { SLOT_GENERATION, SLOT_STATE_FREE, STAGE_FAILED, STAGE_STATUS, WORKER_BACKLOG_BYTES, type StageMessage, type WorkerInit, type WorkerReply } from './worker-record-stage.js';
+import { SLOT_GENERATION, SLOT_STATE_FREE, STAGE_FAILED, STAGE_STATUS, type StageMessage, type WorkerInit, type WorkerReply } from './worker-record-stage.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -27,18 +27,11 @@ let stage: InlineRecordStage | undefined;
 let attribution: AttributionClient | undefined;
 let eventProcesses: EventProcesses | undefined;
 try {
-  sink = new DlltFileSink({
-    ...init.sink,
-    backlogBytes: WORKER_BACKLOG_BYTES,
+  const files = openRunFiles(init, (text) => reply({ t: 'warning', text }), {
     processFlows: init.attribution !== undefined,
     socketEvents: init.attribution?.useEbpf === true,
-    startTime: new Date(init.startTimeMs),
-    onNotice: (level, kind, message, extra) => {
-      sink.writeNotif(notifRecord(init.ifName, level, kind, message, extra));
-      if (level !== 'info') reply({ t: 'warning', text: `dllt: ${level}: ${message}` });
-    },
   });
-  sink.open();
+  sink = files.sink;
   if (init.attribution !== undefined) {
     const events = new EventProcesses((rec) => sink.writeEvent(rec));
     eventProcesses = events;
@@ -49,17 +42,13 @@ try {
         events.settled(settled);
       },
       socketEvents: (bytes, sizes) => sink.writeSocketEventLines(bytes, sizes),
-      notice: (level, kind, message, extra) => {
-        sink.writeNotif(notifRecord(init.ifName, level, kind, message, extra));
-        if (level !== 'info') reply({ t: 'warning', text: `dllt: ${level}: ${message}` });
-      },
+      notice: files.notice,
     });
   }
   const client = attribution;
   const events = eventProcesses;
-  const rules = init.roleRules;
   stage = new InlineRecordStage(sink, init.ifName, {
-    roleRules: rules === undefined ? undefined : compileRoleRules(rules.config, rules.ourNets, rules.source),
+    roleRules: compiledRoleRules(init.roleRules),
     dnsNameMinS: init.dnsNameMinS,
     onFlowStart:
       client === undefined

@@ -71,9 +71,10 @@ export class RunContext {
     // worker would only take turns with it. Live capture keeps the worker on any CPU count, so
     // a slow disk never stops the thread that empties the kernel's buffer.
     const cpus = usableCpus();
-    const stage = !live && cpus <= 1 ? new InlineFileStage(init, onWarning) : WorkerRecordStage.start(init, onWarning);
+    const onPacketThread = !live && cpus <= 1;
+    const stage = onPacketThread ? new InlineFileStage(init, onWarning) : WorkerRecordStage.start(init, onWarning);
     if (live) await stage.ready;
-    return new RunContext(config, dir, ifName, stage, localNets, { usableCpus: cpus, recordThread: stage instanceof InlineFileStage ? 'packet' : 'worker' });
+    return new RunContext(config, dir, ifName, stage, localNets, { usableCpus: cpus, recordThread: onPacketThread ? 'packet' : 'worker' });
   }
 
   notify(level: NotifLevel, kind: string, message: string, extra?: Record<string, unknown>): void {

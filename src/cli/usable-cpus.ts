@@ -26,14 +26,8 @@ export function usableCpus(sources: CpuSources = { ...SYSTEM, affinity: availabl
  *  undefined without one. cgroup v2 (`0::/path`, `cpu.max`) or v1 (`N:...cpu...:/path`,
  *  `cpu.cfs_quota_us` / `cpu.cfs_period_us` under the cpu controller's mount). */
 function cgroupQuotaCpus(root: string, procCgroup: string): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(procCgroup, 'utf8');
-  } catch {
-    return undefined;
-  }
   let tightest: number | undefined;
-  for (const line of text.split('\n')) {
+  for (const line of (readText(procCgroup) ?? '').split('\n')) {
     const m = /^\d+:([^:]*):(\/.*)$/.exec(line);
     if (m === null) continue;
     const [, controllers, path] = m as unknown as [string, string, string];

@@ -74,6 +74,11 @@ interface Namespace {
   lastFullFdScan: number;
 }
 
+/** The namespace with these pids, keeping what was learned of it before (`old`), if anything. */
+function namespaceOf(inode: number, pids: number[], old: Namespace | undefined): Namespace {
+  return { inode, pids, tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), shared: old?.shared ?? new Set(), lastFdScan: old?.lastFdScan ?? -Infinity, fds: old?.fds ?? new Map(), lastFullFdScan: old?.lastFullFdScan ?? -Infinity };
+}
+
 /**
  * Between full fd scans, an fd whose socket a table still lists is taken to hold it still: only
  * new fds and fds of closed sockets are read again. A client with 500 open connections made 500
@@ -99,8 +104,8 @@ export class NetnsSockets {
   private readonly fdScanMs: number;
   private namespacesByInode = new Map<number, Namespace>();
   private lastProcessScan = -Infinity;
-  /** The last scan of any kind, full or of new processes only. */
-  private lastNewProcessScan = -Infinity;
+  /** The last process scan of either kind, full or of new processes only. */
+  private lastAnyProcessScan = -Infinity;
   private newestPidAtScan = -1;
   /** pid → its network namespace, as of the scans. */
   private readonly pidNamespaces = new Map<number, number>();
@@ -140,7 +145,7 @@ export class NetnsSockets {
     this.freshAfter = freshAfter;
     const now = this.clock();
     if (now - this.lastProcessScan >= this.processRefreshMs) this.scanProcesses();
-    else if (now - this.lastNewProcessScan >= NEW_PROCESS_SCAN_MS && this.newestPid() !== this.newestPidAtScan) this.scanNewProcesses();
+    else if (now - this.lastAnyProcessScan >= NEW_PROCESS_SCAN_MS && this.newestPid() !== this.newestPidAtScan) this.scanNewProcesses();
   }
 
   /** The pid the kernel gave last (the last field of /proc/loadavg): when it changed, a process
@@ -310,15 +315,14 @@ export class NetnsSockets {
   private scanProcesses(): void {
     const now = this.clock();
     this.lastProcessScan = now;
-    this.lastNewProcessScan = now;
+    this.lastAnyProcessScan = now;
     this.newestPidAtScan = this.newestPid();
     const listed = listNetworkNamespaces(this.procRoot);
     if (listed === undefined) return;
     const next = new Map<number, Namespace>();
     this.pidNamespaces.clear();
     for (const [inode, pids] of listed) {
-      const old = this.namespacesByInode.get(inode);
-      const ns = { inode, pids, tables: old?.tables ?? new Map(), owners: old?.owners ?? new Map(), shared: old?.shared ?? new Set(), lastFdScan: old?.lastFdScan ?? -Infinity, fds: old?.fds ?? new Map(), lastFullFdScan: old?.lastFullFdScan ?? -Infinity };
+      const ns = namespaceOf(inode, pids, this.namespacesByInode.get(inode));
       next.set(inode, ns);
       for (const pid of pids) this.pidNamespaces.set(pid, inode);
       this.readAddresses(ns);
@@ -329,8 +333,7 @@ export class NetnsSockets {
   /** Only the processes started since the last scan: their namespaces are read, the known ones'
    *  pids and addresses left as they are (the next full scan drops processes that exited). */
   private scanNewProcesses(): void {
-    const now = this.clock();
-    this.lastNewProcessScan = now;
+    this.lastAnyProcessScan = this.clock();
     this.newestPidAtScan = this.newestPid();
     const listed = listNetworkNamespaces(this.procRoot, this.pidNamespaces);
     if (listed === undefined) return;
@@ -341,7 +344,7 @@ export class NetnsSockets {
         known.pids.push(...pids);
         continue;
       }
-      const ns: Namespace = { inode, pids, tables: new Map(), owners: new Map(), shared: new Set(), lastFdScan: -Infinity, fds: new Map(), lastFullFdScan: -Infinity };
+      const ns = namespaceOf(inode, pids, undefined);
       this.namespacesByInode.set(inode, ns);
       this.readAddresses(ns);
     }
